@@ -1,0 +1,117 @@
+"""Schema migrations: ordered SQL files, one transaction each, recorded with a checksum.
+
+Every runner takes one session-level advisory lock first, so replicas that
+start together apply each file once and the others wait, then find nothing
+to do. A file changed after it was applied is an error, not a silent re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+from syncer.errors import MigrationError
+from syncer.logging import get_logger
+
+log = get_logger(__name__)
+
+# pg_advisory_lock(classid, objid): the class is ours ("SGMR"), the object the purpose.
+LOCK_CLASS = 0x53474D52
+MIGRATION_LOCK = 1
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+_BOOTSTRAP = """
+CREATE SCHEMA IF NOT EXISTS sagemaker;
+CREATE TABLE IF NOT EXISTS sagemaker.schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text        NOT NULL,
+    checksum    text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sagemaker.schema_migrations IS
+    'Migrations applied by registry-sync (syncer migrate), with the checksum of each file.';
+COMMENT ON COLUMN sagemaker.schema_migrations.version IS 'Number of the migration file.';
+COMMENT ON COLUMN sagemaker.schema_migrations.name IS 'File name of the migration.';
+COMMENT ON COLUMN sagemaker.schema_migrations.checksum IS 'SHA-256 of the file as applied.';
+COMMENT ON COLUMN sagemaker.schema_migrations.applied_at IS 'When it was applied.';
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("syncer").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration numbers in {[m.name for m in found]}")
+    return found
+
+
+def latest_version() -> int:
+    return max((m.version for m in load_migrations()), default=0)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations; returns the names applied (empty when current)."""
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
+    try:
+        async with conn.transaction():
+            await conn.execute(_BOOTSTRAP)
+        applied = {
+            row["version"]: row
+            for row in await conn.fetch(
+                "SELECT version, name, checksum FROM sagemaker.schema_migrations"
+            )
+        }
+        for migration in load_migrations():
+            done = applied.get(migration.version)
+            if done is not None:
+                if done["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.name} was changed after it was applied "
+                        "(checksum differs); add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO sagemaker.schema_migrations (version, name, checksum)"
+                    " VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("migrate.applied", migration=migration.name)
+            applied_now.append(migration.name)
+    except asyncpg.PostgresError as exc:
+        raise MigrationError(f"migration failed: {exc}") from exc
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
+    return applied_now
+
+
+async def current_version(conn: asyncpg.Connection) -> int:
+    """The highest applied migration, 0 if none (used by readiness checks)."""
+    exists = await conn.fetchval("SELECT to_regclass('sagemaker.schema_migrations') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM sagemaker.schema_migrations"))

@@ -1,0 +1,204 @@
+"""Typed, frozen records for what the registry lists, and how raw API dicts become them.
+
+Parsing is defensive: the API is the source of truth, not of well-formedness.
+A summary missing a required field, or with a value PostgreSQL cannot hold, is
+skipped with a reason; unknown enum values and odd text are kept as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# ARNs are at most 2048 characters in the API model; anything longer is not an
+# ARN and would also overflow a btree index entry.
+MAX_ARN_LENGTH = 2048
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNVERSIONED = ""  # sync_state's group name for the unversioned scope
+
+
+class InvalidRecord(ValueError):
+    """A listed item that cannot be mirrored; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One account in one region, reached with one set of credentials."""
+
+    account_id: str
+    region: str
+    role_arn: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.region}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The unit of listing, locking and watermarking: a group, or the unversioned packages."""
+
+    target: Target
+    group_name: str  # UNVERSIONED for the unversioned packages of the target
+
+    @property
+    def is_unversioned(self) -> bool:
+        return self.group_name == UNVERSIONED
+
+    def __str__(self) -> str:
+        return f"{self.target}/{self.group_name or '(unversioned)'}"
+
+
+@dataclass(frozen=True, slots=True)
+class PackageGroup:
+    arn: str
+    name: str
+    description: str | None
+    creation_time: datetime
+    status: str | None
+    raw: str  # JSON text of the summary as received (NUL characters removed)
+
+
+@dataclass(frozen=True, slots=True)
+class PackageSummary:
+    arn: str
+    account_id: str
+    region: str
+    group_name: str | None
+    version: int | None
+    name: str | None
+    description: str | None
+    creation_time: datetime
+    package_status: str | None
+    approval_status: str | None
+    life_cycle_stage: str | None
+    life_cycle_stage_status: str | None
+    life_cycle_stage_description: str | None
+    registration_type: str | None
+    raw: str
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """A timestamp as the JSON protocol sends it (epoch seconds) or already parsed."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRecord(f"timestamp of unexpected type {type(value).__name__}")
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(float(value))
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidRecord(f"unparseable timestamp {value[:40]!r}") from None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        # Whole microseconds, computed in integers so that 1.123 stays .123000.
+        return _EPOCH + timedelta(microseconds=round(value * 1_000_000))
+    except (OverflowError, ValueError):
+        raise InvalidRecord(f"timestamp out of range: {value!r}") from None
+
+
+def to_epoch(value: datetime) -> float:
+    return (value - _EPOCH) / timedelta(seconds=1)
+
+
+def _clean(value: Any) -> Any:
+    """Drop NUL characters (PostgreSQL text and jsonb cannot hold them), recursively."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _text(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _required_text(item: dict[str, Any], key: str) -> str:
+    value = _text(item, key)
+    if not value:
+        raise InvalidRecord(f"missing {key}")
+    return value
+
+
+def _arn(item: dict[str, Any], key: str) -> tuple[str, str, str]:
+    """The ARN and its region and account fields."""
+    arn = _required_text(item, key)
+    if len(arn) > MAX_ARN_LENGTH:
+        raise InvalidRecord(f"{key} longer than {MAX_ARN_LENGTH} characters")
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        raise InvalidRecord(f"{key} is not an ARN: {arn[:80]!r}")
+    return arn, parts[3], parts[4]
+
+
+def _json(item: dict[str, Any]) -> str:
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_epoch(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def parse_group(item: dict[str, Any]) -> PackageGroup:
+    item = _clean(item)
+    arn, _, _ = _arn(item, "ModelPackageGroupArn")
+    return PackageGroup(
+        arn=arn,
+        name=_required_text(item, "ModelPackageGroupName"),
+        description=_text(item, "ModelPackageGroupDescription"),
+        creation_time=parse_timestamp(_require(item, "CreationTime")),
+        status=_text(item, "ModelPackageGroupStatus"),
+        raw=_json(item),
+    )
+
+
+def parse_package(item: dict[str, Any]) -> PackageSummary:
+    item = _clean(item)
+    arn, region, account_id = _arn(item, "ModelPackageArn")
+    life_cycle = item.get("ModelLifeCycle")
+    if not isinstance(life_cycle, dict):
+        life_cycle = {}
+    return PackageSummary(
+        arn=arn,
+        account_id=account_id,
+        region=region,
+        group_name=_text(item, "ModelPackageGroupName"),
+        version=_version(item.get("ModelPackageVersion")),
+        name=_text(item, "ModelPackageName"),
+        description=_text(item, "ModelPackageDescription"),
+        creation_time=parse_timestamp(_require(item, "CreationTime")),
+        package_status=_text(item, "ModelPackageStatus"),
+        approval_status=_text(item, "ModelApprovalStatus"),
+        life_cycle_stage=_text(life_cycle, "Stage"),
+        life_cycle_stage_status=_text(life_cycle, "StageStatus"),
+        life_cycle_stage_description=_text(life_cycle, "StageDescription"),
+        registration_type=_text(item, "ModelPackageRegistrationType"),
+        raw=_json(item),
+    )
+
+
+def _require(item: dict[str, Any], key: str) -> Any:
+    value = item.get(key)
+    if value is None:
+        raise InvalidRecord(f"missing {key}")
+    return value
+
+
+def _version(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise InvalidRecord(f"ModelPackageVersion out of range: {value!r}")
+    return value

@@ -1,0 +1,351 @@
+"""Cycles: list groups, fan out per-scope syncs under a concurrency bound, record the run.
+
+One replica leads a cycle at a time (a session advisory lock); the others wait
+for the next tick. Within a cycle a failing scope is logged and recorded and
+the rest go on; it is retried next cycle. Stopping sets an event: no new scope
+starts, in-flight scopes end at their next page boundary (their committed
+pages stand), and whatever is still running after the grace period is
+cancelled, which rolls back its open transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from syncer.errors import SyncerError
+from syncer.logging import get_logger
+from syncer.metrics import Metrics
+from syncer.models import UNVERSIONED, Scope
+from syncer.settings import Settings
+from syncer.source import ApiStats, RegistrySource
+from syncer.store import (
+    CONNECTION_ERRORS,
+    RunTotals,
+    Store,
+    describe,
+    groups_key,
+    scope_key,
+)
+from syncer.sync import ScopeResult, Stopped, sync_scope
+
+log = get_logger(__name__)
+
+STOP_GRACE_SECONDS = 8.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleResult:
+    run_id: int | None
+    mode: str
+    status: str  # succeeded | partial | failed | interrupted | skipped
+    totals: RunTotals = field(default_factory=RunTotals)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "skipped")
+
+
+class Syncer:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        sources: Sequence[RegistrySource],
+        stats: ApiStats,
+        *,
+        metrics: Metrics | None = None,
+        now: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._sources = sources
+        self._stats = stats
+        self._metrics = metrics or Metrics()
+        self._now = now
+        self._monotonic = monotonic
+        self.stop_event = asyncio.Event()
+        self.cycles_completed = 0
+        self.last_cycle_ok: bool | None = None
+        self.heartbeat = monotonic()
+
+    # ------------------------------------------------------------- one cycle
+    async def run_cycle(self, *, full: bool, wait: bool = False) -> CycleResult:
+        """One cycle, if this replica leads; ``wait`` queues behind a running one."""
+        mode = "full" if full else "incremental"
+        async with self._store.cycle_lock(wait=wait) as leading:
+            if not leading:
+                log.info("cycle.skipped", reason="another replica is running a cycle")
+                return CycleResult(None, mode, "skipped")
+            return await self._led_cycle(mode, full)
+
+    async def _led_cycle(self, mode: str, full: bool) -> CycleResult:
+        started = self._monotonic()
+        run_id = await self._store.start_run(mode)
+        result = CycleResult(run_id, mode, "running")
+        calls_before, throttled_before = self._stats.total, self._stats.throttled
+        log.info("cycle.started", run_id=run_id, mode=mode)
+        semaphore = asyncio.Semaphore(self._settings.concurrency)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for source in self._sources:
+                    tasks.create_task(
+                        self._sync_target(source, full, run_id, semaphore, result),
+                        name=f"target:{source.target}",
+                    )
+        finally:
+            totals = result.totals
+            totals.api_calls = self._stats.total - calls_before
+            totals.api_throttled = self._stats.throttled - throttled_before
+            result.status = self._status(result)
+            await self._finish(result, started)
+        return result
+
+    def _status(self, result: CycleResult) -> str:
+        if self.stop_event.is_set():
+            return "interrupted"
+        failed, total = result.totals.scopes_failed, result.totals.scopes_total
+        if failed == 0:
+            return "succeeded"
+        return "failed" if failed >= total else "partial"
+
+    async def _finish(self, result: CycleResult, started: float) -> None:
+        duration = self._monotonic() - started
+        m = self._metrics
+        m.observe_api(self._stats)
+        m.cycles.labels(result.mode, result.status).inc()
+        m.cycle_seconds.labels(result.mode).observe(duration)
+        m.last_cycle.set(time.time())
+        if result.status == "succeeded":
+            m.last_success.set(time.time())
+        self.last_cycle_ok = result.status == "succeeded"
+        self.cycles_completed += 1
+        try:
+            assert result.run_id is not None
+            await self._store.finish_run(result.run_id, result.status, result.totals, result.errors)
+            await self._update_lag_metrics()
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            log.error("cycle.record_failed", run_id=result.run_id, error=describe(exc))
+        t = result.totals
+        log.info(
+            "cycle.finished",
+            run_id=result.run_id,
+            mode=result.mode,
+            status=result.status,
+            seconds=round(duration, 3),
+            scopes=t.scopes_total,
+            failed=t.scopes_failed,
+            listed=t.packages_listed,
+            inserted=t.packages_inserted,
+            updated=t.packages_updated,
+            deleted=t.packages_deleted,
+            api_calls=t.api_calls,
+            throttled=t.api_throttled,
+        )
+
+    async def _update_lag_metrics(self) -> None:
+        for row in await self._store.scope_lags():
+            self._metrics.watermark_lag.labels(
+                row["account_id"], row["region"], row["scope"]
+            ).set(row["lag_seconds"])
+
+    # ------------------------------------------------------------- one target
+    async def _sync_target(
+        self,
+        source: RegistrySource,
+        full: bool,
+        run_id: int,
+        semaphore: asyncio.Semaphore,
+        result: CycleResult,
+    ) -> None:
+        group_names = await self._sync_groups(source, run_id, semaphore, result)
+        scopes = [Scope(source.target, name) for name in group_names or []]
+        if self._settings.include_unversioned:
+            scopes.append(Scope(source.target, UNVERSIONED))
+        async with asyncio.TaskGroup() as tasks:
+            for scope in scopes:
+                tasks.create_task(
+                    self._guarded_scope(source, scope, full, run_id, semaphore, result),
+                    name=f"scope:{scope}",
+                )
+
+    async def _sync_groups(
+        self,
+        source: RegistrySource,
+        run_id: int,
+        semaphore: asyncio.Semaphore,
+        result: CycleResult,
+    ) -> list[str] | None:
+        """List every group (cheap: 100 a call), store them, sweep the vanished ones."""
+        target = source.target
+        totals = result.totals
+        totals.scopes_total += 1
+        names: list[str] = []
+        seen: list[str] = []
+        try:
+            async with semaphore:
+                async for page in source.list_groups(self._settings.group_name_contains):
+                    totals.groups_listed += len(page.items) + page.skipped
+                    totals.items_skipped += page.skipped
+                    totals.groups_changed += await self._store.store_groups(target, page.items)
+                    names.extend(g.name for g in page.items)
+                    seen.extend(g.arn for g in page.items)
+                    seen.extend(page.skipped_arns)
+                gone, packages = await self._store.sweep_groups(
+                    target, seen, self._settings.group_name_contains, run_id
+                )
+        except Exception as exc:
+            await self._scope_failed(groups_key(target), f"{target}/(groups)", exc, result)
+            return None
+        totals.groups_deleted += len(gone)
+        totals.packages_deleted += packages
+        if gone:
+            log.info("sync.groups_deleted", target=str(target), groups=gone[:20], count=len(gone))
+        self._metrics.scopes.labels("succeeded").inc()
+        return names
+
+    async def _guarded_scope(
+        self,
+        source: RegistrySource,
+        scope: Scope,
+        full: bool,
+        run_id: int,
+        semaphore: asyncio.Semaphore,
+        result: CycleResult,
+    ) -> None:
+        """One scope; its failure is recorded and contained, never raised to the cycle."""
+        async with semaphore:
+            if self.stop_event.is_set():
+                return
+            result.totals.scopes_total += 1
+            self.heartbeat = self._monotonic()
+            try:
+                outcome = await sync_scope(
+                    source,
+                    self._store,
+                    scope,
+                    full=full,
+                    lookback=timedelta(seconds=self._settings.lookback_seconds),
+                    run_id=run_id,
+                    now=self._now,
+                    stop=self.stop_event,
+                )
+            except Stopped:
+                log.info("sync.scope_stopped", scope=str(scope))
+                return
+            except Exception as exc:
+                await self._scope_failed(scope_key(scope), str(scope), exc, result)
+                return
+            self._add(result.totals, outcome)
+            self._metrics.scopes.labels("succeeded").inc()
+
+    def _add(self, totals: RunTotals, outcome: ScopeResult) -> None:
+        totals.packages_listed += outcome.listed
+        totals.packages_inserted += outcome.inserted
+        totals.packages_updated += outcome.updated
+        totals.packages_deleted += outcome.deleted
+        totals.items_skipped += outcome.skipped
+        m = self._metrics
+        m.rows.labels("inserted").inc(outcome.inserted)
+        m.rows.labels("updated").inc(outcome.updated)
+        m.rows.labels("deleted").inc(outcome.deleted)
+        m.items_skipped.inc(outcome.skipped)
+
+    async def _scope_failed(
+        self, key: tuple[str, str, str, str], name: str, exc: Exception, result: CycleResult
+    ) -> None:
+        message = str(exc) if isinstance(exc, SyncerError) else describe(exc)
+        if isinstance(exc, SyncerError | asyncpg.PostgresError | OSError):
+            log.warning("sync.scope_failed", scope=name, error=message)
+        else:  # a bug: keep the traceback
+            log.error("sync.scope_failed", scope=name, error=message, exc_info=exc)
+        result.totals.scopes_failed += 1
+        result.errors.append({"scope": name, "error": message[:500]})
+        self._metrics.scopes.labels("failed").inc()
+        try:
+            await self._store.scope_failed(key, message)
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
+            log.error("sync.scope_failure_not_recorded", scope=name, error=describe(db_exc))
+
+    # ------------------------------------------------------------- forever
+    async def run_forever(self) -> None:
+        """Cycle every interval until stop_event; reconcile every reconcile interval."""
+        interval = self._settings.interval_seconds
+        reconcile_every = timedelta(seconds=self._settings.reconcile_interval_seconds)
+        last_full = await self._last_full()
+        backoff = min(5.0, interval)
+        while not self.stop_event.is_set():
+            began = self._monotonic()
+            self.heartbeat = began
+            full = last_full is None or self._now() - last_full >= reconcile_every
+            cycle_start = self._now()
+            try:
+                result = await self.run_cycle(full=full)
+            except (SyncerError, *CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                self._metrics.up.set(0)
+                self.last_cycle_ok = False
+                error = str(exc) if isinstance(exc, SyncerError) else describe(exc)
+                log.error("cycle.failed", error=error, retry_in=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, interval)
+                continue
+            self._metrics.up.set(1)
+            backoff = min(5.0, interval)
+            if full and result.status in ("succeeded", "partial"):
+                last_full = cycle_start
+            elif full and result.status == "skipped":
+                last_full = await self._last_full()
+            # Jitter keeps replicas (and many deployments against one account) apart.
+            elapsed = self._monotonic() - began
+            await self._sleep(max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1))
+
+    async def _last_full(self) -> datetime | None:
+        try:
+            return await self._store.last_full_run_started()
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError):
+            return None
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when asked to stop."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.stop_event.wait()
+        except TimeoutError:
+            pass
+
+
+async def run_until_stopped(
+    work: asyncio.Task[object], stop: asyncio.Event, grace: float = STOP_GRACE_SECONDS
+) -> None:
+    """Await ``work``; once ``stop`` is set, give it ``grace`` seconds, then cancel it.
+
+    Cancelling rolls back whatever transaction is open; committed pages stand.
+    """
+    stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            log.info("service.stopping", grace_seconds=grace)
+            try:
+                async with asyncio.timeout(grace):
+                    await asyncio.shield(work)
+            except TimeoutError:
+                log.warning("service.cancelling", reason="grace period over")
+                work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+    finally:
+        stopper.cancel()

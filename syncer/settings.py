@@ -1,0 +1,145 @@
+"""Configuration, read only from the environment (prefix ``SYNCER_``).
+
+AWS's own variables (credentials, ``AWS_ENDPOINT_URL_SAGEMAKER``, profiles)
+are left to botocore; the only one read here is the region, because boto
+reads ``AWS_DEFAULT_REGION`` but containers and most tools set ``AWS_REGION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from syncer.errors import ConfigError
+
+ENV_PREFIX = "SYNCER_"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: SecretStr
+    interval_seconds: float = Field(300, gt=0)
+    reconcile_interval_seconds: float = Field(3600, gt=0)
+    lookback_seconds: float = Field(300, ge=0)
+    concurrency: int = Field(16, ge=1, le=256)
+    max_requests_per_second: float = Field(10, gt=0)
+    page_size: int = Field(100, ge=1, le=100)
+    max_attempts: int = Field(8, ge=1, le=20)
+    api_timeout_seconds: float = Field(30, gt=0)
+    statement_timeout_seconds: float = Field(60, gt=0)
+    group_name_contains: str | None = None
+    include_unversioned: bool = True
+    regions: CommaList = Field(default_factory=list)
+    role_arns: CommaList = Field(default_factory=list)
+    http_port: int = Field(8080, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("regions", "role_arns", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("group_name_contains", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_dsn(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("role_arns")
+    @classmethod
+    def _role_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not arn.startswith("arn:") or ":role/" not in arn:
+                raise ValueError(f"not an IAM role ARN: {arn!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _reconcile_not_faster_than_cycles(self) -> Settings:
+        if self.reconcile_interval_seconds < self.interval_seconds:
+            raise ValueError(
+                "SYNCER_RECONCILE_INTERVAL_SECONDS must be >= SYNCER_INTERVAL_SECONDS"
+            )
+        return self
+
+    def region_list(self, environ: Mapping[str, str]) -> list[str]:
+        """Regions to mirror: SYNCER_REGIONS, else AWS_REGION / AWS_DEFAULT_REGION."""
+        if self.regions:
+            return list(self.regions)
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise ConfigError(
+                "SYNCER_REGIONS: no region configured; set SYNCER_REGIONS or AWS_REGION"
+            )
+        return [region]
+
+    def redacted_database_url(self) -> str:
+        return redact_dsn(self.database_url.get_secret_value())
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with its password replaced, safe for logs and errors."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the process environment; keyword overrides win (used by `demo`).
+
+    Raises ConfigError with one line naming the first offending variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(part) for part in error["loc"])
+    name = f"{ENV_PREFIX}{field.upper()}" if field else "configuration"
+    message = error["msg"]
+    if error["type"] == "missing":
+        message = "is required"
+        return f"{name} {message}"
+    return f"{name}: {message}"

@@ -1,0 +1,330 @@
+"""SageMaker, through aiobotocore: clients, paginated listings, retries and a rate cap.
+
+One client per target (account x region), shared by every task of that target.
+Every HTTP attempt, retries included, first takes a token from one process-wide
+limiter, so ``SYNCER_MAX_REQUESTS_PER_SECOND`` holds however many scopes are
+listed at once. botocore's ``standard`` retry mode handles throttling and 5xx
+with jittered exponential backoff and a bounded number of attempts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.credentials import (
+    AioAssumeRoleCredentialFetcher,
+    AioDeferredRefreshableCredentials,
+)
+from aiobotocore.session import AioSession, get_session
+from aiolimiter import AsyncLimiter
+from botocore.exceptions import BotoCoreError, ClientError
+
+from syncer.errors import ListingError, SourceError
+from syncer.logging import get_logger
+from syncer.models import (
+    InvalidRecord,
+    PackageGroup,
+    PackageSummary,
+    Target,
+    parse_group,
+    parse_package,
+)
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+SERVICE = "sagemaker"
+# The operations this code calls; deploy/iam-policy.json must grant exactly these.
+OPERATIONS = ("ListModelPackageGroups", "ListModelPackages")
+THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+
+
+@dataclass
+class ApiStats:
+    """Counts of SageMaker HTTP attempts by (operation, outcome); read by metrics and runs."""
+
+    attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def record(self, operation: str, outcome: str) -> None:
+        self.attempts[(operation, outcome)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.attempts.values())
+
+    @property
+    def throttled(self) -> int:
+        return sum(n for (_, outcome), n in self.attempts.items() if outcome == "throttled")
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    concurrency: int
+    max_requests_per_second: float
+    page_size: int = 100
+    max_attempts: int = 8
+    api_timeout_seconds: float = 30.0
+    # Only for `syncer demo` and tests; otherwise botocore's own resolution
+    # (AWS_ENDPOINT_URL_SAGEMAKER, profiles, IMDS, web identity) applies.
+    endpoint_url: str | None = None
+    static_credentials: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    # ARNs of listed items that could not be parsed: they exist, so a sweep must
+    # not mark them deleted.
+    skipped_arns: list[str]
+    skipped: int
+
+
+class RegistrySource:
+    """The listings of one target. Pages are yielded as they arrive, so memory is one page."""
+
+    def __init__(self, client: Any, target: Target, page_size: int) -> None:
+        self._client = client
+        self.target = target
+        self._page_size = page_size
+
+    async def list_groups(self, name_contains: str | None) -> AsyncIterator[Page[PackageGroup]]:
+        params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
+        if name_contains:
+            params["NameContains"] = name_contains
+        async for items in self._pages(
+            "list_model_package_groups", "ModelPackageGroupSummaryList", params
+        ):
+            yield _parse_all(items, parse_group, "ModelPackageGroupArn", str(self.target))
+
+    async def list_packages(
+        self, group_name: str | None, created_after: datetime | None
+    ) -> AsyncIterator[Page[PackageSummary]]:
+        """A group's versions, or (group_name=None) the target's unversioned packages.
+
+        Sorted by creation time, ascending, so that a page's last row bounds what
+        has been stored so far.
+        """
+        params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
+        if group_name is None:
+            params["ModelPackageType"] = "Unversioned"
+        else:
+            params["ModelPackageGroupName"] = group_name
+        if created_after is not None:
+            params["CreationTimeAfter"] = created_after
+        async for items in self._pages("list_model_packages", "ModelPackageSummaryList", params):
+            yield _parse_all(items, parse_package, "ModelPackageArn", str(self.target))
+
+    async def _pages(
+        self, method: str, key: str, params: dict[str, Any]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        # Follow NextToken to its end, not to the first empty page: list calls
+        # may return empty pages that still carry a token.
+        seen_tokens: set[str] = set()
+        token: str | None = None
+        call = getattr(self._client, method)
+        while True:
+            request = dict(params, MaxResults=self._page_size)
+            if token:
+                request["NextToken"] = token
+            response = await _translate(method, call(**request))
+            items = response.get(key)
+            if not isinstance(items, list):
+                raise ListingError(f"{method}: response has no {key} list")
+            yield items
+            token = response.get("NextToken")
+            if not token:
+                return
+            if token in seen_tokens:
+                raise ListingError(f"{method}: NextToken repeated after {len(seen_tokens)} pages")
+            seen_tokens.add(token)
+
+
+def _parse_all(
+    items: Iterable[Any], parse: Callable[[dict[str, Any]], T], key: str, where: str
+) -> Page[T]:
+    parsed: list[T] = []
+    skipped_arns: list[str] = []
+    skipped = 0
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise InvalidRecord(f"item is a {type(item).__name__}, not an object")
+            parsed.append(parse(item))
+        except InvalidRecord as exc:
+            skipped += 1
+            arn = item.get(key) if isinstance(item, dict) else None
+            if isinstance(arn, str) and arn:
+                skipped_arns.append(arn.replace("\x00", ""))
+            log.warning(
+                "source.item_skipped",
+                target=where,
+                reason=str(exc),
+                arn=str(arn)[:200] if arn else None,
+            )
+    return Page(parsed, skipped_arns, skipped)
+
+
+async def _translate(method: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Botocore and transport errors become SourceError with one readable line."""
+    try:
+        return await call
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise SourceError(
+            f"{method}: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+        ) from exc
+    except (BotoCoreError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise SourceError(f"{method}: {type(exc).__name__}: {exc}") from exc
+
+
+class SourcePool:
+    """Opens one client per target and resolves which account each target is."""
+
+    def __init__(self, options: SourceOptions, stats: ApiStats) -> None:
+        self._options = options
+        self._stats = stats
+        rate = options.max_requests_per_second
+        # A bucket of at least one token; below 1/s it refills one token per 1/rate s.
+        self._limiter = (
+            AsyncLimiter(rate, time_period=1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
+        )
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> SourcePool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    def _config(self) -> AioConfig:
+        return AioConfig(
+            # The pool would otherwise silently cap concurrency at 10.
+            max_pool_connections=self._options.concurrency + 2,
+            retries={"mode": "standard", "max_attempts": self._options.max_attempts},
+            connect_timeout=min(10.0, self._options.api_timeout_seconds),
+            read_timeout=self._options.api_timeout_seconds,
+            user_agent_appid="registry-sync",
+        )
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"config": self._config()}
+        if self._options.endpoint_url:
+            kwargs["endpoint_url"] = self._options.endpoint_url
+        if self._options.static_credentials:
+            kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = (
+                self._options.static_credentials
+            )
+        return kwargs
+
+    async def open(self, regions: Sequence[str], role_arns: Sequence[str]) -> list[RegistrySource]:
+        """One source per (role or default credentials) x region."""
+        sources = []
+        if not role_arns:
+            session = _raw_timestamps(get_session())
+            account_id = await self._caller_account(session, regions[0])
+            for region in regions:
+                sources.append(await self._open_client(session, Target(account_id, region)))
+            return sources
+        base = get_session()
+        for role_arn in role_arns:
+            session = await self._assumed_session(base, role_arn, regions[0])
+            account_id = role_arn.split(":")[4]
+            for region in regions:
+                sources.append(
+                    await self._open_client(session, Target(account_id, region, role_arn))
+                )
+        return sources
+
+    async def _open_client(self, session: AioSession, target: Target) -> RegistrySource:
+        client = await self._stack.enter_async_context(
+            session.create_client(SERVICE, region_name=target.region, **self._client_kwargs())
+        )
+        self._instrument(client)
+        return RegistrySource(client, target, self._options.page_size)
+
+    def _instrument(self, client: Any) -> None:
+        events = client.meta.events
+
+        async def before_send(**_: Any) -> None:
+            # Retries pass through here too, so they count against the cap.
+            await self._limiter.acquire()
+
+        def after_attempt(
+            operation: Any, response: Any = None, caught_exception: Any = None, **_: Any
+        ) -> None:
+            self._stats.record(operation.name, _outcome(response, caught_exception))
+
+        events.register(f"before-send.{SERVICE}", before_send)
+        events.register(f"needs-retry.{SERVICE}", after_attempt)
+
+    async def _caller_account(self, session: AioSession, region: str) -> str:
+        kwargs = self._client_kwargs()
+        kwargs["config"] = kwargs["config"].merge(AioConfig(retries={"max_attempts": 3}))
+        try:
+            async with session.create_client("sts", region_name=region, **kwargs) as sts:
+                identity = await sts.get_caller_identity()
+        except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
+            raise SourceError(
+                f"sts:GetCallerIdentity failed ({type(exc).__name__}: {exc}); the account id "
+                "of the credentials is needed (for a local stand-in set AWS_ENDPOINT_URL_STS "
+                "or AWS_ENDPOINT_URL too)"
+            ) from exc
+        return str(identity["Account"])
+
+    async def _assumed_session(self, base: AioSession, role_arn: str, region: str) -> AioSession:
+        kwargs = self._client_kwargs()
+
+        def create_sts(service: str, **creds: Any) -> Any:
+            return base.create_client(service, region_name=region, **{**kwargs, **creds})
+
+        fetcher = AioAssumeRoleCredentialFetcher(
+            client_creator=create_sts,
+            source_credentials=await base.get_credentials(),
+            role_arn=role_arn,
+            extra_args={"RoleSessionName": "registry-sync"},
+        )
+        session = _raw_timestamps(AioSession())
+        # Refreshed before expiry by botocore, per request, for the life of the client.
+        session._credentials = AioDeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
+        return session
+
+
+def _raw_timestamps(session: AioSession) -> AioSession:
+    """Keep timestamps as the wire sent them (epoch seconds), so `raw` is what was received.
+
+    models.parse_timestamp turns them into datetimes, in integers, without the
+    float-to-datetime rounding botocore's parser would apply first.
+    """
+    session.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=lambda value: value
+    )
+    return session
+
+
+def _outcome(response: Any, caught_exception: Any) -> str:
+    if caught_exception is not None:
+        return "transport_error"
+    if not response:
+        return "unknown"
+    http, parsed = response
+    code = (parsed or {}).get("Error", {}).get("Code")
+    if code in THROTTLE_CODES:
+        return "throttled"
+    status = getattr(http, "status_code", 200)
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "ok"
+

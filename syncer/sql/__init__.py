@@ -1,0 +1,25 @@
+"""Named SQL queries, parsed once from the ``.sql`` files beside this module."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+_HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """Split a file into its ``-- name: x`` sections; comments stay with their query."""
+    parts = _HEADER.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} defined twice")
+        sql = body.strip()
+        if not sql:
+            raise ValueError(f"query {name!r} is empty")
+        queries[name] = sql
+    return queries
+
+
+QUERIES = parse_queries(resources.files(__name__).joinpath("queries.sql").read_text("utf-8"))

@@ -1,0 +1,284 @@
+-- Named queries used by syncer/store.py; loaded once at import.
+-- Every value is a bind parameter; arrays carry a whole page in one round trip.
+
+-- name: upsert_packages
+-- A page of summaries in one statement. Unchanged rows are not touched (the
+-- WHERE on the conflict branch), so a cycle without source changes writes no
+-- tuple. `previous` reads the rows as they were before this statement, which
+-- is how the change history gets old and new values without a second query.
+WITH incoming AS (
+    SELECT *
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[],
+                  $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+                  $12::text[], $13::text[], $14::text[], $15::text[])
+        AS t(model_package_arn, account_id, region, model_package_group_name,
+             model_package_version, model_package_name, model_package_description,
+             creation_time, model_package_status, model_approval_status,
+             model_life_cycle_stage, model_life_cycle_stage_status,
+             model_life_cycle_stage_description, model_package_registration_type, raw)
+),
+previous AS (
+    SELECT p.model_package_arn, p.model_package_status, p.model_approval_status,
+           p.model_life_cycle_stage, p.model_life_cycle_stage_status, p.deleted_at
+      FROM sagemaker.model_packages p
+      JOIN incoming i USING (model_package_arn)
+),
+written AS (
+    INSERT INTO sagemaker.model_packages AS p (
+        model_package_arn, account_id, region, model_package_group_name,
+        model_package_version, model_package_name, model_package_description,
+        creation_time, model_package_status, model_approval_status,
+        model_life_cycle_stage, model_life_cycle_stage_status,
+        model_life_cycle_stage_description, model_package_registration_type, raw,
+        first_seen_at, last_changed_at)
+    SELECT i.model_package_arn, i.account_id, i.region, i.model_package_group_name,
+           i.model_package_version, i.model_package_name, i.model_package_description,
+           i.creation_time, i.model_package_status, i.model_approval_status,
+           i.model_life_cycle_stage, i.model_life_cycle_stage_status,
+           i.model_life_cycle_stage_description, i.model_package_registration_type,
+           i.raw::jsonb, now(), now()
+      FROM incoming i
+    ON CONFLICT (model_package_arn) DO UPDATE SET
+        account_id = excluded.account_id,
+        region = excluded.region,
+        model_package_group_name = excluded.model_package_group_name,
+        model_package_version = excluded.model_package_version,
+        model_package_name = excluded.model_package_name,
+        model_package_description = excluded.model_package_description,
+        creation_time = excluded.creation_time,
+        model_package_status = excluded.model_package_status,
+        model_approval_status = excluded.model_approval_status,
+        model_life_cycle_stage = excluded.model_life_cycle_stage,
+        model_life_cycle_stage_status = excluded.model_life_cycle_stage_status,
+        model_life_cycle_stage_description = excluded.model_life_cycle_stage_description,
+        model_package_registration_type = excluded.model_package_registration_type,
+        raw = excluded.raw,
+        last_changed_at = excluded.last_changed_at,
+        deleted_at = NULL
+    -- Every column derives from raw (plus the ARN), so raw equality is row equality.
+    WHERE p.raw IS DISTINCT FROM excluded.raw OR p.deleted_at IS NOT NULL
+    RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+              p.model_package_version, p.model_package_status, p.model_approval_status,
+              p.model_life_cycle_stage, p.model_life_cycle_stage_status
+),
+history AS (
+    INSERT INTO sagemaker.model_package_changes (
+        model_package_arn, account_id, region, model_package_group_name,
+        model_package_version, change_type, old_value, new_value, observed_at, run_id)
+    SELECT w.model_package_arn, w.account_id, w.region, w.model_package_group_name,
+           w.model_package_version, c.change_type, c.old_value, c.new_value, now(), $16
+      FROM written w
+      LEFT JOIN previous o USING (model_package_arn)
+     CROSS JOIN LATERAL (VALUES
+        ('created', NULL, w.model_approval_status,
+            o.model_package_arn IS NULL),
+        ('reappeared', NULL, NULL,
+            o.deleted_at IS NOT NULL),
+        ('model_approval_status', o.model_approval_status, w.model_approval_status,
+            o.model_package_arn IS NOT NULL
+            AND o.model_approval_status IS DISTINCT FROM w.model_approval_status),
+        ('model_package_status', o.model_package_status, w.model_package_status,
+            o.model_package_arn IS NOT NULL
+            AND o.model_package_status IS DISTINCT FROM w.model_package_status),
+        ('model_life_cycle_stage', o.model_life_cycle_stage, w.model_life_cycle_stage,
+            o.model_package_arn IS NOT NULL
+            AND o.model_life_cycle_stage IS DISTINCT FROM w.model_life_cycle_stage),
+        ('model_life_cycle_stage_status', o.model_life_cycle_stage_status,
+            w.model_life_cycle_stage_status,
+            o.model_package_arn IS NOT NULL
+            AND o.model_life_cycle_stage_status IS DISTINCT FROM w.model_life_cycle_stage_status)
+     ) AS c(change_type, old_value, new_value, happened)
+     WHERE c.happened
+    RETURNING 1
+)
+SELECT count(*) FILTER (WHERE o.model_package_arn IS NULL)     AS inserted,
+       count(*) FILTER (WHERE o.model_package_arn IS NOT NULL) AS updated,
+       (SELECT count(*) FROM history)                          AS changes
+  FROM written w
+  LEFT JOIN previous o USING (model_package_arn);
+
+-- name: sweep_packages
+-- After a complete listing of a scope: rows it did not contain are gone.
+-- $3 is the group, or '' for the unversioned packages of the account/region.
+-- $5 spares packages created too recently to be trusted absent (the list API
+-- is eventually consistent).
+WITH gone AS (
+    UPDATE sagemaker.model_packages p
+       SET deleted_at = now(), last_changed_at = now()
+     WHERE p.account_id = $1
+       AND p.region = $2
+       AND (p.model_package_group_name = $3
+            OR ($3 = '' AND p.model_package_group_name IS NULL))
+       AND p.deleted_at IS NULL
+       AND p.creation_time < $5
+       AND NOT EXISTS (SELECT 1 FROM unnest($4::text[]) AS seen(arn)
+                        WHERE seen.arn = p.model_package_arn)
+    RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+              p.model_package_version, p.model_approval_status
+),
+history AS (
+    INSERT INTO sagemaker.model_package_changes (
+        model_package_arn, account_id, region, model_package_group_name,
+        model_package_version, change_type, old_value, new_value, observed_at, run_id)
+    SELECT g.model_package_arn, g.account_id, g.region, g.model_package_group_name,
+           g.model_package_version, 'deleted', g.model_approval_status, NULL, now(), $6
+      FROM gone g
+)
+SELECT count(*) FROM gone;
+
+-- name: upsert_groups
+WITH incoming AS (
+    SELECT *
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                  $6::timestamptz[], $7::text[], $8::text[])
+        AS t(model_package_group_arn, account_id, region, model_package_group_name,
+             model_package_group_description, creation_time, model_package_group_status, raw)
+),
+written AS (
+    INSERT INTO sagemaker.model_package_groups AS g (
+        model_package_group_arn, account_id, region, model_package_group_name,
+        model_package_group_description, creation_time, model_package_group_status, raw,
+        first_seen_at, last_changed_at)
+    SELECT i.model_package_group_arn, i.account_id, i.region, i.model_package_group_name,
+           i.model_package_group_description, i.creation_time, i.model_package_group_status,
+           i.raw::jsonb, now(), now()
+      FROM incoming i
+    ON CONFLICT (model_package_group_arn) DO UPDATE SET
+        account_id = excluded.account_id,
+        region = excluded.region,
+        model_package_group_name = excluded.model_package_group_name,
+        model_package_group_description = excluded.model_package_group_description,
+        creation_time = excluded.creation_time,
+        model_package_group_status = excluded.model_package_group_status,
+        raw = excluded.raw,
+        last_changed_at = excluded.last_changed_at,
+        deleted_at = NULL
+    WHERE g.raw IS DISTINCT FROM excluded.raw OR g.deleted_at IS NOT NULL
+    RETURNING 1
+)
+SELECT count(*) FROM written;
+
+-- name: sweep_groups
+-- After a complete group listing of an account/region: groups it did not
+-- contain are gone. Only groups the name filter ($4, '' for none) covers.
+UPDATE sagemaker.model_package_groups g
+   SET deleted_at = now(), last_changed_at = now()
+ WHERE g.account_id = $1
+   AND g.region = $2
+   AND g.deleted_at IS NULL
+   AND strpos(g.model_package_group_name, $4) > 0
+   AND NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS seen(arn)
+                    WHERE seen.arn = g.model_package_group_arn)
+RETURNING g.model_package_group_name;
+
+-- name: forget_watermark
+-- A deleted group may be re-created under the same name, with versions
+-- numbered (and ARNs) from 1 again: list it from the start next time.
+UPDATE sagemaker.sync_state
+   SET watermark = NULL
+ WHERE account_id = $1 AND region = $2 AND scope_kind = 'group'
+   AND model_package_group_name = $3 AND watermark IS NOT NULL;
+
+-- name: get_watermark
+SELECT watermark
+  FROM sagemaker.sync_state
+ WHERE account_id = $1 AND region = $2 AND scope_kind = $3 AND model_package_group_name = $4;
+
+-- name: advance_watermark
+-- Moves forward only, and only in the transaction that stored the rows it covers.
+INSERT INTO sagemaker.sync_state AS s
+       (account_id, region, scope_kind, model_package_group_name, watermark)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
+   SET watermark = greatest(s.watermark, excluded.watermark)
+ WHERE s.watermark IS NULL OR s.watermark < excluded.watermark;
+
+-- name: scope_succeeded
+INSERT INTO sagemaker.sync_state AS s
+       (account_id, region, scope_kind, model_package_group_name,
+        last_attempt_at, last_success_at, last_full_success_at)
+VALUES ($1, $2, $3, $4, now(), now(), CASE WHEN $5::boolean THEN now() END)
+ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
+   SET last_attempt_at = now(),
+       last_success_at = now(),
+       last_full_success_at = coalesce(excluded.last_full_success_at, s.last_full_success_at),
+       last_error = NULL,
+       last_error_at = NULL,
+       consecutive_failures = 0;
+
+-- name: scope_failed
+INSERT INTO sagemaker.sync_state AS s
+       (account_id, region, scope_kind, model_package_group_name,
+        last_attempt_at, last_error, last_error_at, consecutive_failures)
+VALUES ($1, $2, $3, $4, now(), $5, now(), 1)
+ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
+   SET last_attempt_at = now(),
+       last_error = excluded.last_error,
+       last_error_at = now(),
+       consecutive_failures = s.consecutive_failures + 1;
+
+-- name: start_run
+INSERT INTO sagemaker.sync_runs (mode, host) VALUES ($1, $2) RETURNING run_id;
+
+-- name: finish_run
+UPDATE sagemaker.sync_runs
+   SET status = $2, finished_at = now(),
+       scopes_total = $3, scopes_failed = $4,
+       packages_listed = $5, packages_inserted = $6, packages_updated = $7,
+       packages_deleted = $8, groups_listed = $9, groups_changed = $10,
+       groups_deleted = $11, items_skipped = $12, api_calls = $13, api_throttled = $14,
+       errors = $15::jsonb
+ WHERE run_id = $1;
+
+-- name: abandon_stale_runs
+-- Runs left 'running' by a process that died: no replica holds the cycle lock now.
+UPDATE sagemaker.sync_runs
+   SET status = 'interrupted'
+ WHERE status = 'running' AND run_id <> $1;
+
+-- name: last_full_run_started
+SELECT max(started_at)
+  FROM sagemaker.sync_runs
+ WHERE mode = 'full' AND status IN ('succeeded', 'partial');
+
+-- name: scope_lock
+SELECT pg_advisory_xact_lock($1, hashtext($2));
+
+-- name: try_cycle_lock
+SELECT pg_try_advisory_lock($1, $2);
+
+-- name: wait_cycle_lock
+SELECT pg_advisory_lock($1, $2);
+
+-- name: release_cycle_lock
+SELECT pg_advisory_unlock($1, $2);
+
+-- name: scope_lags
+SELECT account_id, region,
+       CASE scope_kind WHEN 'group' THEN model_package_group_name
+                       ELSE '(' || scope_kind || ')' END       AS scope,
+       extract(epoch FROM now() - watermark)::float8             AS lag_seconds
+  FROM sagemaker.sync_state
+ WHERE watermark IS NOT NULL;
+
+-- name: status_scopes
+SELECT account_id, region, scope_kind, model_package_group_name, watermark,
+       extract(epoch FROM now() - watermark)::float8 AS lag_seconds,
+       last_attempt_at, last_success_at, last_full_success_at,
+       last_error, last_error_at, consecutive_failures
+  FROM sagemaker.sync_state
+ ORDER BY account_id, region, scope_kind, model_package_group_name;
+
+-- name: status_totals
+SELECT (SELECT count(*) FROM sagemaker.model_package_groups WHERE deleted_at IS NULL) AS groups,
+       (SELECT count(*) FROM sagemaker.model_package_groups WHERE deleted_at IS NOT NULL) AS groups_deleted,
+       (SELECT count(*) FROM sagemaker.model_packages WHERE deleted_at IS NULL)        AS packages,
+       (SELECT count(*) FROM sagemaker.model_packages WHERE deleted_at IS NOT NULL)    AS packages_deleted,
+       (SELECT count(*) FROM sagemaker.model_package_changes)                          AS changes;
+
+-- name: last_runs
+SELECT run_id, mode, status, started_at, finished_at, scopes_total, scopes_failed,
+       packages_inserted, packages_updated, packages_deleted, api_calls, api_throttled
+  FROM sagemaker.sync_runs
+ ORDER BY run_id DESC
+ LIMIT $1;

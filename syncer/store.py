@@ -1,0 +1,339 @@
+"""PostgreSQL through asyncpg: the pool, page upserts, sweeps, watermarks and run records.
+
+Each page is written in one transaction that also advances the scope's
+watermark, under a transaction-level advisory lock on the scope, so a crash
+between pages loses nothing and two writers never interleave on one scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from syncer import migrate as migrations
+from syncer.errors import DatabaseError
+from syncer.logging import get_logger, mask_secrets
+from syncer.models import PackageGroup, PackageSummary, Scope, Target
+from syncer.settings import redact_dsn
+from syncer.sql import QUERIES
+
+log = get_logger(__name__)
+
+SCOPE_LOCK_CLASS = migrations.LOCK_CLASS + 1
+CYCLE_LOCK = 2
+# Errors that mean "the database went away", as opposed to "this statement is wrong".
+CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+@dataclass(frozen=True)
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    changes: int = 0
+
+
+@dataclass
+class RunTotals:
+    scopes_total: int = 0
+    scopes_failed: int = 0
+    packages_listed: int = 0
+    packages_inserted: int = 0
+    packages_updated: int = 0
+    packages_deleted: int = 0
+    groups_listed: int = 0
+    groups_changed: int = 0
+    groups_deleted: int = 0
+    items_skipped: int = 0
+    api_calls: int = 0
+    api_throttled: int = 0
+
+
+def scope_key(scope: Scope) -> tuple[str, str, str, str]:
+    """sync_state's primary key for a scope."""
+    kind = "unversioned" if scope.is_unversioned else "group"
+    return (scope.target.account_id, scope.target.region, kind, scope.group_name)
+
+
+def groups_key(target: Target) -> tuple[str, str, str, str]:
+    return (target.account_id, target.region, "groups", "")
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, dsn: str, *, max_size: int, statement_timeout_seconds: float = 60.0
+    ) -> AsyncIterator[Store]:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=1,
+                max_size=max_size,
+                command_timeout=statement_timeout_seconds + 5,
+                timeout=10,
+                server_settings={
+                    "application_name": "registry-sync",
+                    # Bounds every statement, and a transaction that a bug leaves open.
+                    "statement_timeout": str(int(statement_timeout_seconds * 1000)),
+                    "idle_in_transaction_session_timeout": str(
+                        int(statement_timeout_seconds * 2000)
+                    ),
+                },
+            )
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError, TimeoutError) as exc:
+            raise DatabaseError(
+                f"cannot connect to {redact_dsn(dsn)}: {mask_secrets(describe(exc))}"
+            ) from exc
+        try:
+            yield cls(pool)
+        finally:
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def migrate(self) -> list[str]:
+        async with self._pool.acquire() as conn:
+            return await migrations.migrate(conn)
+
+    async def schema_version(self) -> int:
+        async with self._pool.acquire() as conn:
+            return await migrations.current_version(conn)
+
+    # ------------------------------------------------------------- leadership
+    @contextlib.asynccontextmanager
+    async def cycle_lock(self, *, wait: bool) -> AsyncIterator[bool]:
+        """Hold the cycle lock for the duration; yields False if another replica has it.
+
+        Session-level, on a dedicated connection: if this process dies, the
+        server drops the lock with the connection and another replica leads.
+        With ``wait``, queue for it (bounded by statement_timeout).
+        """
+        async with self._pool.acquire() as conn:
+            query = "wait_cycle_lock" if wait else "try_cycle_lock"
+            got = await conn.fetchval(QUERIES[query], migrations.LOCK_CLASS, CYCLE_LOCK)
+            got = True if wait else got
+            try:
+                yield bool(got)
+            finally:
+                if got and not conn.is_closed():
+                    with contextlib.suppress(*CONNECTION_ERRORS):
+                        await conn.fetchval(
+                            QUERIES["release_cycle_lock"], migrations.LOCK_CLASS, CYCLE_LOCK
+                        )
+
+    # ------------------------------------------------------------- runs
+    async def start_run(self, mode: str) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            run_id = int(await conn.fetchval(QUERIES["start_run"], mode, socket.gethostname()))
+            await conn.execute(QUERIES["abandon_stale_runs"], run_id)
+        return run_id
+
+    async def finish_run(
+        self, run_id: int, status: str, totals: RunTotals, errors: Sequence[dict[str, str]]
+    ) -> None:
+        t = totals
+        await self._pool.execute(
+            QUERIES["finish_run"],
+            run_id,
+            status,
+            t.scopes_total,
+            t.scopes_failed,
+            t.packages_listed,
+            t.packages_inserted,
+            t.packages_updated,
+            t.packages_deleted,
+            t.groups_listed,
+            t.groups_changed,
+            t.groups_deleted,
+            t.items_skipped,
+            t.api_calls,
+            t.api_throttled,
+            json.dumps(list(errors)),
+        )
+
+    async def last_full_run_started(self) -> datetime | None:
+        value = await self._pool.fetchval(QUERIES["last_full_run_started"])
+        return value if isinstance(value, datetime) else None
+
+    # ------------------------------------------------------------- scopes
+    async def watermark(self, scope: Scope) -> datetime | None:
+        value = await self._pool.fetchval(QUERIES["get_watermark"], *scope_key(scope))
+        return value if isinstance(value, datetime) else None
+
+    async def store_packages(
+        self, scope: Scope, packages: Sequence[PackageSummary], run_id: int
+    ) -> WriteCounts:
+        """Upsert one page and advance the watermark over it, atomically."""
+        if not packages:
+            return WriteCounts()
+        rows = list({p.arn: p for p in packages}.values())  # a page may repeat an item
+        columns = _package_columns(rows)
+        watermark = max(p.creation_time for p in rows)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._lock_scope(conn, scope)
+            record = await conn.fetchrow(QUERIES["upsert_packages"], *columns, run_id)
+            await conn.execute(QUERIES["advance_watermark"], *scope_key(scope), watermark)
+        assert record is not None
+        return WriteCounts(record["inserted"], record["updated"], record["changes"])
+
+    async def finish_scope(
+        self,
+        scope: Scope,
+        run_id: int,
+        *,
+        seen_arns: Sequence[str] | None,
+        absent_before: datetime | None,
+    ) -> int:
+        """Record a completed listing; with ``seen_arns`` (a full listing), sweep deletions.
+
+        Returns how many packages were marked deleted.
+        """
+        account, region, _, group = scope_key(scope)
+        deleted = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._lock_scope(conn, scope)
+            if seen_arns is not None and absent_before is not None:
+                deleted = int(
+                    await conn.fetchval(
+                        QUERIES["sweep_packages"],
+                        account,
+                        region,
+                        group,
+                        list(seen_arns),
+                        absent_before,
+                        run_id,
+                    )
+                )
+            await conn.execute(QUERIES["scope_succeeded"], *scope_key(scope), seen_arns is not None)
+        return deleted
+
+    async def scope_failed(self, key: tuple[str, str, str, str], error: str) -> None:
+        await self._pool.execute(QUERIES["scope_failed"], *key, error[:2000])
+
+    # ------------------------------------------------------------- groups
+    async def store_groups(self, target: Target, groups: Sequence[PackageGroup]) -> int:
+        if not groups:
+            return 0
+        rows = list({g.arn: g for g in groups}.values())
+        changed = await self._pool.fetchval(
+            QUERIES["upsert_groups"],
+            [g.arn for g in rows],
+            [target.account_id] * len(rows),
+            [target.region] * len(rows),
+            [g.name for g in rows],
+            [g.description for g in rows],
+            [g.creation_time for g in rows],
+            [g.status for g in rows],
+            [g.raw for g in rows],
+        )
+        return int(changed)
+
+    async def sweep_groups(
+        self, target: Target, seen_arns: Sequence[str], name_filter: str | None, run_id: int
+    ) -> tuple[list[str], int]:
+        """Mark groups absent from a complete listing deleted, with their live packages.
+
+        Returns the deleted group names and the number of packages marked deleted.
+        """
+        packages_deleted = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(groups_key(target)))
+            gone = [
+                row[0]
+                for row in await conn.fetch(
+                    QUERIES["sweep_groups"],
+                    target.account_id,
+                    target.region,
+                    list(seen_arns),
+                    name_filter or "",
+                )
+            ]
+            for name in gone:
+                scope = Scope(target, name)
+                await self._lock_scope(conn, scope)
+                packages_deleted += int(
+                    await conn.fetchval(
+                        QUERIES["sweep_packages"],
+                        target.account_id,
+                        target.region,
+                        name,
+                        [],
+                        datetime.max.replace(tzinfo=UTC),
+                        run_id,
+                    )
+                )
+                await conn.execute(
+                    QUERIES["forget_watermark"], target.account_id, target.region, name
+                )
+            await conn.execute(QUERIES["scope_succeeded"], *groups_key(target), True)
+        return gone, packages_deleted
+
+    # ------------------------------------------------------------- reporting
+    async def scope_lags(self) -> list[asyncpg.Record]:
+        return list(await self._pool.fetch(QUERIES["scope_lags"]))
+
+    async def status(self, runs: int = 5) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            scopes = await conn.fetch(QUERIES["status_scopes"])
+            totals = await conn.fetchrow(QUERIES["status_totals"])
+            last_runs = await conn.fetch(QUERIES["last_runs"], runs)
+        return {
+            "scopes": [dict(r) for r in scopes],
+            "totals": dict(totals) if totals else {},
+            "runs": [dict(r) for r in last_runs],
+        }
+
+    async def ping(self) -> None:
+        await self._pool.fetchval("SELECT 1")
+
+    async def _lock_scope(self, conn: asyncpg.Connection, scope: Scope) -> None:
+        await conn.execute(QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(scope_key(scope)))
+
+
+def _lock_name(key: tuple[str, ...]) -> str:
+    return "/".join(key)
+
+
+def _package_columns(rows: Sequence[PackageSummary]) -> list[list[Any]]:
+    return [
+        [p.arn for p in rows],
+        [p.account_id for p in rows],
+        [p.region for p in rows],
+        [p.group_name for p in rows],
+        [p.version for p in rows],
+        [p.name for p in rows],
+        [p.description for p in rows],
+        [p.creation_time for p in rows],
+        [p.package_status for p in rows],
+        [p.approval_status for p in rows],
+        [p.life_cycle_stage for p in rows],
+        [p.life_cycle_stage_status for p in rows],
+        [p.life_cycle_stage_description for p in rows],
+        [p.registration_type for p in rows],
+        [p.raw for p in rows],
+    ]
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an asyncpg or socket error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
