@@ -1,0 +1,33 @@
+# The two fresh-machine commands are `make demo` and `make test`; both build
+# the virtualenv they need. Requires python3 (3.11+) and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/syncer: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## demo: a local SageMaker stand-in with a sample registry, mirrored into Postgres
+demo: $(BIN)/syncer
+	$(BIN)/syncer demo
+
+## test: the whole suite against a real PostgreSQL (started if it is down)
+test: $(BIN)/syncer
+	SYNCER_TEST_DATABASE_URL="$$(PATH=$(BIN):$$PATH .ci/ensure-postgres)" \
+	  $(BIN)/pytest -p no:cacheprovider --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+lint: $(BIN)/syncer
+	$(BIN)/ruff check syncer tests bench
+	$(BIN)/ruff format --check syncer
+	$(BIN)/mypy
+
+bench: $(BIN)/syncer
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,224 @@
+"""Shared fixtures: a real PostgreSQL (template-cloned database per test), moto's
+server and our SageMaker stand-in, and a way to run the service against them.
+
+The database comes from SYNCER_TEST_DATABASE_URL (default: the local server as
+user postgres). If it cannot be reached the session fails; it never skips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import boto3
+import pytest
+import structlog
+
+from syncer.logging import configure_logging
+from syncer.scheduler import CycleResult, Syncer
+from syncer.settings import Settings, load_settings
+from syncer.source import ApiStats, SourceOptions, SourcePool
+from syncer.store import Store
+from tests.standin import REGION, Faults, Registry, StandIn, serve_in_thread
+
+DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+CREDENTIALS = ("testing", "testing")
+
+
+def admin_dsn() -> str:
+    return os.environ.get("SYNCER_TEST_DATABASE_URL", DEFAULT_TEST_DSN)
+
+
+def dsn_for(database: str) -> str:
+    parts = urlsplit(admin_dsn())
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(admin_dsn())
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------- environment
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings are read from the environment: start every test from a known one."""
+    for key in list(os.environ):
+        if key.startswith(("SYNCER_", "AWS_")) and key != "SYNCER_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS[1])
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    structlog.reset_defaults()
+    configure_logging("WARNING", "json")
+
+
+# ---------------------------------------------------------------- postgres
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    """One migrated database per session; each test clones it (cheap, isolated)."""
+    import asyncio
+
+    name = f"rs_template_{os.getpid()}"
+
+    async def build() -> None:
+        try:
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await _admin(f'CREATE DATABASE "{name}"')
+        except OSError as exc:
+            pytest.fail(f"PostgreSQL not reachable at {admin_dsn()}: {exc}", pytrace=False)
+        async with Store.open(dsn_for(name), max_size=2) as store:
+            await store.migrate()
+
+    asyncio.run(build())
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def database_url(template_database: str) -> AsyncIterator[str]:
+    name = f"rs_test_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    try:
+        yield dsn_for(name)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def empty_database_url() -> AsyncIterator[str]:
+    """A database with no schema at all (for migration tests)."""
+    name = f"rs_empty_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield dsn_for(name)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------- sagemaker
+@dataclass
+class Backend:
+    """A SageMaker endpoint and a boto3 client to shape its registry."""
+
+    kind: str  # "moto" or "standin"
+    endpoint: str
+    client: Any
+    standin: StandIn | None = None
+
+    @property
+    def registry(self) -> Registry:
+        assert self.standin is not None, "only the stand-in exposes its registry"
+        return self.standin.registry
+
+
+def boto_client(endpoint: str, service: str = "sagemaker") -> Any:
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=CREDENTIALS[0],
+        aws_secret_access_key=CREDENTIALS[1],
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_backend(moto_endpoint: str) -> Iterator[Backend]:
+    import urllib.request
+
+    def reset() -> None:
+        request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    reset()
+    yield Backend("moto", moto_endpoint, boto_client(moto_endpoint))
+    reset()
+
+
+@pytest.fixture
+def standin_backend() -> Iterator[Backend]:
+    standin = StandIn(Registry(), Faults())
+    with serve_in_thread(standin) as endpoint:
+        yield Backend("standin", endpoint, boto_client(endpoint), standin)
+
+
+@pytest.fixture(params=["moto", "standin"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The same listing tests run against moto and the stand-in (port conformance)."""
+    return request.getfixturevalue(f"{request.param}_backend")  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- the service
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "regions": [REGION],
+        "http_port": 0,
+        "max_requests_per_second": 1000,
+        "max_attempts": 3,
+        "api_timeout_seconds": 10,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def open_syncer(
+    database_url: str, endpoint: str, **overrides: Any
+) -> AsyncIterator[Syncer]:
+    settings = make_settings(database_url, **overrides)
+    stats = ApiStats()
+    options = SourceOptions(
+        concurrency=settings.concurrency,
+        max_requests_per_second=settings.max_requests_per_second,
+        page_size=settings.page_size,
+        max_attempts=settings.max_attempts,
+        api_timeout_seconds=settings.api_timeout_seconds,
+        endpoint_url=endpoint,
+        static_credentials=CREDENTIALS,
+    )
+    async with (
+        Store.open(database_url, max_size=settings.concurrency + 2) as store,
+        SourcePool(options, stats) as pool,
+    ):
+        await store.migrate()
+        sources = await pool.open(settings.region_list({}), settings.role_arns)
+        yield Syncer(settings, store, sources, stats)
+
+
+async def sync_once(
+    database_url: str, endpoint: str, *, full: bool = False, **overrides: Any
+) -> CycleResult:
+    async with open_syncer(database_url, endpoint, **overrides) as syncer:
+        return await syncer.run_cycle(full=full, wait=True)

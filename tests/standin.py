@@ -1,0 +1,551 @@
+"""A small SageMaker stand-in (aiohttp, AWS JSON 1.1) for what moto lacks.
+
+moto has no deletions, life-cycle stages, registration types, BatchDescribe,
+throttling, faults or controllable clocks. This server speaks the same wire
+protocol as SageMaker for the model-registry calls, so botocore, aiobotocore
+and boto3 talk to it unchanged; the listing tests run against moto and this
+server alike, which keeps it honest.
+
+Used by the tests, the benchmarks (bench/) and deploy/compose.yaml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+JSON_11 = "application/x-amz-json-1.1"
+
+
+def _now_ms() -> float:
+    return round(time.time(), 3)
+
+
+def epoch(value: datetime | float) -> float:
+    if isinstance(value, datetime):
+        return round(value.timestamp(), 6)
+    return float(value)
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class Package:
+    arn: str
+    group: str | None
+    version: int | None
+    name: str | None
+    created: float  # epoch seconds (ms precision unless a test asks otherwise)
+    approval: str | None = "PendingManualApproval"
+    status: str = "Completed"
+    description: str | None = None
+    life_cycle: dict[str, str] | None = None
+    registration_type: str | None = None
+    visible_at: float = 0.0  # eventual consistency: hidden from listings until then
+    extra: dict[str, Any] = field(default_factory=dict)  # raw fields for odd-data tests
+    modified: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "ModelPackageArn": self.arn,
+            "CreationTime": self.created,
+            "ModelPackageStatus": self.status,
+        }
+        if self.group is not None:
+            item["ModelPackageGroupName"] = self.group
+            item["ModelPackageVersion"] = self.version
+        if self.name is not None:
+            item["ModelPackageName"] = self.name
+        if self.description is not None:
+            item["ModelPackageDescription"] = self.description
+        if self.approval is not None:
+            item["ModelApprovalStatus"] = self.approval
+        if self.life_cycle is not None:
+            item["ModelLifeCycle"] = dict(self.life_cycle)
+        if self.registration_type is not None:
+            item["ModelPackageRegistrationType"] = self.registration_type
+        item.update(self.extra)
+        return item
+
+    def described(self) -> dict[str, Any]:
+        item = self.summary()
+        item["LastModifiedTime"] = self.modified or self.created
+        item.setdefault("ModelPackageName", self.group or self.name)
+        return item
+
+
+@dataclass
+class Group:
+    arn: str
+    name: str
+    created: float
+    description: str | None = None
+    status: str = "Completed"
+    next_version: int = 1
+
+    def summary(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "ModelPackageGroupName": self.name,
+            "ModelPackageGroupArn": self.arn,
+            "CreationTime": self.created,
+            "ModelPackageGroupStatus": self.status,
+        }
+        if self.description is not None:
+            item["ModelPackageGroupDescription"] = self.description
+        return item
+
+
+class Registry:
+    """The registry's state. Thread-safe: tests mutate it while the server lists it."""
+
+    def __init__(
+        self,
+        account_id: str = ACCOUNT,
+        region: str = REGION,
+        clock: Callable[[], float] = _now_ms,
+    ) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.clock = clock
+        self.groups: dict[str, Group] = {}
+        self.packages: dict[str, Package] = {}
+        self.lock = threading.RLock()
+
+    def _arn(self, kind: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{kind}/{name}"
+
+    # ---- mutations (also reachable through the API)
+    def create_group(
+        self, name: str, description: str | None = None, created: float | None = None
+    ) -> str:
+        with self.lock:
+            if name in self.groups:
+                raise ApiError("ValidationException", f"Model Package Group {name} already exists")
+            arn = self._arn("model-package-group", name.lower())
+            self.groups[name] = Group(arn, name, created or self.clock(), description)
+            return arn
+
+    def create_package(
+        self,
+        group: str | None = None,
+        *,
+        name: str | None = None,
+        approval: str | None = "PendingManualApproval",
+        created: float | None = None,
+        status: str = "Completed",
+        description: str | None = None,
+        life_cycle: dict[str, str] | None = None,
+        registration_type: str | None = None,
+        visible_after: float = 0.0,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        with self.lock:
+            when = self.clock() if created is None else created
+            if group is not None:
+                g = self.groups.get(group)
+                if g is None:
+                    raise ApiError("ValidationException", f"Model Package Group {group} not found")
+                version = g.next_version
+                g.next_version += 1
+                arn = self._arn("model-package", f"{group.lower()}/{version}")
+                pkg = Package(arn, group, version, None, when, approval, status, description)
+            else:
+                if not name:
+                    raise ApiError("ValidationException", "ModelPackageName is required")
+                arn = self._arn("model-package", name.lower())
+                pkg = Package(arn, None, None, name, when, None, status, description)
+            pkg.life_cycle = life_cycle
+            pkg.registration_type = registration_type
+            pkg.visible_at = time.time() + visible_after
+            pkg.extra = dict(extra or {})
+            pkg.modified = when
+            self.packages[arn] = pkg
+            return arn
+
+    def update_package(
+        self,
+        arn: str,
+        *,
+        approval: str | None = None,
+        life_cycle: dict[str, str] | None = None,
+        status: str | None = None,
+    ) -> None:
+        with self.lock:
+            pkg = self._package(arn)
+            if approval is not None:
+                pkg.approval = approval
+            if life_cycle is not None:
+                pkg.life_cycle = life_cycle
+            if status is not None:
+                pkg.status = status
+            pkg.modified = max(self.clock(), pkg.modified + 0.001)
+
+    def delete_package(self, arn: str) -> None:
+        with self.lock:
+            self._package(arn)
+            del self.packages[arn]
+
+    def delete_group(self, name: str) -> None:
+        with self.lock:
+            if name not in self.groups:
+                raise ApiError("ValidationException", f"Model Package Group {name} not found")
+            if any(p.group == name for p in self.packages.values()):
+                raise ApiError(
+                    "ConflictException", f"Model Package Group {name} still has model packages"
+                )
+            del self.groups[name]
+
+    def _package(self, name_or_arn: str) -> Package:
+        pkg = self.packages.get(name_or_arn)
+        if pkg is None:
+            for candidate in self.packages.values():
+                if candidate.name == name_or_arn:
+                    return candidate
+            raise ApiError("ValidationException", f"Model package {name_or_arn} not found")
+        return pkg
+
+
+@dataclass
+class Faults:
+    """What can go wrong, per server. All probabilities draw from one seeded RNG."""
+
+    latency_seconds: float = 0.0
+    rate_limit_per_second: float | None = None  # token bucket; excess -> ThrottlingException
+    error_rate: float = 0.0  # share of requests answered 500/503
+    throttle_rate: float = 0.0  # share answered ThrottlingException regardless of rate
+    malformed_rate: float = 0.0  # share answered with a truncated JSON body
+    repeat_token_for: set[str] = field(default_factory=set)  # groups whose NextToken loops
+    empty_pages_with_token: int = 0  # leading empty pages (with a token) per listing
+    fail_groups: set[str] = field(default_factory=set)  # groups answered 500 always
+    seed: int = 0
+
+
+class TokenBucket:
+    def __init__(self, rate: float) -> None:
+        self.rate, self.tokens, self.stamp = rate, rate, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class StandIn:
+    """The HTTP face of a Registry, with faults and call counters."""
+
+    def __init__(self, registry: Registry, faults: Faults | None = None) -> None:
+        self.registry = registry
+        self.faults = faults or Faults()
+        self.calls: Counter[str] = Counter()  # by operation, every request
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, body), in order
+        self.outcomes: Counter[str] = Counter()  # ok, throttled, error, malformed
+        self._rng = random.Random(self.faults.seed)
+        self._bucket: TokenBucket | None = None
+        self._page_cursor: dict[str, int] = {}
+
+    def reset_counters(self) -> None:
+        self.calls.clear()
+        self.outcomes.clear()
+        self.requests.clear()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_post("/", self.handle)
+        app.router.add_get("/health", self.health)
+        return app
+
+    async def health(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        target = request.headers.get("X-Amz-Target", "")
+        if not target:
+            return await self._sts(request)
+        operation = target.split(".", 1)[-1]
+        self.calls[operation] += 1
+        faults = self.faults
+        if faults.latency_seconds:
+            await asyncio.sleep(faults.latency_seconds)
+        if faults.rate_limit_per_second:
+            if self._bucket is None or self._bucket.rate != faults.rate_limit_per_second:
+                self._bucket = TokenBucket(faults.rate_limit_per_second)
+            if not self._bucket.take():
+                return self._error(ApiError("ThrottlingException", "Rate exceeded"), "throttled")
+        if faults.throttle_rate and self._rng.random() < faults.throttle_rate:
+            return self._error(ApiError("ThrottlingException", "Rate exceeded"), "throttled")
+        if faults.error_rate and self._rng.random() < faults.error_rate:
+            status = self._rng.choice((500, 503))
+            return self._error(ApiError("InternalFailure", "injected", status), "error")
+        try:
+            body = json.loads(await request.read() or b"{}")
+            self.requests.append((operation, body))
+            handler = getattr(self, f"op_{operation}", None)
+            if handler is None:
+                raise ApiError("UnknownOperationException", f"{operation} not implemented")
+            result = handler(body)
+        except ApiError as exc:
+            return self._error(exc, "error" if exc.status >= 500 else "client_error")
+        text = json.dumps(result)
+        if faults.malformed_rate and self._rng.random() < faults.malformed_rate:
+            self.outcomes["malformed"] += 1
+            return web.Response(text=text[: len(text) // 2], content_type=JSON_11)
+        self.outcomes["ok"] += 1
+        return web.Response(text=text, content_type=JSON_11)
+
+    def _error(self, exc: ApiError, outcome: str) -> web.Response:
+        self.outcomes[outcome] += 1
+        return web.Response(
+            status=exc.status,
+            text=json.dumps({"__type": exc.code, "message": exc.message}),
+            content_type=JSON_11,
+            headers={"x-amzn-ErrorType": exc.code},
+        )
+
+    async def _sts(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        action = form.get("Action")
+        self.calls[f"sts:{action}"] += 1
+        if action != "GetCallerIdentity":
+            return web.Response(status=400, text="unsupported")
+        account = self.registry.account_id
+        xml = (
+            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            "<GetCallerIdentityResult>"
+            f"<Arn>arn:aws:iam::{account}:user/standin</Arn>"
+            "<UserId>AIDASTANDIN</UserId>"
+            f"<Account>{account}</Account>"
+            "</GetCallerIdentityResult>"
+            "<ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata>"
+            "</GetCallerIdentityResponse>"
+        )
+        return web.Response(text=xml, content_type="text/xml")
+
+    # ---- pagination
+    def _page(
+        self, items: list[dict[str, Any]], body: dict[str, Any], key: str, scope: str
+    ) -> dict[str, Any]:
+        limit = int(body.get("MaxResults") or 100)
+        if not 1 <= limit <= 100:
+            raise ApiError("ValidationException", "MaxResults must be between 1 and 100")
+        token = body.get("NextToken")
+        offset = 0
+        if token:
+            try:
+                decoded = json.loads(base64.b64decode(token))
+                offset, empties = int(decoded["o"]), int(decoded.get("e", 0))
+            except (ValueError, KeyError, TypeError):
+                raise ApiError("ValidationException", "Invalid pagination token") from None
+        else:
+            empties = 0
+        if empties < self.faults.empty_pages_with_token:
+            nxt = base64.b64encode(json.dumps({"o": offset, "e": empties + 1}).encode()).decode()
+            return {key: [], "NextToken": nxt}
+        page = items[offset : offset + limit]
+        result: dict[str, Any] = {key: page}
+        if scope in self.faults.repeat_token_for:
+            result["NextToken"] = base64.b64encode(b'{"o": 0, "e": 99}').decode()
+        elif offset + limit < len(items):
+            nxt = {"o": offset + limit, "e": empties}
+            result["NextToken"] = base64.b64encode(json.dumps(nxt).encode()).decode()
+        return result
+
+    @staticmethod
+    def _window(body: dict[str, Any], created: float) -> bool:
+        after, before = body.get("CreationTimeAfter"), body.get("CreationTimeBefore")
+        if after is not None and not created > _as_epoch(after):
+            return False
+        return not (before is not None and not created < _as_epoch(before))
+
+    @staticmethod
+    def _sorted(items: list[Any], body: dict[str, Any], name: Callable[[Any], Any]) -> list[Any]:
+        by = body.get("SortBy") or "CreationTime"
+        key = (lambda x: (x.created, x.arn)) if by == "CreationTime" else name
+        return sorted(items, key=key, reverse=body.get("SortOrder") == "Descending")
+
+    # ---- operations
+    def op_ListModelPackageGroups(self, body: dict[str, Any]) -> dict[str, Any]:
+        contains = body.get("NameContains")
+        with self.registry.lock:
+            groups = [
+                g
+                for g in self.registry.groups.values()
+                if self._window(body, g.created) and (not contains or contains in g.name)
+            ]
+            groups = self._sorted(groups, body, lambda g: g.name)
+            items = [g.summary() for g in groups]
+        return self._page(items, body, "ModelPackageGroupSummaryList", "(groups)")
+
+    def op_ListModelPackages(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = body.get("ModelPackageGroupName")
+        if group and group.startswith("arn:"):
+            group = group.rsplit("/", 1)[-1]
+        if group in self.faults.fail_groups:
+            raise ApiError("InternalFailure", f"injected failure for {group}", 500)
+        kind = "Versioned" if group else body.get("ModelPackageType") or "Unversioned"
+        approval = body.get("ModelApprovalStatus")
+        now = time.time()
+        with self.registry.lock:
+            packages = [
+                p
+                for p in self.registry.packages.values()
+                if p.visible_at <= now
+                and (group is None or p.group == group)
+                and (kind == "Both" or (kind == "Versioned") == (p.group is not None))
+                and (approval is None or p.approval == approval)
+                and self._window(body, p.created)
+            ]
+            packages = self._sorted(packages, body, lambda p: p.name or "")
+            items = [p.summary() for p in packages]
+        return self._page(items, body, "ModelPackageSummaryList", group or "(unversioned)")
+
+    def op_CreateModelPackageGroup(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = self.registry.create_group(
+            body["ModelPackageGroupName"], body.get("ModelPackageGroupDescription")
+        )
+        return {"ModelPackageGroupArn": arn}
+
+    def op_CreateModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = self.registry.create_package(
+            body.get("ModelPackageGroupName"),
+            name=body.get("ModelPackageName"),
+            approval=body.get("ModelApprovalStatus", "PendingManualApproval"),
+            description=body.get("ModelPackageDescription"),
+            life_cycle=body.get("ModelLifeCycle"),
+            registration_type=body.get("ModelPackageRegistrationType"),
+        )
+        return {"ModelPackageArn": arn}
+
+    def op_UpdateModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = body["ModelPackageArn"]
+        self.registry.update_package(
+            arn, approval=body.get("ModelApprovalStatus"), life_cycle=body.get("ModelLifeCycle")
+        )
+        return {"ModelPackageArn": self.registry._package(arn).arn}
+
+    def op_DeleteModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.registry.delete_package(self.registry._package(body["ModelPackageName"]).arn)
+        return {}
+
+    def op_DeleteModelPackageGroup(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.registry.delete_group(body["ModelPackageGroupName"])
+        return {}
+
+    def op_DescribeModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.registry.lock:
+            return self.registry._package(body["ModelPackageName"]).described()
+
+    def op_BatchDescribeModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
+        arns = body.get("ModelPackageArnList") or []
+        if not 1 <= len(arns) <= 100:
+            raise ApiError("ValidationException", "ModelPackageArnList must hold 1 to 100 ARNs")
+        found: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        with self.registry.lock:
+            for arn in arns:
+                pkg = self.registry.packages.get(arn)
+                if pkg is None:
+                    errors[arn] = {"ErrorCode": "ValidationException", "ErrorResponse": "not found"}
+                else:
+                    item = pkg.described()
+                    item["InferenceSpecification"] = {"Containers": []}
+                    found[arn] = item
+        return {"ModelPackageSummaries": found, "BatchDescribeModelPackageErrorMap": errors}
+
+
+def _as_epoch(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC).timestamp()
+
+
+@contextlib.contextmanager
+def serve_in_thread(standin: StandIn, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run the server on its own loop in a thread; yields its endpoint URL."""
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    def main() -> None:
+        loop = asyncio.new_event_loop()
+        state["loop"] = loop
+        runner = web.AppRunner(standin.app(), access_log=None)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, host, port)
+        loop.run_until_complete(site.start())
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        state["port"] = sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=main, name="sagemaker-standin", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("stand-in did not start")
+    try:
+        yield f"http://{host}:{state['port']}"
+    finally:
+        state["loop"].call_soon_threadsafe(state["loop"].stop)
+        thread.join(10)
+
+
+def main() -> None:
+    """`python -m tests.standin [--port N] [--groups G --versions V]`: a seeded server."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--groups", type=int, default=5)
+    parser.add_argument("--versions", type=int, default=20)
+    parser.add_argument("--unversioned", type=int, default=3)
+    args = parser.parse_args()
+    registry = Registry()
+    seed(registry, args.groups, args.versions, args.unversioned)
+    web.run_app(StandIn(registry).app(), host=args.host, port=args.port)
+
+
+def seed(registry: Registry, groups: int, versions: int, unversioned: int) -> None:
+    """A registry of `groups` groups with `versions` versions each, with varied states."""
+    rng = random.Random(1)
+    for g in range(groups):
+        name = f"model-{g:04d}"
+        registry.create_group(name, f"sample model {g}")
+        for _ in range(versions):
+            registry.create_package(
+                name,
+                approval=rng.choice(["Approved", "Rejected", "PendingManualApproval"]),
+                life_cycle=rng.choice(
+                    [None, {"Stage": "Staging", "StageStatus": "Approved"},
+                     {"Stage": "Production", "StageStatus": "Approved"}]
+                ),
+                registration_type=rng.choice([None, "Registered", "Logged"]),
+            )
+    for u in range(unversioned):
+        registry.create_package(name=f"unversioned-{u:03d}", status="Completed")
+
+
+if __name__ == "__main__":
+    main()
