@@ -1,0 +1,103 @@
+"""The migration runner: ordered, once each, checksummed, safe with concurrent runners."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from syncer import migrate as migrations
+from syncer.errors import MigrationError
+from syncer.sql import QUERIES
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    return await asyncpg.connect(dsn)
+
+
+async def test_migrate_applies_every_file_once_then_nothing(empty_database_url: str) -> None:
+    conn = await connect(empty_database_url)
+    try:
+        first = await migrations.migrate(conn)
+        second = await migrations.migrate(conn)
+        rows = await conn.fetch("SELECT version, name, checksum FROM sagemaker.schema_migrations")
+    finally:
+        await conn.close()
+    expected = migrations.load_migrations()
+    assert first == [m.name for m in expected]
+    assert second == []
+    assert {(r["version"], r["name"], r["checksum"]) for r in rows} == {
+        (m.version, m.name, m.checksum) for m in expected
+    }
+
+
+async def test_concurrent_runners_apply_each_migration_exactly_once(empty_database_url: str) -> None:
+    conns = [await connect(empty_database_url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrations.migrate(c) for c in conns))
+        count = await conns[0].fetchval("SELECT count(*) FROM sagemaker.schema_migrations")
+    finally:
+        for c in conns:
+            await c.close()
+    applied = [name for result in results for name in result]
+    assert sorted(applied) == sorted(m.name for m in migrations.load_migrations())
+    assert count == len(migrations.load_migrations())
+
+
+async def test_a_changed_applied_migration_is_an_error(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = migrations.load_migrations()
+    edited = [migrations.Migration(original[0].version, original[0].name, original[0].sql + "\n-- edited")]
+    monkeypatch.setattr(migrations, "load_migrations", lambda: edited + original[1:])
+    conn = await connect(database_url)
+    try:
+        with pytest.raises(MigrationError, match="changed after it was applied"):
+            await migrations.migrate(conn)
+        # The runner released its lock: a later run is not blocked.
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        ) == 0
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_migration_rolls_back_alone(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = migrations.load_migrations()
+    bad = migrations.Migration(999, "0999_broken.sql", "CREATE TABLE sagemaker.half (x int); SELECT 1/0;")
+    monkeypatch.setattr(migrations, "load_migrations", lambda: [*good, bad])
+    conn = await connect(empty_database_url)
+    try:
+        with pytest.raises(MigrationError, match="division by zero"):
+            await migrations.migrate(conn)
+        assert await conn.fetchval("SELECT to_regclass('sagemaker.half')") is None
+        assert await conn.fetchval("SELECT max(version) FROM sagemaker.schema_migrations") == max(
+            m.version for m in good
+        )
+    finally:
+        await conn.close()
+
+
+async def test_every_named_query_prepares_against_the_migrated_schema(db: asyncpg.Connection) -> None:
+    """The schema built from all migrations is the one the code's SQL expects."""
+    for name, sql in QUERIES.items():
+        try:
+            await db.prepare(sql)
+        except asyncpg.PostgresError as exc:  # pragma: no cover - the failure message is the point
+            pytest.fail(f"query {name} does not match the schema: {exc}")
+
+
+async def test_reader_role_can_select_every_table(db: asyncpg.Connection) -> None:
+    tables = await db.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'sagemaker' AND c.relkind IN ('r', 'v')"
+    )
+    assert tables
+    for row in tables:
+        assert await db.fetchval(
+            "SELECT has_table_privilege('sagemaker_reader', $1, 'SELECT')",
+            f"sagemaker.{row['relname']}",
+        ), row["relname"]
