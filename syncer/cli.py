@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per-scope watermarks, lag, errors; row counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("check", help="validate config, reach the database and SageMaker")
-    commands.add_parser(
-        "demo", help="local SageMaker stand-in with a sample registry, then `run`"
-    )
+    commands.add_parser("demo", help="local SageMaker stand-in with a sample registry, then `run`")
     return parser
 
 
@@ -134,9 +132,7 @@ async def cmd_once(settings: Settings, *, full: bool) -> int:
     async with open_service(settings) as service:
         stop = service.syncer.stop_event
         _on_signals(stop)
-        work = asyncio.create_task(
-            service.syncer.run_cycle(full=full, wait=True), name="cycle"
-        )
+        work = asyncio.create_task(service.syncer.run_cycle(full=full, wait=True), name="cycle")
         await run_until_stopped(work, stop)
         if work.cancelled():
             return 1

@@ -52,8 +52,10 @@ def seed_registry(client: Any, rng: random.Random) -> int:
         for version in range(1, versions + 1):
             # Older versions are mostly decided; the newest few are waiting.
             recent = version > versions - 3
-            status = "PendingManualApproval" if recent else rng.choice(
-                ["Approved", "Approved", "Rejected"]
+            status = (
+                "PendingManualApproval"
+                if recent
+                else rng.choice(["Approved", "Approved", "Rejected"])
             )
             client.create_model_package(
                 ModelPackageGroupName=name,
@@ -102,9 +104,11 @@ def _free_port() -> int:
 def _embedded_postgres() -> str:
     import pgserver
 
-    data = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "registry-sync/pgdata"
+    data = (
+        Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "registry-sync/pgdata"
+    )
     data.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data, cleanup_mode="stop")
+    server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
     return str(server.get_uri())
 
 
@@ -162,9 +166,7 @@ def run_demo() -> int:
         file=sys.stderr,
     )
     try:
-        return asyncio.run(
-            cmd_run(settings, endpoint_url=endpoint, static_credentials=DEMO_KEYS)
-        )
+        return asyncio.run(cmd_run(settings, endpoint_url=endpoint, static_credentials=DEMO_KEYS))
     finally:
         stop_activity.set()
         moto.stop()

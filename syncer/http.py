@@ -17,7 +17,9 @@ from syncer.store import Store
 READY_DB_TIMEOUT_SECONDS = 2.0
 
 
-def build_app(syncer: Syncer, store: Store, metrics: Metrics, loop_task: asyncio.Task[None]) -> web.Application:
+def build_app(
+    syncer: Syncer, store: Store, metrics: Metrics, loop_task: asyncio.Task[None]
+) -> web.Application:
     expected_schema = latest_version()
 
     async def healthz(_: web.Request) -> web.Response:

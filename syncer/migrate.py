@@ -114,4 +114,6 @@ async def current_version(conn: asyncpg.Connection) -> int:
     exists = await conn.fetchval("SELECT to_regclass('sagemaker.schema_migrations') IS NOT NULL")
     if not exists:
         return 0
-    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM sagemaker.schema_migrations"))
+    return int(
+        await conn.fetchval("SELECT coalesce(max(version), 0) FROM sagemaker.schema_migrations")
+    )

@@ -158,9 +158,9 @@ class Syncer:
 
     async def _update_lag_metrics(self) -> None:
         for row in await self._store.scope_lags():
-            self._metrics.watermark_lag.labels(
-                row["account_id"], row["region"], row["scope"]
-            ).set(row["lag_seconds"])
+            self._metrics.watermark_lag.labels(row["account_id"], row["region"], row["scope"]).set(
+                row["lag_seconds"]
+            )
 
     # ------------------------------------------------------------- one target
     async def _sync_target(

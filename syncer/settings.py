@@ -94,9 +94,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _reconcile_not_faster_than_cycles(self) -> Settings:
         if self.reconcile_interval_seconds < self.interval_seconds:
-            raise ValueError(
-                "SYNCER_RECONCILE_INTERVAL_SECONDS must be >= SYNCER_INTERVAL_SECONDS"
-            )
+            raise ValueError("SYNCER_RECONCILE_INTERVAL_SECONDS must be >= SYNCER_INTERVAL_SECONDS")
         return self
 
     def region_list(self, environ: Mapping[str, str]) -> list[str]:

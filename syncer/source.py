@@ -327,4 +327,3 @@ def _outcome(response: Any, caught_exception: Any) -> str:
     if status >= 400:
         return "client_error"
     return "ok"
-

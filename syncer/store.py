@@ -256,7 +256,9 @@ class Store:
         """
         packages_deleted = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(groups_key(target)))
+            await conn.execute(
+                QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(groups_key(target))
+            )
             gone = [
                 row[0]
                 for row in await conn.fetch(

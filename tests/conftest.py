@@ -194,9 +194,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def open_syncer(
-    database_url: str, endpoint: str, **overrides: Any
-) -> AsyncIterator[Syncer]:
+async def open_syncer(database_url: str, endpoint: str, **overrides: Any) -> AsyncIterator[Syncer]:
     settings = make_settings(database_url, **overrides)
     stats = ApiStats()
     options = SourceOptions(

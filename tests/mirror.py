@@ -91,13 +91,19 @@ def source_groups(client: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-async def mirror_packages(conn: asyncpg.Connection, live_only: bool = True) -> dict[str, dict[str, Any]]:
+async def mirror_packages(
+    conn: asyncpg.Connection, live_only: bool = True
+) -> dict[str, dict[str, Any]]:
     where = "WHERE deleted_at IS NULL" if live_only else ""
-    rows = await conn.fetch(f"SELECT {', '.join(PACKAGE_COLUMNS)} FROM sagemaker.model_packages {where}")
+    rows = await conn.fetch(
+        f"SELECT {', '.join(PACKAGE_COLUMNS)} FROM sagemaker.model_packages {where}"
+    )
     return {r["model_package_arn"]: dict(r) for r in rows}
 
 
-async def mirror_groups(conn: asyncpg.Connection, live_only: bool = True) -> dict[str, dict[str, Any]]:
+async def mirror_groups(
+    conn: asyncpg.Connection, live_only: bool = True
+) -> dict[str, dict[str, Any]]:
     where = "WHERE deleted_at IS NULL" if live_only else ""
     rows = await conn.fetch(
         "SELECT model_package_group_arn, model_package_group_name, model_package_group_description,"

@@ -538,8 +538,11 @@ def seed(registry: Registry, groups: int, versions: int, unversioned: int) -> No
                 name,
                 approval=rng.choice(["Approved", "Rejected", "PendingManualApproval"]),
                 life_cycle=rng.choice(
-                    [None, {"Stage": "Staging", "StageStatus": "Approved"},
-                     {"Stage": "Production", "StageStatus": "Approved"}]
+                    [
+                        None,
+                        {"Stage": "Staging", "StageStatus": "Approved"},
+                        {"Stage": "Production", "StageStatus": "Approved"},
+                    ]
                 ),
                 registration_type=rng.choice([None, "Registered", "Logged"]),
             )

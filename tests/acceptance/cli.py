@@ -28,7 +28,9 @@ def service_env(database_url: str, endpoint: str, **extra: str) -> dict[str, str
     return env
 
 
-def syncer(*args: str, env: Mapping[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def syncer(
+    *args: str, env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "syncer", *args],
         env=dict(env),

@@ -64,7 +64,9 @@ def test_unreachable_database_is_one_line_exit_2_without_password(endpoint: str)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("syncer: error: cannot connect to postgresql://svc:***@127.0.0.1:1/registry")
+    assert lines[0].startswith(
+        "syncer: error: cannot connect to postgresql://svc:***@127.0.0.1:1/registry"
+    )
     assert "hunter2" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
 
@@ -93,7 +95,9 @@ async def test_bad_region_config_writes_nothing(empty_database_url: str, endpoin
 def test_check_reports_each_dependency(database_url: str, endpoint: str) -> None:
     good = syncer("check", env=service_env(database_url, endpoint))
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "ok    database" in good.stdout and "ok    sagemaker 123456789012/us-east-1" in good.stdout
+    assert (
+        "ok    database" in good.stdout and "ok    sagemaker 123456789012/us-east-1" in good.stdout
+    )
 
     bad = syncer("check", env=service_env("postgresql://u:pw@127.0.0.1:1/x", endpoint))
     assert bad.returncode == 2

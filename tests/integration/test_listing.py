@@ -12,7 +12,14 @@ from tests.conftest import Backend, sync_once
 from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
 
 # Page boundaries at 100: empty, one, one short, exact, one over, several pages.
-GROUP_SIZES = {"empty": 0, "one": 1, "page-minus-one": 99, "page": 100, "page-plus-one": 101, "pages": 250}
+GROUP_SIZES = {
+    "empty": 0,
+    "one": 1,
+    "page-minus-one": 99,
+    "page": 100,
+    "page-plus-one": 101,
+    "pages": 250,
+}
 INFERENCE = {"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1"}]}
 
 
@@ -78,8 +85,12 @@ async def test_second_sync_picks_up_exactly_the_new_packages(
             ModelPackageGroupName="alpha", InferenceSpecification=INFERENCE
         )
     backend.client.create_model_package_group(ModelPackageGroupName="gamma")
-    backend.client.create_model_package(ModelPackageGroupName="gamma", InferenceSpecification=INFERENCE)
-    backend.client.create_model_package(ModelPackageName="late-standalone", InferenceSpecification=INFERENCE)
+    backend.client.create_model_package(
+        ModelPackageGroupName="gamma", InferenceSpecification=INFERENCE
+    )
+    backend.client.create_model_package(
+        ModelPackageName="late-standalone", InferenceSpecification=INFERENCE
+    )
 
     second = await sync_once(database_url, backend.endpoint)
 
@@ -102,8 +113,12 @@ async def test_unchanged_cycle_rewrites_no_row(
 
     async def versions() -> dict[str, list[tuple[str, str]]]:
         return {
-            t: [tuple(r) for r in await db.fetch(
-                f"SELECT ctid::text, xmin::text FROM sagemaker.{t} ORDER BY 1")]
+            t: [
+                tuple(r)
+                for r in await db.fetch(
+                    f"SELECT ctid::text, xmin::text FROM sagemaker.{t} ORDER BY 1"
+                )
+            ]
             for t in tables
         }
 
@@ -122,7 +137,9 @@ async def test_group_name_filter_limits_the_mirror(
     backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
     seed(backend.client, {"team-a-churn": 2, "team-b-fraud": 3}, unversioned=1)
-    await sync_once(database_url, backend.endpoint, group_name_contains="team-a", include_unversioned=False)
+    await sync_once(
+        database_url, backend.endpoint, group_name_contains="team-a", include_unversioned=False
+    )
     names = await db.fetch("SELECT DISTINCT model_package_group_name FROM sagemaker.model_packages")
     assert [r[0] for r in names] == ["team-a-churn"]
     assert await db.fetchval("SELECT count(*) FROM sagemaker.model_packages") == 2

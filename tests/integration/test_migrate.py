@@ -32,7 +32,9 @@ async def test_migrate_applies_every_file_once_then_nothing(empty_database_url: 
     }
 
 
-async def test_concurrent_runners_apply_each_migration_exactly_once(empty_database_url: str) -> None:
+async def test_concurrent_runners_apply_each_migration_exactly_once(
+    empty_database_url: str,
+) -> None:
     conns = [await connect(empty_database_url) for _ in range(3)]
     try:
         results = await asyncio.gather(*(migrations.migrate(c) for c in conns))
@@ -49,16 +51,21 @@ async def test_a_changed_applied_migration_is_an_error(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = migrations.load_migrations()
-    edited = [migrations.Migration(original[0].version, original[0].name, original[0].sql + "\n-- edited")]
+    edited = [
+        migrations.Migration(original[0].version, original[0].name, original[0].sql + "\n-- edited")
+    ]
     monkeypatch.setattr(migrations, "load_migrations", lambda: edited + original[1:])
     conn = await connect(database_url)
     try:
         with pytest.raises(MigrationError, match="changed after it was applied"):
             await migrations.migrate(conn)
         # The runner released its lock: a later run is not blocked.
-        assert await conn.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        ) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            )
+            == 0
+        )
     finally:
         await conn.close()
 
@@ -67,7 +74,9 @@ async def test_a_failing_migration_rolls_back_alone(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = migrations.load_migrations()
-    bad = migrations.Migration(999, "0999_broken.sql", "CREATE TABLE sagemaker.half (x int); SELECT 1/0;")
+    bad = migrations.Migration(
+        999, "0999_broken.sql", "CREATE TABLE sagemaker.half (x int); SELECT 1/0;"
+    )
     monkeypatch.setattr(migrations, "load_migrations", lambda: [*good, bad])
     conn = await connect(empty_database_url)
     try:
@@ -81,7 +90,9 @@ async def test_a_failing_migration_rolls_back_alone(
         await conn.close()
 
 
-async def test_every_named_query_prepares_against_the_migrated_schema(db: asyncpg.Connection) -> None:
+async def test_every_named_query_prepares_against_the_migrated_schema(
+    db: asyncpg.Connection,
+) -> None:
     """The schema built from all migrations is the one the code's SQL expects."""
     for name, sql in QUERIES.items():
         try:

@@ -46,7 +46,11 @@ def test_impossible_timestamps_are_invalid_records(wire: object) -> None:
 def test_versioned_summary_maps_to_columns() -> None:
     p = parse_package(
         summary(
-            ModelLifeCycle={"Stage": "Production", "StageStatus": "Approved", "StageDescription": "x"},
+            ModelLifeCycle={
+                "Stage": "Production",
+                "StageStatus": "Approved",
+                "StageDescription": "x",
+            },
             ModelPackageRegistrationType="Registered",
             ModelPackageDescription="churn v3",
         )

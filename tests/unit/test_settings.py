@@ -12,7 +12,11 @@ DSN = "postgresql://svc:s3cret@db.example:5432/registry"
 def test_defaults_follow_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCER_DATABASE_URL", DSN)
     s = load_settings()
-    assert (s.interval_seconds, s.reconcile_interval_seconds, s.lookback_seconds) == (300, 3600, 300)
+    assert (s.interval_seconds, s.reconcile_interval_seconds, s.lookback_seconds) == (
+        300,
+        3600,
+        300,
+    )
     assert (s.concurrency, s.max_requests_per_second, s.page_size) == (16, 10, 100)
     assert s.include_unversioned is True and s.group_name_contains is None
     assert (s.http_port, s.log_level, s.log_format) == (8080, "INFO", "auto")
@@ -21,7 +25,9 @@ def test_defaults_follow_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_comma_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCER_DATABASE_URL", DSN)
     monkeypatch.setenv("SYNCER_REGIONS", " eu-west-1, us-east-1 ,")
-    monkeypatch.setenv("SYNCER_ROLE_ARNS", "arn:aws:iam::111111111111:role/a,arn:aws:iam::222222222222:role/b")
+    monkeypatch.setenv(
+        "SYNCER_ROLE_ARNS", "arn:aws:iam::111111111111:role/a,arn:aws:iam::222222222222:role/b"
+    )
     monkeypatch.setenv("SYNCER_LOG_LEVEL", "debug")
     monkeypatch.setenv("SYNCER_LOG_FORMAT", "JSON")
     monkeypatch.setenv("SYNCER_INCLUDE_UNVERSIONED", "false")
@@ -31,7 +37,9 @@ def test_comma_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.log_level, s.log_format, s.include_unversioned) == ("DEBUG", "json", False)
 
 
-def test_region_falls_back_to_aws_region_then_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_region_falls_back_to_aws_region_then_default_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SYNCER_DATABASE_URL", DSN)
     s = load_settings()
     assert s.region_list({"AWS_DEFAULT_REGION": "eu-central-1"}) == ["eu-central-1"]
@@ -44,10 +52,22 @@ def test_region_falls_back_to_aws_region_then_default_region(monkeypatch: pytest
     ("env", "message"),
     [
         ({}, "SYNCER_DATABASE_URL is required"),
-        ({"SYNCER_DATABASE_URL": "mysql://x"}, "SYNCER_DATABASE_URL: Value error, must be a postgresql:// URL"),
-        ({"SYNCER_CONCURRENCY": "0"}, "SYNCER_CONCURRENCY: Input should be greater than or equal to 1"),
-        ({"SYNCER_PAGE_SIZE": "101"}, "SYNCER_PAGE_SIZE: Input should be less than or equal to 100"),
-        ({"SYNCER_INTERVAL_SECONDS": "soon"}, "SYNCER_INTERVAL_SECONDS: Input should be a valid number"),
+        (
+            {"SYNCER_DATABASE_URL": "mysql://x"},
+            "SYNCER_DATABASE_URL: Value error, must be a postgresql:// URL",
+        ),
+        (
+            {"SYNCER_CONCURRENCY": "0"},
+            "SYNCER_CONCURRENCY: Input should be greater than or equal to 1",
+        ),
+        (
+            {"SYNCER_PAGE_SIZE": "101"},
+            "SYNCER_PAGE_SIZE: Input should be less than or equal to 100",
+        ),
+        (
+            {"SYNCER_INTERVAL_SECONDS": "soon"},
+            "SYNCER_INTERVAL_SECONDS: Input should be a valid number",
+        ),
         ({"SYNCER_ROLE_ARNS": "admin"}, "SYNCER_ROLE_ARNS: Value error, not an IAM role ARN"),
         ({"SYNCER_LOG_FORMAT": "xml"}, "SYNCER_LOG_FORMAT: Input should be"),
     ],

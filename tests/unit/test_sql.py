@@ -10,7 +10,9 @@ from syncer.sync import listing_lower_bound
 
 
 def test_queries_file_parses_into_named_sections() -> None:
-    assert {"upsert_packages", "sweep_packages", "advance_watermark", "scope_failed"} <= set(QUERIES)
+    assert {"upsert_packages", "sweep_packages", "advance_watermark", "scope_failed"} <= set(
+        QUERIES
+    )
     for name, sql in QUERIES.items():
         assert sql.rstrip().endswith(";"), name
         # Values are bind parameters; nothing is interpolated by Python.
