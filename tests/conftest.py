@@ -84,25 +84,29 @@ def template_database() -> Iterator[str]:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-async def database_url(template_database: str) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def scratch_database(template: str | None = None) -> AsyncIterator[str]:
+    """A new database (a clone of ``template``, or empty), dropped afterwards."""
     name = f"rs_test_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    clone = f' TEMPLATE "{template}"' if template else ""
+    await _admin(f'CREATE DATABASE "{name}"{clone}')
     try:
         yield dsn_for(name)
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(template_database: str) -> AsyncIterator[str]:
+    async with scratch_database(template_database) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 async def empty_database_url() -> AsyncIterator[str]:
     """A database with no schema at all (for migration tests)."""
-    name = f"rs_empty_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield dsn_for(name)
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_database() as dsn:
+        yield dsn
 
 
 @pytest.fixture
