@@ -219,22 +219,25 @@ class SourcePool:
         kwargs: dict[str, Any] = {"config": self._config()}
         if self._options.endpoint_url:
             kwargs["endpoint_url"] = self._options.endpoint_url
-        if self._options.static_credentials:
-            kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = (
-                self._options.static_credentials
-            )
         return kwargs
+
+    def _base_session(self) -> AioSession:
+        """The session of the default credential chain (or the demo's fixed keys)."""
+        session = get_session()
+        if self._options.static_credentials:
+            session.set_credentials(*self._options.static_credentials)
+        return session
 
     async def open(self, regions: Sequence[str], role_arns: Sequence[str]) -> list[RegistrySource]:
         """One source per (role or default credentials) x region."""
         sources = []
         if not role_arns:
-            session = _raw_timestamps(get_session())
+            session = _raw_timestamps(self._base_session())
             account_id = await self._caller_account(session, regions[0])
             for region in regions:
                 sources.append(await self._open_client(session, Target(account_id, region)))
             return sources
-        base = get_session()
+        base = self._base_session()
         for role_arn in role_arns:
             session = await self._assumed_session(base, role_arn, regions[0])
             account_id = role_arn.split(":")[4]
