@@ -164,7 +164,12 @@ def parse_group(item: dict[str, Any]) -> PackageGroup:
     )
 
 
-def parse_package(item: dict[str, Any]) -> PackageSummary:
+def parse_package(item: dict[str, Any], listed_group: str | None = None) -> PackageSummary:
+    """A ListModelPackages summary; ``listed_group`` is the group it was listed under.
+
+    The listing's group wins over a missing field, so that an odd summary still
+    lands in the scope whose sweeps cover it.
+    """
     item = _clean(item)
     arn, region, account_id = _arn(item, "ModelPackageArn")
     life_cycle = item.get("ModelLifeCycle")
@@ -174,7 +179,7 @@ def parse_package(item: dict[str, Any]) -> PackageSummary:
         arn=arn,
         account_id=account_id,
         region=region,
-        group_name=_text(item, "ModelPackageGroupName"),
+        group_name=_text(item, "ModelPackageGroupName") or listed_group,
         version=_version(item.get("ModelPackageVersion")),
         name=_text(item, "ModelPackageName"),
         description=_text(item, "ModelPackageDescription"),

@@ -120,8 +120,11 @@ class RegistrySource:
             params["ModelPackageGroupName"] = group_name
         if created_after is not None:
             params["CreationTimeAfter"] = created_after
+        def parse(item: dict[str, Any]) -> PackageSummary:
+            return parse_package(item, group_name)
+
         async for items in self._pages("list_model_packages", "ModelPackageSummaryList", params):
-            yield _parse_all(items, parse_package, "ModelPackageArn", str(self.target))
+            yield _parse_all(items, parse, "ModelPackageArn", str(self.target))
 
     async def _pages(
         self, method: str, key: str, params: dict[str, Any]

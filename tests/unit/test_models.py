@@ -113,3 +113,10 @@ def test_group_summary() -> None:
     )
     assert g.name == "churn" and g.description is None
     assert g.creation_time.microsecond == 500000
+
+
+def test_a_versioned_summary_without_group_takes_the_listed_group() -> None:
+    item = summary(ModelPackageGroupName=None)
+    item.pop("ModelPackageGroupName", None)
+    assert parse_package(item, "churn").group_name == "churn"
+    assert parse_package(summary(), "other").group_name == "churn"
