@@ -80,13 +80,13 @@ history AS (
         ('model_package_status', o.model_package_status, w.model_package_status,
             o.model_package_arn IS NOT NULL
             AND o.model_package_status IS DISTINCT FROM w.model_package_status),
+        -- A package first seen in a stage enters it then: recorded, so that
+        -- "when did it reach Production" has an answer from the history alone.
         ('model_life_cycle_stage', o.model_life_cycle_stage, w.model_life_cycle_stage,
-            o.model_package_arn IS NOT NULL
-            AND o.model_life_cycle_stage IS DISTINCT FROM w.model_life_cycle_stage),
+            o.model_life_cycle_stage IS DISTINCT FROM w.model_life_cycle_stage),
         ('model_life_cycle_stage_status', o.model_life_cycle_stage_status,
             w.model_life_cycle_stage_status,
-            o.model_package_arn IS NOT NULL
-            AND o.model_life_cycle_stage_status IS DISTINCT FROM w.model_life_cycle_stage_status)
+            o.model_life_cycle_stage_status IS DISTINCT FROM w.model_life_cycle_stage_status)
      ) AS c(change_type, old_value, new_value, happened)
      WHERE c.happened
     RETURNING 1
