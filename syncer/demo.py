@@ -16,6 +16,7 @@ import random
 import socket
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,13 @@ def _free_port() -> int:
 def _embedded_postgres() -> str:
     import pgserver
 
-    data = (
-        Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "registry-sync/pgdata"
-    )
+    data = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"))
+    data = data / "registry-sync" / "pgdata"
     data.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # platformdirs warns that a container has no XDG_RUNTIME_DIR; harmless here.
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
     return str(server.get_uri())
 
 

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
 def redact_dsn(dsn: str) -> str:
     """The DSN with its password replaced, safe for logs and errors."""
     parts = urlsplit(dsn)
-    if parts.password is None:
+    if not parts.password:
         return dsn
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
