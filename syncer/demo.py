@@ -103,14 +103,14 @@ def _free_port() -> int:
 
 
 def _embedded_postgres() -> str:
-    import pgserver
-
     data = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"))
     data = data / "registry-sync" / "pgdata"
     data.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # platformdirs warns that a container has no XDG_RUNTIME_DIR; harmless here.
         warnings.simplefilter("ignore")
+        import pgserver
+
         server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
     return str(server.get_uri())
 
