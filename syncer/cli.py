@@ -140,7 +140,7 @@ async def cmd_once(settings: Settings, *, full: bool) -> int:
 
 
 async def cmd_run(settings: Settings, **source_extra: Any) -> int:
-    from syncer.http import build_app, serve_http
+    from syncer.http import build_app, serve_http, stuck_after_seconds
 
     async with open_service(settings, **source_extra) as service:
         stop = service.syncer.stop_event
@@ -148,7 +148,13 @@ async def cmd_run(settings: Settings, **source_extra: Any) -> int:
         loop_task = asyncio.create_task(service.syncer.run_forever(), name="sync-loop")
         async with contextlib.AsyncExitStack() as stack:
             if settings.http_port:
-                app = build_app(service.syncer, service.store, service.metrics, loop_task)
+                app = build_app(
+                    service.syncer,
+                    service.store,
+                    service.metrics,
+                    loop_task,
+                    stuck_after=stuck_after_seconds(settings),
+                )
                 await stack.enter_async_context(serve_http(app, settings.http_port))
                 log.info("http.listening", port=settings.http_port)
             await run_until_stopped(loop_task, stop)

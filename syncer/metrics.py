@@ -1,18 +1,58 @@
-"""Prometheus metrics, in a registry of their own (one per service instance)."""
+"""Prometheus metrics, in a registry of their own (one per service instance).
+
+Counters that the cycle increments live here as ordinary metrics. Two families
+are computed when scraped instead: SageMaker attempts (read from the source's
+ApiStats, so a scrape in the middle of a long cycle is current) and the
+per-scope gauges (lag is "now minus the watermark", so it keeps growing while
+the loop is stuck instead of freezing at its last value).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from syncer.source import ApiStats
 
+# sync_runs statuses, plus "error": the cycle could not run or be recorded at all
+# (typically the database was unreachable), so it has no sync_runs row.
+CYCLE_STATUSES = ("succeeded", "partial", "failed", "interrupted", "skipped", "error")
+SCOPE_LABELS = ("account_id", "region", "scope")
+
+# A `*_created` series per counter doubles what is scraped and answers nothing here.
+disable_created_metrics()
+
+
+@dataclass(frozen=True)
+class ScopeState:
+    """What sync_state says about one scope, as of the last refresh."""
+
+    watermark: float | None  # unix time of the newest package stored
+    last_success: float | None  # unix time of the last completed listing
+    consecutive_failures: int
+
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.cycles = Counter(
-            "syncer_cycles", "Sync cycles run, by mode and outcome.", ["mode", "status"], registry=r
+            "syncer_cycles",
+            "Sync cycles, by mode and outcome (sync_runs status; skipped: another "
+            "replica was leading; error: the cycle could not run, e.g. no database).",
+            ["mode", "status"],
+            registry=r,
         )
         self.cycle_seconds = Histogram(
             "syncer_cycle_duration_seconds",
@@ -22,36 +62,24 @@ class Metrics:
             registry=r,
         )
         self.scopes = Counter(
-            "syncer_scopes", "Scopes synced, by outcome.", ["outcome"], registry=r
+            "syncer_scopes",
+            "Scope syncs (the group listing, a group's versions, unversioned packages), "
+            "by outcome (succeeded, failed).",
+            ["outcome"],
+            registry=r,
         )
         self.rows = Counter(
             "syncer_rows",
-            "Package rows written, by action (inserted, updated, deleted).",
+            "model_packages rows written, by action (inserted, updated, deleted).",
             ["action"],
             registry=r,
         )
         self.items_skipped = Counter(
             "syncer_items_skipped", "Listed items that could not be mirrored.", registry=r
         )
-        self.api_calls = Counter(
-            "syncer_api_calls",
-            "SageMaker HTTP attempts, by operation and outcome (ok, throttled, ...).",
-            ["operation", "outcome"],
-            registry=r,
-        )
-        self.throttles = Counter(
-            "syncer_api_throttles", "SageMaker requests answered with throttling.", registry=r
-        )
-        self.watermark_lag = Gauge(
-            "syncer_watermark_lag_seconds",
-            "Seconds since the newest package stored, per scope (growing means no new "
-            "packages, or a stuck scope).",
-            ["account_id", "region", "scope"],
-            registry=r,
-        )
         self.last_success = Gauge(
             "syncer_last_success_timestamp_seconds",
-            "Unix time of the last cycle in which every scope succeeded.",
+            "Unix time of the end of the last cycle in which every scope succeeded.",
             registry=r,
         )
         self.last_cycle = Gauge(
@@ -62,14 +90,81 @@ class Metrics:
         self.up = Gauge(
             "syncer_database_up", "1 when the last database operation worked.", registry=r
         )
-        self._api_seen: dict[tuple[str, str], int] = {}
+        for status in CYCLE_STATUSES:  # export zeros, so rate() and alerts see every series
+            self.cycles.labels("incremental", status)
+            self.cycles.labels("full", status)
+        for outcome in ("succeeded", "failed"):
+            self.scopes.labels(outcome)
+        for action in ("inserted", "updated", "deleted"):
+            self.rows.labels(action)
+        self._scopes = _ScopeCollector(clock)
+        r.register(self._scopes)
+        self._api: _ApiCollector | None = None
 
-    def observe_api(self, stats: ApiStats) -> None:
-        """Fold the cumulative attempt counts of the source into the counters."""
-        for (operation, outcome), total in list(stats.attempts.items()):
-            delta = total - self._api_seen.get((operation, outcome), 0)
-            if delta > 0:
-                self.api_calls.labels(operation, outcome).inc(delta)
-                if outcome == "throttled":
-                    self.throttles.inc(delta)
-            self._api_seen[(operation, outcome)] = total
+    def track_api(self, stats: ApiStats) -> None:
+        """Expose the source's attempt counts (read at scrape time)."""
+        if self._api is None:
+            self._api = _ApiCollector(stats)
+            self.registry.register(self._api)
+
+    def set_scopes(self, states: Mapping[tuple[str, str, str], ScopeState]) -> None:
+        """Replace the per-scope gauges (scopes that vanished disappear)."""
+        self._scopes.states = dict(states)
+
+
+class _ApiCollector(Collector):
+    def __init__(self, stats: ApiStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        calls = CounterMetricFamily(
+            "syncer_api_calls",
+            "SageMaker HTTP attempts, retries included, by operation and outcome "
+            "(ok, throttled, server_error, client_error, transport_error).",
+            labels=["operation", "outcome"],
+        )
+        throttled = 0
+        for (operation, outcome), count in sorted(self._stats.attempts.items()):
+            calls.add_metric([operation, outcome], count)
+            if outcome == "throttled":
+                throttled += count
+        yield calls
+        yield CounterMetricFamily(
+            "syncer_api_throttles",
+            "SageMaker attempts answered with a throttling error.",
+            value=throttled,
+        )
+
+
+class _ScopeCollector(Collector):
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.states: dict[tuple[str, str, str], ScopeState] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        now = self._clock()
+        lag = GaugeMetricFamily(
+            "syncer_watermark_lag_seconds",
+            "Seconds since the creation time of the newest package stored, per scope "
+            "(grows when a scope gets no new packages, or is not being synced).",
+            labels=SCOPE_LABELS,
+        )
+        success = GaugeMetricFamily(
+            "syncer_scope_last_success_timestamp_seconds",
+            "Unix time of the last completed listing of the scope.",
+            labels=SCOPE_LABELS,
+        )
+        failures = GaugeMetricFamily(
+            "syncer_scope_consecutive_failures",
+            "Failed attempts of the scope since its last success.",
+            labels=SCOPE_LABELS,
+        )
+        for labels, state in sorted(self.states.items()):
+            if state.watermark is not None:
+                lag.add_metric(labels, max(0.0, now - state.watermark))
+            if state.last_success is not None:
+                success.add_metric(labels, state.last_success)
+            failures.add_metric(labels, state.consecutive_failures)
+        yield lag
+        yield success
+        yield failures

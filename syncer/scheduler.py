@@ -22,7 +22,7 @@ import asyncpg
 
 from syncer.errors import SyncerError
 from syncer.logging import get_logger
-from syncer.metrics import Metrics
+from syncer.metrics import Metrics, ScopeState
 from syncer.models import UNVERSIONED, Scope
 from syncer.settings import Settings
 from syncer.source import ApiStats, RegistrySource
@@ -75,12 +75,21 @@ class Syncer:
         self._sources = sources
         self._stats = stats
         self._metrics = metrics or Metrics()
+        self._metrics.track_api(stats)
         self._now = now
         self._monotonic = monotonic
         self.stop_event = asyncio.Event()
         self.cycles_completed = 0
         self.last_cycle_ok: bool | None = None
+        # Ready once a cycle completed (succeeded or partial), or once another
+        # replica was found leading: a standby has done its part by checking.
+        self.ready = False
+        # Progress watchdog for /healthz: the last moment the loop visibly moved
+        # (a cycle or scope boundary, a group page, a SageMaker attempt); idle
+        # while it sleeps between cycles, which is not being stuck.
         self.heartbeat = monotonic()
+        self.idle = False
+        self._calls_at_heartbeat = 0
 
     # ------------------------------------------------------------- one cycle
     async def run_cycle(self, *, full: bool, wait: bool = False) -> CycleResult:
@@ -89,8 +98,23 @@ class Syncer:
         async with self._store.cycle_lock(wait=wait) as leading:
             if not leading:
                 log.info("cycle.skipped", reason="another replica is running a cycle")
+                self._metrics.cycles.labels(mode, "skipped").inc()
+                self.ready = True
                 return CycleResult(None, mode, "skipped")
             return await self._led_cycle(mode, full)
+
+    def beat(self) -> None:
+        self.heartbeat = self._monotonic()
+
+    def seconds_since_progress(self) -> float:
+        """How long the loop has gone without visible progress; 0 while it sleeps."""
+        if self.idle:
+            return 0.0
+        calls = self._stats.total
+        if calls != self._calls_at_heartbeat:  # a SageMaker attempt since the last look
+            self._calls_at_heartbeat = calls
+            self.beat()
+        return max(0.0, self._monotonic() - self.heartbeat)
 
     async def _led_cycle(self, mode: str, full: bool) -> CycleResult:
         started = self._monotonic()
@@ -125,7 +149,6 @@ class Syncer:
     async def _finish(self, result: CycleResult, started: float) -> None:
         duration = self._monotonic() - started
         m = self._metrics
-        m.observe_api(self._stats)
         m.cycles.labels(result.mode, result.status).inc()
         m.cycle_seconds.labels(result.mode).observe(duration)
         m.last_cycle.set(time.time())
@@ -133,10 +156,13 @@ class Syncer:
             m.last_success.set(time.time())
         self.last_cycle_ok = result.status == "succeeded"
         self.cycles_completed += 1
+        if result.status in ("succeeded", "partial"):
+            self.ready = True
+        self.beat()
         try:
             assert result.run_id is not None
             await self._store.finish_run(result.run_id, result.status, result.totals, result.errors)
-            await self._update_lag_metrics()
+            await self._refresh_scope_metrics()
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
             log.error("cycle.record_failed", run_id=result.run_id, error=describe(exc))
         t = result.totals
@@ -156,11 +182,15 @@ class Syncer:
             throttled=t.api_throttled,
         )
 
-    async def _update_lag_metrics(self) -> None:
-        for row in await self._store.scope_lags():
-            self._metrics.watermark_lag.labels(row["account_id"], row["region"], row["scope"]).set(
-                row["lag_seconds"]
-            )
+    async def _refresh_scope_metrics(self) -> None:
+        self._metrics.set_scopes(
+            {
+                (row["account_id"], row["region"], row["scope"]): ScopeState(
+                    row["watermark"], row["last_success"], row["consecutive_failures"]
+                )
+                for row in await self._store.scope_lags()
+            }
+        )
 
     # ------------------------------------------------------------- one target
     async def _sync_target(
@@ -198,6 +228,7 @@ class Syncer:
         try:
             async with semaphore:
                 async for page in source.list_groups(self._settings.group_name_contains):
+                    self.beat()
                     totals.groups_listed += len(page.items) + page.skipped
                     totals.items_skipped += page.skipped
                     totals.groups_changed += await self._store.store_groups(target, page.items)
@@ -212,6 +243,7 @@ class Syncer:
             return None
         totals.groups_deleted += len(gone)
         totals.packages_deleted += packages
+        self._metrics.rows.labels("deleted").inc(packages)
         if gone:
             log.info("sync.groups_deleted", target=str(target), groups=gone[:20], count=len(gone))
         self._metrics.scopes.labels("succeeded").inc()
@@ -231,7 +263,7 @@ class Syncer:
             if self.stop_event.is_set():
                 return
             result.totals.scopes_total += 1
-            self.heartbeat = self._monotonic()
+            self.beat()
             try:
                 outcome = await sync_scope(
                     source,
@@ -249,6 +281,7 @@ class Syncer:
             except Exception as exc:
                 await self._scope_failed(scope_key(scope), str(scope), exc, result)
                 return
+            self.beat()
             self._add(result.totals, outcome)
             self._metrics.scopes.labels("succeeded").inc()
 
@@ -289,17 +322,16 @@ class Syncer:
         backoff = min(5.0, interval)
         while not self.stop_event.is_set():
             began = self._monotonic()
-            self.heartbeat = began
+            self.beat()
             full = last_full is None or self._now() - last_full >= reconcile_every
             cycle_start = self._now()
             try:
                 result = await self.run_cycle(full=full)
-            except (SyncerError, *CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
-                self._metrics.up.set(0)
-                self.last_cycle_ok = False
-                error = str(exc) if isinstance(exc, SyncerError) else describe(exc)
-                log.error("cycle.failed", error=error, retry_in=backoff)
-                await self._sleep(backoff)
+            except Exception as exc:  # the loop outlives any one cycle
+                self._cycle_error("full" if full else "incremental", exc, backoff)
+                # Jittered, doubling up to the interval: a database or SageMaker
+                # outage is retried soon, but not hammered.
+                await self._sleep(backoff * random.uniform(1.0, 1.2))
                 backoff = min(backoff * 2, interval)
                 continue
             self._metrics.up.set(1)
@@ -312,19 +344,38 @@ class Syncer:
             elapsed = self._monotonic() - began
             await self._sleep(max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1))
 
+    def _cycle_error(self, mode: str, exc: Exception, retry_in: float) -> None:
+        self.last_cycle_ok = False
+        self._metrics.cycles.labels(mode, "error").inc()
+        retry = round(retry_in, 1)
+        if isinstance(exc, (SyncerError, asyncpg.PostgresError, *CONNECTION_ERRORS)):
+            self._metrics.up.set(0)
+            error = str(exc) if isinstance(exc, SyncerError) else describe(exc)
+            log.error("cycle.failed", error=error, retry_in=retry)
+        else:  # a bug: keep the traceback, and keep the loop
+            log.error("cycle.failed", error=describe(exc), retry_in=retry, exc_info=exc)
+
     async def _last_full(self) -> datetime | None:
         try:
-            return await self._store.last_full_run_started()
+            last = await self._store.last_full_run_started()
+            await self._refresh_scope_metrics()
         except (*CONNECTION_ERRORS, asyncpg.PostgresError):
+            self._metrics.up.set(0)
             return None
+        self._metrics.up.set(1)
+        return last
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""
+        self.idle = True
         try:
             async with asyncio.timeout(seconds):
                 await self.stop_event.wait()
         except TimeoutError:
             pass
+        finally:
+            self.idle = False
+            self.beat()
 
 
 async def run_until_stopped(

@@ -254,12 +254,20 @@ SELECT pg_advisory_lock($1, $2);
 SELECT pg_advisory_unlock($1, $2);
 
 -- name: scope_lags
-SELECT account_id, region,
-       CASE scope_kind WHEN 'group' THEN model_package_group_name
-                       ELSE '(' || scope_kind || ')' END       AS scope,
-       extract(epoch FROM now() - watermark)::float8             AS lag_seconds
-  FROM sagemaker.sync_state
- WHERE watermark IS NOT NULL;
+-- Per-scope gauges for /metrics; times as unix seconds, so lag is computed at
+-- scrape time. Groups marked deleted are left out (their state rows remain).
+SELECT s.account_id, s.region,
+       CASE s.scope_kind WHEN 'group' THEN s.model_package_group_name
+                         ELSE '(' || s.scope_kind || ')' END AS scope,
+       extract(epoch FROM s.watermark)::float8               AS watermark,
+       extract(epoch FROM s.last_success_at)::float8         AS last_success,
+       s.consecutive_failures
+  FROM sagemaker.sync_state s
+ WHERE s.scope_kind <> 'group'
+    OR EXISTS (SELECT 1 FROM sagemaker.model_package_groups g
+                WHERE g.account_id = s.account_id AND g.region = s.region
+                  AND g.model_package_group_name = s.model_package_group_name
+                  AND g.deleted_at IS NULL);
 
 -- name: status_scopes
 SELECT account_id, region, scope_kind, model_package_group_name, watermark,
