@@ -1,0 +1,105 @@
+"""The README's "Querying the mirror" queries run against a mirror filled by real syncs.
+
+The registry below has what the questions ask about: approvals decided between
+two syncs, a version sent back to pending, life-cycle stages, a deleted
+version and a deleted group, an unversioned package. Every query must run and
+return rows, so the documentation cannot drift from the schema.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import asyncpg
+
+from tests.conftest import Backend, sync_once
+from tests.standin import Registry
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = "## Querying the mirror"
+DAY = 86_400.0
+PRODUCTION = {"Stage": "Production", "StageStatus": "Approved"}
+STAGING = {"Stage": "Staging", "StageStatus": "Approved"}
+
+
+def readme_queries(path: Path = README) -> list[tuple[str, str]]:
+    """(question, sql) for each ```sql block of the section; the question is the
+    text in bold above it."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(SECTION) + len(SECTION)
+    end = text.find("\n## ", start)
+    section = text[start : end if end >= 0 else len(text)]
+    found = []
+    for match in re.finditer(r"\*\*(.+?)\*\*[^`]*?```sql\n(.*?)```", section, re.S):
+        found.append((match[1].strip(), match[2].strip()))
+    return found
+
+
+def ago(days: float) -> float:
+    """An epoch timestamp `days` back, at the registry's millisecond precision."""
+    return round(time.time() - days * DAY, 3)
+
+
+def seed_registry(registry: Registry) -> dict[str, str]:
+    """The first state of the registry; returns ARNs by a short name."""
+    registry.create_group("customer-churn", "Churn propensity, retrained monthly", ago(90))
+    registry.create_group("fraud-detection", "Card fraud scores", ago(90))
+    registry.create_group("demand-forecast", "Weekly demand per store", ago(30))
+    registry.create_group("ranking-experiment", "Abandoned experiment", ago(60))
+    return {
+        "churn1": registry.create_package(
+            "customer-churn", approval="Approved", created=ago(60), life_cycle=PRODUCTION
+        ),
+        "churn2": registry.create_package("customer-churn", approval="Approved", created=ago(40)),
+        "churn3": registry.create_package("customer-churn", created=ago(10)),
+        "churn4": registry.create_package("customer-churn", created=ago(3)),
+        "churn5": registry.create_package("customer-churn", created=ago(1)),
+        "fraud1": registry.create_package("fraud-detection", approval="Rejected", created=ago(50)),
+        "fraud2": registry.create_package("fraud-detection", created=ago(20)),
+        "fraud3": registry.create_package("fraud-detection", approval="Approved", created=ago(15)),
+        "demand1": registry.create_package("demand-forecast", created=ago(5)),
+        "ranking1": registry.create_package("ranking-experiment", created=ago(55)),
+        "legacy": registry.create_package(name="legacy-scorer", created=ago(200)),
+    }
+
+
+def change_registry(registry: Registry, arn: dict[str, str]) -> None:
+    """What happens between the two syncs: decisions, a stage change, deletions."""
+    registry.update_package(arn["churn3"], approval="Approved")
+    registry.update_package(arn["churn4"], approval="Rejected")
+    registry.update_package(arn["churn2"], life_cycle=STAGING)
+    registry.update_package(arn["fraud1"], approval="PendingManualApproval")
+    registry.delete_package(arn["fraud3"])
+    registry.delete_package(arn["ranking1"])
+    registry.delete_group("ranking-experiment")
+
+
+async def seed_mirror(backend: Backend, database_url: str) -> dict[str, str]:
+    """Two syncs with changes in between; the second a full reconcile."""
+    arn = seed_registry(backend.registry)
+    first = await sync_once(database_url, backend.endpoint)
+    change_registry(backend.registry, arn)
+    second = await sync_once(database_url, backend.endpoint, full=True)
+    assert (first.status, second.status) == ("succeeded", "succeeded"), second.errors
+    return arn
+
+
+def test_the_section_has_ten_questions_each_with_its_query() -> None:
+    queries = readme_queries()
+    assert len(queries) == 10, [q for q, _ in queries]
+    assert all(sql.lstrip().upper().startswith("SELECT") for _, sql in queries)
+
+
+async def test_every_readme_query_returns_rows_on_a_synced_mirror(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    await seed_mirror(standin_backend, database_url)
+
+    empty = []
+    for question, sql in readme_queries():
+        rows = await db.fetch(sql)
+        if not rows:
+            empty.append(question)
+    assert not empty, f"README queries that return nothing on the seeded mirror: {empty}"
