@@ -141,18 +141,37 @@ def _arn(item: dict[str, Any], key: str) -> tuple[str, str, str]:
     return arn, parts[3], parts[4]
 
 
-def _json(item: dict[str, Any]) -> str:
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return to_epoch(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+# One encoder for every item: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+# How json escapes NUL, with or without ensure_ascii.
+_ESCAPED_NUL = "\\u0000"
+
+
+def _json(item: dict[str, Any]) -> str:
+    return _ENCODER.encode(item)
+
+
+def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The item without NUL characters, and its JSON text.
+
+    Encoding first and cleaning only when the text shows an escaped NUL spares
+    the recursive copy for the items (all but a few) that have none.
+    """
+    raw = _json(item)
+    if _ESCAPED_NUL in raw:
+        item = _clean(item)
+        raw = _json(item)
+    return item, raw
+
+
 def parse_group(item: dict[str, Any]) -> PackageGroup:
-    item = _clean(item)
+    item, raw = _cleaned(item)
     arn, _, _ = _arn(item, "ModelPackageGroupArn")
     return PackageGroup(
         arn=arn,
@@ -160,7 +179,7 @@ def parse_group(item: dict[str, Any]) -> PackageGroup:
         description=_text(item, "ModelPackageGroupDescription"),
         creation_time=parse_timestamp(_require(item, "CreationTime")),
         status=_text(item, "ModelPackageGroupStatus"),
-        raw=_json(item),
+        raw=raw,
     )
 
 
@@ -170,7 +189,7 @@ def parse_package(item: dict[str, Any], listed_group: str | None = None) -> Pack
     The listing's group wins over a missing field, so that an odd summary still
     lands in the scope whose sweeps cover it.
     """
-    item = _clean(item)
+    item, raw = _cleaned(item)
     arn, region, account_id = _arn(item, "ModelPackageArn")
     life_cycle = item.get("ModelLifeCycle")
     if not isinstance(life_cycle, dict):
@@ -190,7 +209,7 @@ def parse_package(item: dict[str, Any], listed_group: str | None = None) -> Pack
         life_cycle_stage_status=_text(life_cycle, "StageStatus"),
         life_cycle_stage_description=_text(life_cycle, "StageDescription"),
         registration_type=_text(item, "ModelPackageRegistrationType"),
-        raw=_json(item),
+        raw=raw,
     )
 
 
