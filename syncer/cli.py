@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from syncer.errors import SyncerError
+from syncer.errors import DatabaseError, SyncerError
 from syncer.logging import configure_logging, get_logger, mask_secrets
 from syncer.metrics import Metrics
 from syncer.scheduler import Syncer, run_until_stopped
@@ -187,10 +187,20 @@ async def cmd_check(settings: Settings) -> int:
 
 async def cmd_status(settings: Settings, *, as_json: bool) -> int:
     async with open_store(settings) as store:
+        if await store.schema_version() == 0:
+            raise DatabaseError(
+                f"{settings.redacted_database_url()} has no registry-sync schema yet; "
+                "run `syncer migrate` (or `syncer run`) first"
+            )
         report = await store.status()
     if as_json:
         print(json.dumps(report, default=_json_default, indent=2))
         return 0
+    _print_status(report)
+    return 0
+
+
+def _print_status(report: dict[str, Any]) -> None:
     totals = report["totals"]
     print(
         f"groups {totals.get('groups', 0)} (+{totals.get('groups_deleted', 0)} deleted), "
@@ -206,7 +216,16 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
             f"{scope:<50} {_fmt(s['watermark']):<26} {lag:>10} "
             f"{_fmt(s['last_success_at']):<26} {s['last_error'] or ''}"
         )
-    return 0
+    print(f"\n{'RUN':>6} {'MODE':<12} {'STATUS':<12} {'STARTED':<26} {'SECONDS':>8}  COUNTS")
+    for r in report["runs"]:
+        took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
+        print(
+            f"{r['run_id']:>6} {r['mode']:<12} {r['status']:<12} {_fmt(r['started_at']):<26} "
+            f"{'-' if took is None else f'{took:.1f}':>8}  "
+            f"scopes {r['scopes_total']} (failed {r['scopes_failed']}), "
+            f"+{r['packages_inserted']} ~{r['packages_updated']} -{r['packages_deleted']}, "
+            f"api {r['api_calls']} (throttled {r['api_throttled']})"
+        )
 
 
 def _fmt(value: datetime | None) -> str:

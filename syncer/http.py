@@ -95,10 +95,11 @@ def build_app(
 
 @contextlib.asynccontextmanager
 async def serve_http(app: web.Application, port: int, host: str = "0.0.0.0") -> AsyncIterator[None]:  # noqa: S104 - a container listens on all interfaces
-    runner = web.AppRunner(app, access_log=None)
+    # A short shutdown: probes and scrapes are quick, and the stop has a 10 s budget.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         yield
     finally:

@@ -1,0 +1,84 @@
+# syntax=docker/dockerfile:1
+#
+# registry-sync. Three stages:
+#   build    builds the project's wheel and installs it, with its dependencies,
+#            into a virtualenv at /opt/registry-sync (binary wheels only: no compiler);
+#   standin  the local SageMaker stand-in used by deploy/compose.yaml (not for production);
+#   runtime  (the default target) the slim Python base plus that virtualenv, nothing else:
+#            no pip, no build tools, no sources. Runs as UID 10001 and writes nothing
+#            to its filesystem, so it runs with a read-only root.
+#
+#   docker build -t registry-sync:0.1.0 .
+#   docker run --rm -e SYNCER_DATABASE_URL=postgresql://... -e AWS_REGION=... registry-sync:0.1.0
+
+ARG PYTHON_VERSION=3.11
+
+# ------------------------------------------------------------------ build
+FROM python:${PYTHON_VERSION}-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY migrations/ migrations/
+COPY syncer/ syncer/
+# The wheel is what ships; the virtualenv has no pip of its own (--without-pip):
+# the build stage's pip installs into it.
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && python -m venv --without-pip /opt/registry-sync \
+ && python -m pip --python /opt/registry-sync/bin/python install \
+        --only-binary=:all: --compile /wheels/registry_sync-*.whl
+
+# ------------------------------------------------------------------ standin
+# `python -m tests.standin`: a seeded SageMaker stand-in (AWS JSON 1.1 + STS) for
+# trying the service out with deploy/compose.yaml. It needs only aiohttp, which
+# the service's virtualenv already has.
+FROM python:${PYTHON_VERSION}-slim AS standin
+COPY --from=build /opt/registry-sync /opt/registry-sync
+COPY tests/__init__.py tests/standin.py /opt/standin/tests/
+ENV PATH=/opt/registry-sync/bin:$PATH \
+    PYTHONPATH=/opt/standin \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 10001:10001
+EXPOSE 5000
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)"]
+ENTRYPOINT ["python", "-m", "tests.standin"]
+CMD ["--host", "0.0.0.0", "--port", "5000"]
+
+# ------------------------------------------------------------------ runtime
+FROM python:${PYTHON_VERSION}-slim AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="registry-sync" \
+      org.opencontainers.image.description="Mirrors the Amazon SageMaker Model Registry into PostgreSQL" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/example/registry-sync" \
+      org.opencontainers.image.documentation="https://github.com/example/registry-sync#operations"
+# pip and setuptools come with the base image; the service needs neither.
+RUN python -m pip uninstall --yes --quiet pip setuptools wheel 2>/dev/null || true \
+ && groupadd --system --gid 10001 syncer \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin syncer
+COPY --from=build /opt/registry-sync /opt/registry-sync
+# Bytecode was compiled at build time; nothing is written at run time.
+ENV PATH=/opt/registry-sync/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SYNCER_HTTP_PORT=8080 \
+    SYNCER_LOG_FORMAT=json
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
+USER 10001:10001
+EXPOSE 8080
+# `syncer run` stops gracefully on SIGTERM (and SIGINT) within 10 seconds.
+STOPSIGNAL SIGTERM
+# Liveness: the sync loop is alive and not stuck (see README, Operations).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('SYNCER_HTTP_PORT', '8080') + '/healthz', timeout=4)"]
+ENTRYPOINT ["syncer"]
+CMD ["run"]

@@ -1,0 +1,458 @@
+"""The Dockerfile, compose file, Kubernetes manifests, IAM policy, alert rules and
+dashboard, checked statically: no Docker engine or cluster runs here. Each check
+ties a deploy file to the code it describes (routes, settings, metrics, API
+operations), so the two cannot drift apart unnoticed. The acceptance tests run
+the image's ENTRYPOINT and HEALTHCHECK commands against a live service.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from syncer.cli import build_parser
+from syncer.http import build_app
+from syncer.metrics import Metrics, ScopeState
+from syncer.settings import ENV_PREFIX, Settings
+from syncer.source import OPERATIONS, ApiStats
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+ROOT_USERS = {"root", "0"}
+BUILD_TOOLS = re.compile(
+    r"apt-get install|apk add|build-essential|\bgcc\b|\bmake\b|pip install|pip wheel"
+)
+
+
+# ---------------------------------------------------------------- Dockerfile parsing
+@dataclass(frozen=True)
+class Instruction:
+    stage: str
+    keyword: str
+    args: str
+
+
+def dockerfile(path: Path = ROOT / "Dockerfile") -> list[Instruction]:
+    """Instructions with continuation lines joined, comments dropped, by stage."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, "Dockerfile ends in a line continuation"
+    instructions = []
+    stage = ""
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            words = args.split()
+            stage = (
+                words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(instructions))
+            )
+        instructions.append(Instruction(stage, keyword, args.strip()))
+    return instructions
+
+
+def stages() -> dict[str, list[Instruction]]:
+    found: dict[str, list[Instruction]] = {}
+    for instruction in dockerfile():
+        found.setdefault(instruction.stage, []).append(instruction)
+    return found
+
+
+def final_stage() -> list[Instruction]:
+    return list(stages().values())[-1]
+
+
+def only(stage: list[Instruction], keyword: str) -> Instruction:
+    matches = [i for i in stage if i.keyword == keyword]
+    assert matches, f"no {keyword} in stage {stage[0].stage}"
+    return matches[-1]  # the last one wins, as in Docker
+
+
+def exec_form(args: str) -> list[str]:
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(a, str) for a in value), args
+    return value
+
+
+def healthcheck_command(python: str) -> list[str]:
+    """The final image's HEALTHCHECK command, with ``python`` as its interpreter."""
+    args = only(final_stage(), "HEALTHCHECK").args
+    command = exec_form(args[args.index("CMD ") + 4 :])
+    assert command[0] == "python"
+    return [python, *command[1:]]
+
+
+def user_id(spec: str) -> str:
+    return spec.split(":")[0]
+
+
+def app_routes() -> set[str]:
+    app = build_app(None, None, None, None)  # type: ignore[arg-type]  # routes only
+    return {route.resource.canonical for route in app.router.routes() if route.resource}
+
+
+# ---------------------------------------------------------------- YAML helpers
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def kubernetes_objects() -> dict[str, dict[str, Any]]:
+    """Every object in deploy/kubernetes, keyed by kind (one of each here)."""
+    objects: dict[str, dict[str, Any]] = {}
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert doc["apiVersion"] and doc["kind"], path
+            if doc["kind"] != "Kustomization":
+                assert doc["metadata"]["name"], path
+            assert doc["kind"] not in objects, f"two {doc['kind']} objects"
+            objects[doc["kind"]] = doc
+    return objects
+
+
+def exposed_metric_names() -> set[str]:
+    """Sample names /metrics serves once every family has a value."""
+    metrics = Metrics()
+    stats = ApiStats()
+    stats.record("ListModelPackages", "throttled")
+    metrics.track_api(stats)
+    metrics.set_scopes({("1", "us-east-1", "g"): ScopeState(1.0, 2.0, 0)})
+    metrics.cycle_seconds.labels("full").observe(1)
+    text = generate_latest(metrics.registry).decode()
+    return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def metric_names_in(expression: str) -> set[str]:
+    return set(re.findall(r"\bsyncer_[a-z_]+\b", expression))
+
+
+# ---------------------------------------------------------------- Dockerfile
+def test_dockerfile_builds_a_wheel_and_ships_it_in_a_slim_stage_without_build_tools() -> None:
+    all_stages = stages()
+    assert len(all_stages) >= 2, "multi-stage"
+    build = all_stages["build"]
+    build_runs = " ".join(i.args for i in build if i.keyword == "RUN")
+    assert "pip wheel" in build_runs and "/wheels/" in build_runs
+    assert "--only-binary=:all:" in build_runs  # nothing compiled, so no compiler needed
+
+    final = final_stage()
+    assert final[0].stage == "runtime"
+    base = final[0].args.split()[0]
+    assert base.startswith("python:") and base.endswith("-slim"), base
+    for run in (i for i in final if i.keyword == "RUN"):
+        assert not BUILD_TOOLS.search(run.args), run.args
+    copies = [i.args for i in final if i.keyword == "COPY"]
+    assert copies == ["--from=build /opt/registry-sync /opt/registry-sync"], copies
+
+
+def test_final_image_runs_syncer_run_as_non_root_with_healthcheck_and_oci_labels() -> None:
+    final = final_stage()
+    assert user_id(only(final, "USER").args) not in ROOT_USERS
+    assert only(final, "USER").args.split(":")[0].isdigit()  # numeric: runAsNonRoot can verify it
+    assert exec_form(only(final, "ENTRYPOINT").args) == ["syncer"]
+    assert exec_form(only(final, "CMD").args) == ["run"]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["syncer"] == "syncer.cli:main"
+    assert build_parser().parse_args(["run"]).command == "run"
+
+    check = " ".join(healthcheck_command("python"))
+    assert "/healthz" in check and "SYNCER_HTTP_PORT" in check
+    assert "/healthz" in app_routes()
+    env = only(final, "ENV").args
+    assert "SYNCER_HTTP_PORT=8080" in env and "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "8080" in only(final, "EXPOSE").args
+
+    labels = {}
+    for instruction in (i for i in final if i.keyword == "LABEL"):
+        for pair in shlex.split(instruction.args):
+            key, _, value = pair.partition("=")
+            labels[key] = value
+    for key in ("title", "description", "version", "revision", "created", "licenses", "source"):
+        assert labels.get(f"org.opencontainers.image.{key}"), key
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    version_arg = next(
+        i.args for i in final if i.keyword == "ARG" and i.args.startswith("VERSION=")
+    )
+    assert version_arg == f"VERSION={project['version']}"
+
+
+def test_standin_stage_serves_the_seeded_registry() -> None:
+    standin = stages()["standin"]
+    assert exec_form(only(standin, "ENTRYPOINT").args) == ["python", "-m", "tests.standin"]
+    assert user_id(only(standin, "USER").args) not in ROOT_USERS
+    assert "tests/standin.py" in only(standin, "COPY").args
+
+
+def test_dockerignore_admits_exactly_what_the_dockerfile_copies() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "an allow-list: nothing enters the build context by accident"
+    admitted = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for instruction in dockerfile():
+        if instruction.keyword == "COPY" and not instruction.args.startswith("--from"):
+            copied |= {source.rstrip("/") for source in instruction.args.split()[:-1]}
+    assert copied == admitted
+    assert all((ROOT / path).exists() for path in copied)
+
+
+# ---------------------------------------------------------------- compose
+def test_compose_wires_postgres_the_standin_and_the_syncer() -> None:
+    compose = load_yaml(DEPLOY / "compose.yaml")
+    services = compose["services"]
+    postgres, sagemaker, syncer = services["postgres"], services["sagemaker"], services["syncer"]
+
+    for service in (sagemaker, syncer):
+        assert (
+            DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]
+        ).resolve() == (ROOT / "Dockerfile")
+        assert service["build"]["target"] in stages()
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+        assert user_id(str(service["user"])) not in ROOT_USERS
+        assert service["healthcheck"]["test"]
+    assert syncer["build"]["target"] == "runtime" and sagemaker["build"]["target"] == "standin"
+    assert syncer["command"] == ["run"]
+    assert syncer["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "sagemaker": {"condition": "service_healthy"},
+    }
+
+    env = syncer["environment"]
+    dsn = urlsplit(env["SYNCER_DATABASE_URL"])
+    pg = postgres["environment"]
+    assert (dsn.hostname, dsn.username, dsn.password, dsn.path) == (
+        "postgres",
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        f"/{pg['POSTGRES_DB']}",
+    )
+    endpoint = urlsplit(env["AWS_ENDPOINT_URL"])
+    assert endpoint.hostname == "sagemaker"
+    command = sagemaker["command"]
+    assert command[command.index("--port") + 1] == str(endpoint.port)
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert env["AWS_REGION"]
+    port = env["SYNCER_HTTP_PORT"]
+    assert any(mapping.endswith(f":{port}") for mapping in syncer["ports"])
+
+    for name, service in services.items():  # bind mounts point at files in the repo
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), (name, source)
+    prometheus = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    [job] = prometheus["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == [f"syncer:{port}"]
+
+
+# ---------------------------------------------------------------- Kubernetes
+def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
+    kustomization = load_yaml(KUBERNETES / "kustomization.yaml")
+    manifests = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == manifests - {"secret.example.yaml"}
+    objects = kubernetes_objects()
+    assert {"Namespace", "ServiceAccount", "ConfigMap", "Deployment", "Service", "Secret"} <= set(
+        objects
+    )
+    assert objects["Namespace"]["metadata"]["name"] == kustomization["namespace"]
+    image = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image in {i["name"] for i in kustomization["images"]}
+
+
+def test_deployment_probes_resources_security_and_configuration() -> None:
+    objects = kubernetes_objects()
+    deployment, config = objects["Deployment"], objects["ConfigMap"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    routes = app_routes()
+
+    port = int(config["data"]["SYNCER_HTTP_PORT"])
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    probes = {
+        kind: container[kind]["httpGet"]
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert probes["livenessProbe"]["path"] == probes["startupProbe"]["path"] == "/healthz"
+    assert probes["readinessProbe"]["path"] == "/readyz"
+    assert all(p["path"] in routes and p["port"] == "http" for p in probes.values())
+
+    assert container["args"] == ["run"]
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
+
+    uid = user_id(only(final_stage(), "USER").args)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert str(pod["securityContext"]["runAsUser"]) == uid
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["runAsNonRoot"] is True and str(security["runAsUser"]) == uid
+    assert security["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts["tmp"] == "/tmp" and "emptyDir" in volumes["tmp"]
+    # `syncer run` stops within 10 s of SIGTERM; the pod must wait at least that long.
+    assert pod["terminationGracePeriodSeconds"] > 10
+
+    # The DSN comes from a Secret, never from the ConfigMap.
+    assert "SYNCER_DATABASE_URL" not in config["data"]
+    [dsn] = [e for e in container["env"] if e["name"] == "SYNCER_DATABASE_URL"]
+    secret_ref = dsn["valueFrom"]["secretKeyRef"]
+    secret = objects["Secret"]
+    assert secret_ref["name"] == secret["metadata"]["name"]
+    assert secret_ref["key"] in secret["stringData"]
+    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+
+    account = objects["ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", role), role
+
+    service = objects["Service"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] in routes
+
+
+def test_every_syncer_variable_in_the_deploy_files_is_a_setting() -> None:
+    compose = load_yaml(DEPLOY / "compose.yaml")
+    objects = kubernetes_objects()
+    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    names = (
+        set(compose["services"]["syncer"]["environment"])
+        | set(objects["ConfigMap"]["data"])
+        | {e["name"] for e in container["env"]}
+    )
+    syncer_names = {n for n in names if n.startswith(ENV_PREFIX)}
+    assert len(syncer_names) > 5
+    for name in syncer_names:
+        assert name[len(ENV_PREFIX) :].lower() in Settings.model_fields, name
+    assert {n for n in names if not n.startswith(ENV_PREFIX)} <= {
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_EC2_METADATA_DISABLED",
+    }
+
+
+# ---------------------------------------------------------------- IAM
+def test_iam_policy_grants_exactly_the_sagemaker_operations_the_code_calls() -> None:
+    policy = json.loads((DEPLOY / "iam-policy.json").read_text())
+    assert policy["Version"] == "2012-10-17"
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        granted = statement["Action"]
+        actions |= {granted} if isinstance(granted, str) else set(granted)
+    # sts:GetCallerIdentity needs no permission, so it is not in the policy.
+    assert actions == {f"sagemaker:{operation}" for operation in OPERATIONS}
+
+
+def test_trust_policy_names_the_kubernetes_service_account() -> None:
+    trust = json.loads((DEPLOY / "iam-trust-policy.json").read_text())
+    [statement] = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    conditions = statement["Condition"]["StringEquals"]
+    subject = next(v for k, v in conditions.items() if k.endswith(":sub"))
+    namespace = load_yaml(KUBERNETES / "kustomization.yaml")["namespace"]
+    account = kubernetes_objects()["ServiceAccount"]["metadata"]["name"]
+    assert subject == f"system:serviceaccount:{namespace}:{account}"
+    assert next(v for k, v in conditions.items() if k.endswith(":aud")) == "sts.amazonaws.com"
+
+
+# ---------------------------------------------------------------- monitoring
+def test_alert_rules_use_only_exposed_metrics() -> None:
+    exposed = exposed_metric_names()
+    rules = [
+        r
+        for group in load_yaml(DEPLOY / "prometheus" / "alerts.yaml")["groups"]
+        for r in group["rules"]
+    ]
+    assert len(rules) >= 5
+    used: set[str] = set()
+    for rule in rules:
+        assert rule["alert"] and rule["expr"] and rule["labels"]["severity"], rule
+        assert rule["annotations"]["summary"], rule
+        used |= metric_names_in(rule["expr"])
+    assert used <= exposed, used - exposed
+    jobs = {
+        load_yaml(DEPLOY / "prometheus" / name)["scrape_configs"][0]["job_name"]
+        for name in ("prometheus.yml", "scrape-kubernetes.yaml")
+    }
+    assert jobs == {"registry-sync"}
+    assert any('up{job="registry-sync"}' in r["expr"] for r in rules)
+
+
+def test_dashboard_queries_only_exposed_metrics_and_covers_the_main_ones() -> None:
+    exposed = exposed_metric_names()
+    dashboard = json.loads((DEPLOY / "grafana" / "registry-sync.json").read_text())
+    assert dashboard["uid"] and dashboard["panels"]
+    used: set[str] = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used |= metric_names_in(target["expr"])
+    assert used <= exposed, used - exposed
+    for family in (
+        "syncer_cycles_total",
+        "syncer_cycle_duration_seconds_bucket",
+        "syncer_scopes_total",
+        "syncer_rows_total",
+        "syncer_api_calls_total",
+        "syncer_api_throttles_total",
+        "syncer_watermark_lag_seconds",
+    ):
+        assert family in used, family
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    assert load_yaml(provisioning / "datasources" / "prometheus.yaml")["datasources"]
+    assert load_yaml(provisioning / "dashboards" / "registry-sync.yaml")["providers"]
+
+
+# ---------------------------------------------------------------- docs
+def test_readme_operations_section_points_at_the_deploy_files() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "## Operations" in readme
+    assert readme.index("## Operations") < readme.index("## Development")
+    operations = readme[readme.index("## Operations") : readme.index("## Development")]
+    for path in (
+        "deploy/compose.yaml",
+        "deploy/kubernetes",
+        "deploy/iam-policy.json",
+        "deploy/iam-trust-policy.json",
+        "deploy/prometheus/alerts.yaml",
+        "deploy/prometheus/scrape-kubernetes.yaml",
+        "deploy/grafana/registry-sync.json",
+        "sagemaker_reader",
+        "syncer migrate",
+    ):
+        assert path in operations, path
