@@ -63,7 +63,7 @@ async def test_a_changed_applied_migration_is_an_error(
         assert (
             await conn.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND pid = pg_backend_pid()"
+                " AND pid = pg_backend_pid()"
             )
             == 0
         )
