@@ -365,6 +365,47 @@ async def test_sigterm_during_a_slow_cycle_exits_0_in_time_without_half_written_
     assert 0 < stored < total  # the stop did land mid-cycle
 
 
+async def test_sigterm_during_the_group_listing_stops_it_at_a_page_boundary(
+    database_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    registry = Registry()
+    for g in range(24):  # 12 pages of 2, a second each: longer than the stop grace
+        registry.create_group(f"model-{g:02d}", created=BASE_TIME + g)
+    standin = StandIn(registry, Faults(latency_seconds=1.0))
+
+    with (
+        serve_in_thread(standin) as endpoint,
+        running_service(database_url, endpoint, tmp_path, SYNCER_PAGE_SIZE="2") as service,
+    ):
+
+        async def some_groups() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM sagemaker.model_package_groups"))
+
+        await eventually(some_groups, "the first group page stored", service)
+        code, took = service.stop(signal.SIGTERM)
+        assert code == 0 and took < STOP_LIMIT, service.log_tail()
+        # It stopped between pages by itself; nothing had to be cancelled.
+        assert not service.events("service.cancelling"), service.log_tail()
+        assert any(e["scope"].endswith("(groups)") for e in service.events("sync.scope_stopped"))
+
+    stored = await db.fetchval("SELECT count(*) FROM sagemaker.model_package_groups")
+    assert 0 < stored < 24 and stored % 2 == 0
+    # An incomplete group listing neither sweeps nor counts as a success.
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM sagemaker.model_package_groups WHERE deleted_at IS NOT NULL"
+        )
+        == 0
+    )
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM sagemaker.sync_state WHERE last_success_at IS NOT NULL"
+        )
+        == 0
+    )
+    assert await db.fetchval("SELECT status FROM sagemaker.sync_runs") == "interrupted"
+
+
 async def test_sigint_stops_as_cleanly_as_sigterm(
     database_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
