@@ -32,10 +32,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.http import STUCK_FLOOR_SECONDS, build_app, serve_http, stuck_after_seconds
 from syncer.metrics import Metrics
-from syncer.migrate import latest_version
+from syncer.migrate import LOCK_CLASS, latest_version
 from syncer.scheduler import Syncer
 from syncer.source import ApiStats
-from syncer.store import Store
+from syncer.store import CYCLE_LOCK, Store
 from tests.acceptance.cli import service_env
 from tests.conftest import boto_client, make_settings
 from tests.mirror import assert_same, mirror_packages, source_packages
@@ -628,6 +628,21 @@ async def test_readyz_needs_a_completed_cycle_and_the_current_schema(
             code, body = await get("/readyz")
             assert code == 503
             assert body["reasons"] == [f"schema version {future}, expected {latest_version()}"]
+    finally:
+        forever.cancel()
+
+
+async def test_a_standby_replica_is_ready_while_another_leads(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    forever = asyncio.create_task(asyncio.Event().wait(), name="loop-stand-in")
+    try:
+        async with health_app(database_url, [0.0], forever, ApiStats()) as (syncer, get):
+            # This connection plays the leading replica.
+            await db.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, CYCLE_LOCK)
+            assert (await syncer.run_cycle(full=False)).status == "skipped"
+            assert await get("/readyz") == (200, {"status": "ready", "last_cycle_ok": None})
+            assert await db.fetchval("SELECT count(*) FROM sagemaker.sync_runs") == 0
     finally:
         forever.cancel()
 
