@@ -1,0 +1,85 @@
+"""The database side alone: the Store calls of a full cycle, replayed from parsed pages.
+
+What a full cycle asks of PostgreSQL (run record, group upsert and sweep,
+one transaction per page, each scope's finish and sweep), with the service's
+own Store and concurrency, and no SageMaker in the way. Its wall time is the
+"database time" of the bound in scenario 1 and the rows/s of scenario 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from syncer.models import (
+    UNVERSIONED,
+    PackageGroup,
+    PackageSummary,
+    Scope,
+    Target,
+    parse_group,
+    parse_package,
+)
+from syncer.store import Store
+from tests.standin import Registry
+
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A registry as the service would receive it: groups and each scope's pages."""
+
+    target: Target
+    groups: list[PackageGroup]
+    scopes: dict[Scope, list[list[PackageSummary]]]
+
+    @property
+    def packages(self) -> int:
+        return sum(len(page) for pages in self.scopes.values() for page in pages)
+
+
+def listing_of(registry: Registry) -> Listing:
+    target = Target(registry.account_id, registry.region)
+    groups = [parse_group(g.summary()) for g in registry.groups.values()]
+    by_scope: dict[Scope, list[PackageSummary]] = {}
+    for package in registry.packages.values():
+        scope = Scope(target, package.group or UNVERSIONED)
+        by_scope.setdefault(scope, []).append(parse_package(package.summary(), package.group))
+    scopes = {
+        scope: [rows[i : i + PAGE] for i in range(0, len(rows), PAGE)]
+        for scope, rows in by_scope.items()
+    }
+    return Listing(target, groups, scopes)
+
+
+def _chunks(items: list[PackageGroup]) -> Iterator[list[PackageGroup]]:
+    for i in range(0, len(items), PAGE):
+        yield items[i : i + PAGE]
+
+
+async def replay(database_url: str, listing: Listing, concurrency: int) -> float:
+    """Seconds to store ``listing`` as one full cycle would, on a migrated database."""
+    async with Store.open(database_url, max_size=concurrency + 2) as store:
+        started = time.perf_counter()
+        run_id = await store.start_run("full")
+        for chunk in _chunks(listing.groups):
+            await store.store_groups(listing.target, chunk)
+        await store.sweep_groups(listing.target, [g.arn for g in listing.groups], None, run_id)
+        semaphore = asyncio.Semaphore(concurrency)
+        absent_before = datetime.now(UTC)
+
+        async def one(scope: Scope, pages: list[list[PackageSummary]]) -> None:
+            async with semaphore:
+                for page in pages:
+                    await store.store_packages(scope, page, run_id)
+                seen = [p.arn for page in pages for p in page]
+                await store.finish_scope(scope, run_id, seen_arns=seen, absent_before=absent_before)
+
+        async with asyncio.TaskGroup() as tasks:
+            for scope, pages in listing.scopes.items():
+                tasks.create_task(one(scope, pages))
+        return time.perf_counter() - started

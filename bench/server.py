@@ -1,0 +1,261 @@
+"""The benchmark's SageMaker: the test stand-in, seeded at scale, in a process of its own.
+
+The server runs in a subprocess so that its JSON encoding does not share a
+GIL with the code being measured (two cores: one for the stand-in and the
+client, PostgreSQL on the other, roughly). It adds what a benchmark needs:
+per-scope indexes for the listings, counters over HTTP (``GET /stats``,
+``POST /reset``) and faults that can be switched between phases
+(``POST /faults``).
+
+    python -m bench.server --groups 500 --versions 40 --unversioned 10 --latency 0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.standin import Faults, Package, Registry, StandIn, seed
+
+# Seeded groups and packages are created one after the other over this much
+# history, so a group's versions are minutes or hours apart, as in a real
+# registry, and an incremental listing (from the watermark minus the 300 s
+# lookback) re-reads only each group's newest version.
+HISTORY_SECONDS = 90 * 86400
+READY = "bench.server listening on "
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The registry to serve: groups x versions, plus unversioned packages."""
+
+    groups: int
+    versions: int
+    unversioned: int = 10
+
+    @property
+    def packages(self) -> int:
+        return self.groups * self.versions + self.unversioned
+
+    def minimum_calls(self, page_size: int = 100) -> int:
+        """Calls of a full listing: group pages, each group's pages, unversioned pages."""
+        pages = -(-self.versions // page_size) if self.versions else 1
+        unversioned = -(-self.unversioned // page_size) if self.unversioned else 1
+        group_pages = max(1, -(-self.groups // page_size))
+        return group_pages + self.groups * pages + unversioned
+
+
+def build_registry(shape: Shape, start: float) -> Registry:
+    """The test suite's seeded registry, with creation times in the past, built in Python."""
+    events = shape.packages + shape.groups
+    step = HISTORY_SECONDS / events
+    clock = iter(start + i * step for i in range(events + 1))
+    registry = Registry(clock=lambda: round(next(clock), 3))
+    seed(registry, shape.groups, shape.versions, shape.unversioned)
+    return registry
+
+
+class BenchStandIn(StandIn):
+    """The stand-in with each scope's packages indexed, and a control API.
+
+    The test server filters every package of the registry on every listing
+    call, which is what a test wants (any mutation shows at once) but makes a
+    200,000-package listing cost the server O(registry) per call: the
+    benchmark would measure the stand-in. Here each scope's packages are kept
+    in a list, rebuilt when the number of packages changes (the benchmark
+    does not mutate the registry while it is being listed), and only the
+    returned page is turned into summaries. Queries the index does not cover
+    fall back to the test server's code.
+    """
+
+    def __init__(self, registry: Registry, faults: Faults | None = None) -> None:
+        super().__init__(registry, faults)
+        self._index: dict[str | None, list[Package]] = {}
+        self._indexed_count = -1
+
+    def app(self) -> web.Application:
+        app = super().app()
+        app.router.add_get("/stats", self.stats)
+        app.router.add_post("/reset", self.reset)
+        app.router.add_post("/faults", self.set_faults)
+        return app
+
+    async def stats(self, _: web.Request) -> web.Response:
+        return web.json_response({"calls": dict(self.calls), "outcomes": dict(self.outcomes)})
+
+    async def reset(self, _: web.Request) -> web.Response:
+        self.reset_counters()
+        return web.json_response({})
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        options = await request.json()
+        self.faults = dataclasses.replace(Faults(), **options)
+        self._bucket = None
+        return web.json_response({})
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = await super().handle(request)
+        # The request log is for tests that assert on bodies; here it would only grow.
+        self.requests.clear()
+        return response
+
+    def _scope(self, group: str | None) -> list[Package]:
+        with self.registry.lock:
+            if len(self.registry.packages) != self._indexed_count:
+                index: dict[str | None, list[Package]] = {}
+                for package in self.registry.packages.values():
+                    index.setdefault(package.group, []).append(package)
+                self._index, self._indexed_count = index, len(self.registry.packages)
+            return self._index.get(group, [])
+
+    def op_ListModelPackages(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = body.get("ModelPackageGroupName")
+        kind = body.get("ModelPackageType") or "Unversioned"
+        if (
+            (group and (group.startswith("arn:") or group in self.faults.fail_groups))
+            or (not group and kind != "Unversioned")
+            or body.get("ModelApprovalStatus")
+        ):
+            return super().op_ListModelPackages(body)
+        now = time.time()
+        packages = [
+            p for p in self._scope(group) if p.visible_at <= now and self._window(body, p.created)
+        ]
+        packages = self._sorted(packages, body, lambda p: p.name or "")
+        key = "ModelPackageSummaryList"
+        result = self._page(packages, body, key, group or "(unversioned)")  # type: ignore[arg-type]
+        result[key] = [p.summary() for p in result[key]]
+        return result
+
+
+# ---------------------------------------------------------------- the process
+def faults_from(args: argparse.Namespace) -> Faults:
+    return Faults(
+        latency_seconds=args.latency,
+        rate_limit_per_second=args.rate_limit,
+        error_rate=args.error_rate,
+        seed=args.seed,
+    )
+
+
+async def serve(args: argparse.Namespace) -> None:
+    shape = Shape(args.groups, args.versions, args.unversioned)
+    registry = build_registry(shape, time.time() - HISTORY_SECONDS)
+    standin = BenchStandIn(registry, faults_from(args))
+    runner = web.AppRunner(standin.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"{READY}http://{args.host}:{port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument("--versions", type=int, default=40)
+    parser.add_argument("--unversioned", type=int, default=10)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each call")
+    parser.add_argument("--rate-limit", type=float, default=None, help="requests/s token bucket")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share answered 500/503")
+    parser.add_argument("--seed", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(parse_args(argv)))
+
+
+# ---------------------------------------------------------------- the client side
+class Server:
+    """A running ``bench.server`` subprocess: its endpoint, counters and faults."""
+
+    def __init__(self, endpoint: str, process: subprocess.Popen[str]) -> None:
+        self.endpoint = endpoint
+        self.process = process
+
+    def _post(self, path: str, payload: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            self.endpoint + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with urllib.request.urlopen(self.endpoint + "/stats", timeout=30) as response:
+            return json.load(response)  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        self._post("/reset", {})
+
+    def set_faults(self, **options: Any) -> None:
+        self._post("/faults", options)
+
+    def calls(self) -> dict[str, int]:
+        """SageMaker requests since the last reset, by operation (STS left out)."""
+        return {op: n for op, n in self.stats()["calls"].items() if not op.startswith("sts:")}
+
+    def sagemaker_calls(self) -> int:
+        return sum(self.calls().values())
+
+
+@contextlib.contextmanager
+def running(shape: Shape, **faults: Any) -> Iterator[Server]:
+    """Start ``python -m bench.server`` for ``shape`` and stop it afterwards.
+
+    ``faults`` are Faults fields (latency_seconds, rate_limit_per_second, ...),
+    applied once the registry is built.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "bench.server",
+        f"--groups={shape.groups}",
+        f"--versions={shape.versions}",
+        f"--unversioned={shape.unversioned}",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith(READY):
+            raise RuntimeError(f"bench.server did not start: {line!r}")
+        server = Server(line[len(READY) :].strip(), process)
+        server.set_faults(**faults)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The service under measurement: the real `syncer once` command, in a process of its own.
+
+A subprocess keeps the service's CPU apart from the benchmark's, and gives
+its peak RSS exactly; the cycle's own duration, calls and counts come from
+the ``sagemaker.sync_runs`` row it wrote, so process start-up (imports,
+migrations check, STS) is not counted as sync time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from tests.standin import REGION
+
+CREDENTIALS = ("bench", "bench")
+LAST_RUN = """
+SELECT status, extract(epoch FROM finished_at - started_at)::float8 AS cycle_seconds,
+       api_calls, api_throttled, scopes_total, scopes_failed, packages_listed,
+       packages_inserted, packages_updated, packages_deleted
+  FROM sagemaker.sync_runs ORDER BY run_id DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One `syncer once`: the process as seen from outside, the cycle as it recorded itself."""
+
+    exit_code: int
+    process_seconds: float
+    peak_rss_mb: float
+    status: str
+    cycle_seconds: float
+    api_calls: int
+    api_throttled: int
+    scopes_total: int
+    scopes_failed: int
+    packages_listed: int
+    packages_inserted: int
+    packages_updated: int
+    packages_deleted: int
+    stderr_tail: str
+
+
+def _environment(database_url: str, endpoint: str, settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCER_", "AWS_"))}
+    env.update(
+        SYNCER_DATABASE_URL=database_url,
+        SYNCER_HTTP_PORT="0",
+        SYNCER_LOG_FORMAT="json",
+        SYNCER_LOG_LEVEL="WARNING",
+        SYNCER_CONCURRENCY="16",
+        # No client-side cap unless a scenario sets one: the stand-in has no limit either.
+        SYNCER_MAX_REQUESTS_PER_SECOND="100000",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID=CREDENTIALS[0],
+        AWS_SECRET_ACCESS_KEY=CREDENTIALS[1],
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    env.update({f"SYNCER_{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """The process's resident high-water mark (VmHWM), in MB; None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _run_process(args: list[str], env: dict[str, str]) -> tuple[int, float, float, str]:
+    """Exit code, wall seconds, peak RSS (MB) and stderr of ``python -m syncer ARGS``.
+
+    The peak is VmHWM, polled while the process runs: it belongs to the
+    process's own address space, where the rusage of a child (ru_maxrss) also
+    counts the benchmark's own memory, copied into the child before exec.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syncer", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, _peak_rss_mb(process.pid) or 0.0)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        stderr.seek(0)
+        text = stderr.read().decode("utf-8", "replace")
+    return process.returncode, seconds, peak, text
+
+
+async def syncer_once(database_url: str, endpoint: str, *, full: bool, **settings: str) -> Run:
+    """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting."""
+    args = ["once", "--full"] if full else ["once"]
+    env = _environment(database_url, endpoint, settings)
+    code, wall, rss, stderr = await asyncio.to_thread(_run_process, args, env)
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(LAST_RUN)
+    finally:
+        await conn.close()
+    if row is None:
+        raise RuntimeError(f"syncer once recorded no run (exit {code}): {stderr[-1000:]}")
+    return Run(code, wall, rss, stderr_tail=stderr[-2000:], **dict(row))
