@@ -279,8 +279,17 @@ def summaries(packages: int, groups: int) -> list[tuple[Scope, list[PackageSumma
     return pages
 
 
-async def write_seconds(packages: int, groups: int, *, without_added_indexes: bool) -> float:
-    """Seconds to store every page through the syncer's own upsert, one after another."""
+INDEX_BYTES = """
+SELECT pg_indexes_size('sagemaker.model_packages')
+       + pg_indexes_size('sagemaker.model_package_changes')
+"""
+
+
+async def write_seconds(
+    packages: int, groups: int, *, without_added_indexes: bool
+) -> tuple[float, int]:
+    """Seconds to store every page through the syncer's own upsert, one after
+    another, and the size of the two tables' indexes afterwards."""
     pages = summaries(packages, groups)
     async with scratch_database() as dsn, Store.open(dsn, max_size=2) as store:
         await store.migrate()
@@ -291,7 +300,8 @@ async def write_seconds(packages: int, groups: int, *, without_added_indexes: bo
         start = time.perf_counter()
         for scope, page in pages:
             await store.store_packages(scope, page, run_id)
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        return elapsed, int(await store.pool.fetchval(INDEX_BYTES))
 
 
 async def write_cost(packages: int, rounds: int) -> None:
@@ -301,11 +311,14 @@ async def write_cost(packages: int, rounds: int) -> None:
     for _ in range(rounds):
         without.append(await write_seconds(packages, groups, without_added_indexes=True))
         with_.append(await write_seconds(packages, groups, without_added_indexes=False))
-    a, b = statistics.median(without), statistics.median(with_)
+    a, b = (statistics.median(s for s, _ in runs) for runs in (without, with_))
+    size_a, size_b = without[-1][1] / 2**20, with_[-1][1] / 2**20
     print(
         f"first sync of {packages} packages, pages stored one after another, median of"
         f" {rounds}: {a:.1f} s without the indexes 0002 adds, {b:.1f} s with them"
-        f" ({(b / a - 1) * 100:+.0f}%)"
+        f" ({(b / a - 1) * 100:+.0f}%); indexes of model_packages and"
+        f" model_package_changes: {size_a:.0f} MB without, {size_b:.0f} MB with"
+        f" ({(size_b / size_a - 1) * 100:+.0f}%)"
     )
 
 
