@@ -213,6 +213,54 @@ def parse_package(item: dict[str, Any], listed_group: str | None = None) -> Pack
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PackageChange:
+    """A package's mutable fields as Search reports them, and when it last changed.
+
+    ``patch`` holds, as JSON text, the summary keys these fields come from, with
+    the values as received: applying a change replaces just those keys of the
+    stored summary, so ``raw`` keeps the ListModelPackages shape.
+    """
+
+    arn: str
+    last_modified: datetime
+    package_status: str | None
+    approval_status: str | None
+    life_cycle_stage: str | None
+    life_cycle_stage_status: str | None
+    life_cycle_stage_description: str | None
+    patch: str
+
+
+# The summary keys a change may replace (the mutable fields of a ListModelPackages summary).
+MUTABLE_SUMMARY_KEYS = ("ModelPackageStatus", "ModelApprovalStatus", "ModelLifeCycle")
+
+
+def parse_package_change(record: dict[str, Any]) -> PackageChange:
+    """One result of Search(Resource="ModelPackage"): ``{"ModelPackage": {...}}``."""
+    item = record.get("ModelPackage")
+    if not isinstance(item, dict):
+        raise InvalidRecord("search result has no ModelPackage object")
+    # Only the fields used are cleaned and encoded: the rest (inference
+    # specification, metrics) can be large and is not stored.
+    fields = _clean({k: item[k] for k in ("ModelPackageArn", *MUTABLE_SUMMARY_KEYS) if k in item})
+    arn, _, _ = _arn(fields, "ModelPackageArn")
+    life_cycle = fields.get("ModelLifeCycle")
+    if not isinstance(life_cycle, dict):
+        life_cycle = {}
+    patch = {k: fields[k] for k in MUTABLE_SUMMARY_KEYS if fields.get(k) is not None}
+    return PackageChange(
+        arn=arn,
+        last_modified=parse_timestamp(_require(item, "LastModifiedTime")),
+        package_status=_text(fields, "ModelPackageStatus"),
+        approval_status=_text(fields, "ModelApprovalStatus"),
+        life_cycle_stage=_text(life_cycle, "Stage"),
+        life_cycle_stage_status=_text(life_cycle, "StageStatus"),
+        life_cycle_stage_description=_text(life_cycle, "StageDescription"),
+        patch=_json(patch),
+    )
+
+
 def _require(item: dict[str, Any], key: str) -> Any:
     value = item.get(key)
     if value is None:

@@ -15,7 +15,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -34,7 +34,7 @@ from syncer.store import (
     groups_key,
     scope_key,
 )
-from syncer.sync import ScopeResult, Stopped, sync_scope
+from syncer.sync import ScopeResult, Stopped, sync_changes, sync_scope
 
 log = get_logger(__name__)
 
@@ -204,6 +204,10 @@ class Syncer:
         result: CycleResult,
     ) -> None:
         group_names = await self._sync_groups(source, run_id, semaphore, result)
+        if self._settings.change_feed:
+            # Before the listings, which then find these changes already stored;
+            # on full cycles too, so that the feed's cursor starts with the mirror.
+            await self._sync_changes(source, run_id, semaphore, result)
         scopes = [Scope(source.target, name) for name in group_names or []]
         if self._settings.include_unversioned:
             scopes.append(Scope(source.target, UNVERSIONED))
@@ -255,6 +259,43 @@ class Syncer:
             log.info("sync.groups_deleted", target=str(target), groups=gone[:20], count=len(gone))
         self._metrics.scopes.labels("succeeded").inc()
         return names
+
+    async def _sync_changes(
+        self,
+        source: RegistrySource,
+        run_id: int,
+        semaphore: asyncio.Semaphore,
+        result: CycleResult,
+    ) -> None:
+        """The change feed of one target; a failure is recorded on its group-listing scope.
+
+        The listings still run, and the reconcile still converges, so the cycle
+        goes on; it counts as partial, because approvals may be stale until then.
+        """
+        target = source.target
+        name = f"{target}/(changes)"
+        async with semaphore:
+            if self.stop_event.is_set():
+                return
+            result.totals.scopes_total += 1
+            try:
+                outcome = await sync_changes(
+                    source,
+                    self._store,
+                    lookback=timedelta(seconds=self._settings.lookback_seconds),
+                    run_id=run_id,
+                    stop=self.stop_event,
+                )
+            except Stopped:
+                log.info("sync.scope_stopped", scope=name)
+                return
+            except Exception as exc:
+                await self._scope_failed(groups_key(target), name, exc, result)
+                return
+        self.beat()
+        # Search results are not listed packages: only what they changed counts.
+        self._add(result.totals, replace(outcome, listed=0))
+        self._metrics.scopes.labels("succeeded").inc()
 
     async def _guarded_scope(
         self,

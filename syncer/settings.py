@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     statement_timeout_seconds: float = Field(60, gt=0)
     group_name_contains: str | None = None
     include_unversioned: bool = True
+    # Between reconciles, apply the approval, status and stage changes that
+    # Search reports (needs sagemaker:Search); off: they wait for the reconcile.
+    change_feed: bool = True
     regions: CommaList = Field(default_factory=list)
     role_arns: CommaList = Field(default_factory=list)
     http_port: int = Field(8080, ge=0, le=65535)

@@ -13,7 +13,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import aiohttp
@@ -30,11 +30,13 @@ from syncer.errors import ListingError, SourceError
 from syncer.logging import get_logger
 from syncer.models import (
     InvalidRecord,
+    PackageChange,
     PackageGroup,
     PackageSummary,
     Target,
     parse_group,
     parse_package,
+    parse_package_change,
 )
 
 log = get_logger(__name__)
@@ -42,7 +44,10 @@ T = TypeVar("T")
 
 SERVICE = "sagemaker"
 # The operations this code calls; deploy/iam-policy.json must grant exactly these.
-OPERATIONS = ("ListModelPackageGroups", "ListModelPackages")
+OPERATIONS = ("ListModelPackageGroups", "ListModelPackages", "Search")
+# The change feed: Search filters and sorts packages on LastModifiedTime, which
+# summaries lack, and returns their approval, status and life-cycle stage.
+SEARCH_PACKAGES: dict[str, Any] = {"Resource": "ModelPackage", "SortBy": "LastModifiedTime"}
 THROTTLE_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
@@ -120,14 +125,43 @@ class RegistrySource:
             params["ModelPackageGroupName"] = group_name
         if created_after is not None:
             params["CreationTimeAfter"] = created_after
+
         def parse(item: dict[str, Any]) -> PackageSummary:
             return parse_package(item, group_name)
 
         async for items in self._pages("list_model_packages", "ModelPackageSummaryList", params):
             yield _parse_all(items, parse, "ModelPackageArn", str(self.target))
 
+    async def latest_change(self) -> datetime | None:
+        """When the target's most recently modified package changed (None: it has no package)."""
+        request = dict(SEARCH_PACKAGES, SortOrder="Descending", MaxResults=1)
+        response = await _translate("search", self._client.search(**request))
+        # The newest of what came back, should a server ignore the sort or the limit.
+        page = _parse_all(response.get("Results") or [], parse_package_change, "", str(self.target))
+        return max((c.last_modified for c in page.items), default=None)
+
+    async def changed_packages(
+        self, modified_after: datetime
+    ) -> AsyncIterator[Page[PackageChange]]:
+        """Packages of the target (all groups, and unversioned) modified after a moment.
+
+        Sorted by LastModifiedTime, ascending, so that a page's last row bounds
+        what has been applied so far. The bound is sent in whole seconds, rounded
+        down: a second more of overlap, whatever precision the service parses.
+        """
+        after = modified_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        params = dict(
+            SEARCH_PACKAGES,
+            SortOrder="Ascending",
+            SearchExpression={
+                "Filters": [{"Name": "LastModifiedTime", "Operator": "GreaterThan", "Value": after}]
+            },
+        )
+        async for items in self._pages("search", "Results", params, required=False):
+            yield _parse_all(items, parse_package_change, "", str(self.target))
+
     async def _pages(
-        self, method: str, key: str, params: dict[str, Any]
+        self, method: str, key: str, params: dict[str, Any], *, required: bool = True
     ) -> AsyncIterator[list[dict[str, Any]]]:
         # Follow NextToken to its end, not to the first empty page: list calls
         # may return empty pages that still carry a token.
@@ -140,6 +174,8 @@ class RegistrySource:
                 request["NextToken"] = token
             response = await _translate(method, call(**request))
             items = response.get(key)
+            if items is None and not required:  # Search may leave out an empty result list
+                items = []
             if not isinstance(items, list):
                 raise ListingError(f"{method}: response has no {key} list")
             yield items

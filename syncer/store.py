@@ -21,7 +21,14 @@ import asyncpg
 from syncer import migrate as migrations
 from syncer.errors import DatabaseError
 from syncer.logging import get_logger, mask_secrets
-from syncer.models import PackageGroup, PackageSummary, Scope, Target
+from syncer.models import (
+    MUTABLE_SUMMARY_KEYS,
+    PackageChange,
+    PackageGroup,
+    PackageSummary,
+    Scope,
+    Target,
+)
 from syncer.settings import redact_dsn
 from syncer.sql import QUERIES
 
@@ -238,6 +245,45 @@ class Store:
                 )
             await conn.execute(QUERIES["scope_succeeded"], *scope_key(scope), seen_arns is not None)
         return deleted
+
+    # ------------------------------------------------------------- change feed
+    # The feed's cursor (the newest LastModifiedTime applied) is the watermark of
+    # the target's group-listing scope, which has no creation-time watermark:
+    # both are progress of the whole account/region.
+    async def change_cursor(self, target: Target) -> datetime | None:
+        value = await self._pool.fetchval(QUERIES["get_watermark"], *groups_key(target))
+        return value if isinstance(value, datetime) else None
+
+    async def store_changes(
+        self, target: Target, changes: Sequence[PackageChange], run_id: int
+    ) -> WriteCounts:
+        """Apply one page of the change feed and advance its cursor over it, atomically."""
+        if not changes:
+            return WriteCounts()
+        rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
+        cursor = max(c.last_modified for c in rows)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(groups_key(target))
+            )
+            record = await conn.fetchrow(
+                QUERIES["apply_package_changes"],
+                [c.arn for c in rows],
+                [c.package_status for c in rows],
+                [c.approval_status for c in rows],
+                [c.life_cycle_stage for c in rows],
+                [c.life_cycle_stage_status for c in rows],
+                [c.life_cycle_stage_description for c in rows],
+                [c.patch for c in rows],
+                list(MUTABLE_SUMMARY_KEYS),
+                run_id,
+            )
+            await conn.execute(QUERIES["advance_watermark"], *groups_key(target), cursor)
+        assert record is not None
+        return WriteCounts(updated=record["updated"], changes=record["changes"])
+
+    async def start_change_feed(self, target: Target, cursor: datetime) -> None:
+        await self._pool.execute(QUERIES["advance_watermark"], *groups_key(target), cursor)
 
     async def scope_failed(self, key: tuple[str, str, str, str], error: str) -> None:
         await self._pool.execute(QUERIES["scope_failed"], *key, error[:2000])

@@ -5,6 +5,10 @@ millisecond, because ``CreationTimeAfter`` is strict and packages share
 milliseconds); re-reading that overlap is free because writes are idempotent.
 A listing without a lower bound is complete, and only a complete listing that
 ended without error may mark rows deleted.
+
+The change feed (``sync_changes``) covers what a creation-time watermark
+cannot see between reconciles: approvals, statuses and life-cycle stages of
+packages listed before, from Search sorted on LastModifiedTime.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from syncer.logging import get_logger
 from syncer.models import Scope
@@ -22,6 +26,7 @@ from syncer.store import Store
 log = get_logger(__name__)
 
 ONE_MILLISECOND = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Stopped(Exception):
@@ -96,5 +101,51 @@ async def sync_scope(
         inserted=result.inserted,
         updated=result.updated,
         deleted=result.deleted,
+    )
+    return result
+
+
+async def sync_changes(
+    source: RegistrySource,
+    store: Store,
+    *,
+    lookback: timedelta,
+    run_id: int,
+    stop: asyncio.Event,
+) -> ScopeResult:
+    """Apply the approvals, statuses and stages that Search reports changed since the cursor.
+
+    A creation-time listing never sees those changes; without this feed they
+    wait for the next full reconcile. Deletions still do: Search does not
+    report what is gone. The cursor re-reads the lookback, as a watermark does,
+    because Search is eventually consistent too; re-applying is free.
+    """
+    target = source.target
+    result = ScopeResult()
+    cursor = await store.change_cursor(target)
+    if cursor is None:
+        # The feed starts at the newest change there is now; what happened
+        # before is for the listings (a new mirror's first cycle lists
+        # everything). With no package at all, every later change is new.
+        latest = await source.latest_change()
+        await store.start_change_feed(target, latest or EPOCH)
+        return result
+    modified_after = cursor - lookback - ONE_MILLISECOND
+    async for page in source.changed_packages(modified_after):
+        if stop.is_set():
+            raise Stopped(f"{target}/(changes)")
+        counts = await store.store_changes(target, page.items, run_id)
+        result.pages += 1
+        result.listed += len(page.items) + page.skipped
+        result.skipped += page.skipped
+        result.updated += counts.updated
+        result.changes += counts.changes
+    log.debug(
+        "sync.changes_done",
+        target=str(target),
+        modified_after=modified_after.isoformat(),
+        results=result.listed,
+        updated=result.updated,
+        changes=result.changes,
     )
     return result

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,7 +22,7 @@ import pytest
 import structlog
 
 from syncer.logging import configure_logging
-from syncer.scheduler import CycleResult, Syncer
+from syncer.scheduler import CycleResult, Syncer, utcnow
 from syncer.settings import Settings, load_settings
 from syncer.source import ApiStats, SourceOptions, SourcePool
 from syncer.store import Store
@@ -198,7 +199,14 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def open_syncer(database_url: str, endpoint: str, **overrides: Any) -> AsyncIterator[Syncer]:
+async def open_syncer(
+    database_url: str,
+    endpoint: str,
+    *,
+    now: Callable[[], datetime] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Syncer]:
+    """The service against ``endpoint``; ``now`` replaces its clock (cadence tests)."""
     settings = make_settings(database_url, **overrides)
     stats = ApiStats()
     options = SourceOptions(
@@ -216,7 +224,7 @@ async def open_syncer(database_url: str, endpoint: str, **overrides: Any) -> Asy
     ):
         await store.migrate()
         sources = await pool.open(settings.region_list({}), settings.role_arns)
-        yield Syncer(settings, store, sources, stats)
+        yield Syncer(settings, store, sources, stats, now=now or utcnow)
 
 
 async def sync_once(

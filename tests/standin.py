@@ -1,7 +1,8 @@
 """A small SageMaker stand-in (aiohttp, AWS JSON 1.1) for what moto lacks.
 
 moto has no deletions, life-cycle stages, registration types, BatchDescribe,
-throttling, faults or controllable clocks. This server speaks the same wire
+a Search that filters or sorts packages on LastModifiedTime, throttling,
+faults or controllable clocks. This server speaks the same wire
 protocol as SageMaker for the model-registry calls, so botocore, aiobotocore
 and boto3 talk to it unchanged; the listing tests run against moto and this
 server alike, which keeps it honest.
@@ -89,6 +90,13 @@ class Package:
         item = self.summary()
         item["LastModifiedTime"] = self.modified or self.created
         item.setdefault("ModelPackageName", self.group or self.name)
+        return item
+
+    def searched(self) -> dict[str, Any]:
+        """As Search returns it: the whole package, more than a summary holds."""
+        item = self.described()
+        item["InferenceSpecification"] = {"Containers": [{"Image": "standin:latest"}]}
+        item["CreatedBy"] = {"UserProfileName": "standin"}
         return item
 
 
@@ -235,6 +243,7 @@ class Faults:
     repeat_token_for: set[str] = field(default_factory=set)  # groups whose NextToken loops
     empty_pages_with_token: int = 0  # leading empty pages (with a token) per listing
     fail_groups: set[str] = field(default_factory=set)  # groups answered 500 always
+    deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
     seed: int = 0
 
 
@@ -301,6 +310,8 @@ class StandIn:
         try:
             body = json.loads(await request.read() or b"{}")
             self.requests.append((operation, body))
+            if operation in faults.deny_operations:
+                raise ApiError("AccessDeniedException", f"not authorized to perform {operation}")
             handler = getattr(self, f"op_{operation}", None)
             if handler is None:
                 raise ApiError("UnknownOperationException", f"{operation} not implemented")
@@ -456,6 +467,27 @@ class StandIn:
         with self.registry.lock:
             return self.registry._package(body["ModelPackageName"]).described()
 
+    def op_Search(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Search(Resource="ModelPackage"): top-level Filters (AND), sort, pagination."""
+        if body.get("Resource") != "ModelPackage":
+            raise ApiError("ValidationException", "the stand-in searches ModelPackage only")
+        filters = (body.get("SearchExpression") or {}).get("Filters") or []
+        by = body.get("SortBy") or "CreationTime"
+        now = time.time()
+        with self.registry.lock:
+            found = [
+                p.searched()
+                for p in self.registry.packages.values()
+                if p.visible_at <= now  # the search index is eventually consistent too
+            ]
+        found = [item for item in found if all(_matches(item, f) for f in filters)]
+        found.sort(
+            key=lambda item: (_comparable(item.get(by)), item["ModelPackageArn"]),
+            reverse=body.get("SortOrder") == "Descending",
+        )
+        items = [{"ModelPackage": item} for item in found]
+        return self._page(items, body, "Results", "(search)")
+
     def op_BatchDescribeModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
         arns = body.get("ModelPackageArnList") or []
         if not 1 <= len(arns) <= 100:
@@ -477,7 +509,59 @@ class StandIn:
 def _as_epoch(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC).timestamp()
+    text = str(value)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError("ValidationException", f"invalid timestamp {text[:40]!r}") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+SEARCH_TIMES = frozenset({"CreationTime", "LastModifiedTime"})
+SEARCH_PROPERTIES = SEARCH_TIMES | {
+    "ModelPackageArn",
+    "ModelPackageGroupName",
+    "ModelPackageName",
+    "ModelPackageStatus",
+    "ModelApprovalStatus",
+}
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "Equals": lambda a, b: a == b,
+    "NotEquals": lambda a, b: a != b,
+    "GreaterThan": lambda a, b: a > b,
+    "GreaterThanOrEqualTo": lambda a, b: a >= b,
+    "LessThan": lambda a, b: a < b,
+    "LessThanOrEqualTo": lambda a, b: a <= b,
+    "Contains": lambda a, b: str(b) in str(a),
+}
+
+
+def _matches(item: dict[str, Any], condition: dict[str, Any]) -> bool:
+    """One Search filter; timestamps compare as instants, whatever form the value takes."""
+    name, operator = condition.get("Name"), condition.get("Operator") or "Equals"
+    if name not in SEARCH_PROPERTIES:
+        raise ApiError("ValidationException", f"Unknown property name: {name}")
+    actual = item.get(name)
+    if operator in ("Exists", "NotExists"):
+        return (actual is not None) == (operator == "Exists")
+    compare = COMPARISONS.get(operator)
+    if compare is None:
+        raise ApiError("ValidationException", f"unsupported operator {operator}")
+    if actual is None:
+        return False
+    expected = condition.get("Value")
+    if name in SEARCH_TIMES:
+        return compare(float(actual), _as_epoch(expected))
+    return compare(str(actual), str(expected))
+
+
+def _comparable(value: Any) -> tuple[int, Any]:
+    """A sort key that puts missing values last."""
+    return (1, "") if value is None else (0, value)
 
 
 @contextlib.contextmanager

@@ -126,6 +126,67 @@ history AS (
 )
 SELECT count(*) FROM gone;
 
+-- name: apply_package_changes
+-- A page of the change feed (Search results): the mutable fields of packages
+-- that are mirrored and live. Packages not in the mirror are left to the
+-- listings, which store their summary. `raw` keeps the ListModelPackages
+-- summary's shape: only the keys the fields come from ($8, as received) are
+-- replaced, so the row is what a listing would store and the next listing
+-- finds nothing to change. Rows that would not change are not touched.
+WITH incoming AS (
+    SELECT *
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                  $7::text[])
+        AS t(model_package_arn, model_package_status, model_approval_status,
+             model_life_cycle_stage, model_life_cycle_stage_status,
+             model_life_cycle_stage_description, patch)
+),
+changed AS (
+    SELECT i.*, (p.raw - $8::text[]) || i.patch::jsonb AS raw,
+           p.model_package_status AS old_package_status,
+           p.model_approval_status AS old_approval_status,
+           p.model_life_cycle_stage AS old_life_cycle_stage,
+           p.model_life_cycle_stage_status AS old_life_cycle_stage_status
+      FROM sagemaker.model_packages p
+      JOIN incoming i USING (model_package_arn)
+     WHERE p.deleted_at IS NULL
+       AND p.raw IS DISTINCT FROM (p.raw - $8::text[]) || i.patch::jsonb
+),
+written AS (
+    UPDATE sagemaker.model_packages p
+       SET model_package_status = c.model_package_status,
+           model_approval_status = c.model_approval_status,
+           model_life_cycle_stage = c.model_life_cycle_stage,
+           model_life_cycle_stage_status = c.model_life_cycle_stage_status,
+           model_life_cycle_stage_description = c.model_life_cycle_stage_description,
+           raw = c.raw,
+           last_changed_at = now()
+      FROM changed c
+     WHERE p.model_package_arn = c.model_package_arn
+    RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+              p.model_package_version
+),
+history AS (
+    INSERT INTO sagemaker.model_package_changes (
+        model_package_arn, account_id, region, model_package_group_name,
+        model_package_version, change_type, old_value, new_value, observed_at, run_id)
+    SELECT w.model_package_arn, w.account_id, w.region, w.model_package_group_name,
+           w.model_package_version, v.change_type, v.old_value, v.new_value, now(), $9
+      FROM written w
+      JOIN changed c USING (model_package_arn)
+     CROSS JOIN LATERAL (VALUES
+        ('model_approval_status', c.old_approval_status, c.model_approval_status),
+        ('model_package_status', c.old_package_status, c.model_package_status),
+        ('model_life_cycle_stage', c.old_life_cycle_stage, c.model_life_cycle_stage),
+        ('model_life_cycle_stage_status', c.old_life_cycle_stage_status,
+            c.model_life_cycle_stage_status)
+     ) AS v(change_type, old_value, new_value)
+     WHERE v.old_value IS DISTINCT FROM v.new_value
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written) AS updated,
+       (SELECT count(*) FROM history) AS changes;
+
 -- name: upsert_groups
 WITH incoming AS (
     SELECT *
