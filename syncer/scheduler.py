@@ -157,16 +157,18 @@ class Syncer:
         if result.status == "succeeded":
             m.last_success.set(time.time())
         self.last_cycle_ok = result.status == "succeeded"
-        self.cycles_completed += 1
-        if result.status in ("succeeded", "partial"):
-            self.ready = True
         self.beat()
         try:
             assert result.run_id is not None
             await self._store.finish_run(result.run_id, result.status, result.totals, result.errors)
             await self._refresh_scope_metrics()
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            m.up.set(0)
             log.error("cycle.record_failed", run_id=result.run_id, error=describe(exc))
+        # Only now: whoever sees the service ready finds the run and its gauges.
+        self.cycles_completed += 1
+        if result.status in ("succeeded", "partial"):
+            self.ready = True
         t = result.totals
         log.info(
             "cycle.finished",

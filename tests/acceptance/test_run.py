@@ -549,7 +549,11 @@ async def test_run_survives_a_database_outage_with_backoff(
 
         await eventually(mirrored, "the package registered during the outage", service)
         await service.wait_status("/readyz", 200)
-        assert (await service.metrics())("syncer_database_up") == 1
+
+        async def database_up() -> bool:  # set when the recovering cycle has ended
+            return (await service.metrics())("syncer_database_up") == 1
+
+        await eventually(database_up, "syncer_database_up back to 1", service)
 
         code, took = service.stop(signal.SIGTERM)
         assert code == 0 and took < STOP_LIMIT, service.log_tail()
