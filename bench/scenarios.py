@@ -121,8 +121,10 @@ async def full_then_unchanged(ctx: Context) -> list[Row]:
         ),
         Row(
             "1",
-            "list calls, other calls; rows mirrored equal to the source, field by field",
-            f"{listing_calls(full_calls)} + {_others(full_calls)}; {count(mirrored)} rows",
+            "list calls, other calls; rows mirrored equal to the source, field by field; "
+            "the service's CPU time",
+            f"{listing_calls(full_calls)} + {_others(full_calls)}; {count(mirrored)} rows; "
+            f"{full.cpu_seconds:.1f} CPU-s (process)",
             f"{base_calls} + none; {count(first.rows_written)} rows",
             target=f"{minimum}; {count(shape.packages)} rows",
             met=listing_calls(full_calls) == minimum

@@ -35,6 +35,7 @@ class Run:
 
     exit_code: int
     process_seconds: float
+    cpu_seconds: float  # the whole process, start-up included
     peak_rss_mb: float
     status: str
     cycle_seconds: float
@@ -81,12 +82,22 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def _run_process(args: list[str], env: dict[str, str]) -> tuple[int, float, float, str]:
-    """Exit code, wall seconds, peak RSS (MB) and stderr of ``python -m syncer ARGS``.
+@dataclass(frozen=True)
+class Process:
+    exit_code: int
+    seconds: float
+    cpu_seconds: float  # user + system
+    peak_rss_mb: float
+    stderr: str
 
-    The peak is VmHWM, polled while the process runs: it belongs to the
+
+def _run_process(args: list[str], env: dict[str, str]) -> Process:
+    """Run ``python -m syncer ARGS`` to its end.
+
+    The peak RSS is VmHWM, polled while the process runs: it belongs to the
     process's own address space, where the rusage of a child (ru_maxrss) also
-    counts the benchmark's own memory, copied into the child before exec.
+    counts the benchmark's own memory, copied into the child before exec. CPU
+    time comes from that rusage, which is exact.
     """
     started = time.perf_counter()
     with tempfile.TemporaryFile() as stderr:
@@ -97,25 +108,38 @@ def _run_process(args: list[str], env: dict[str, str]) -> tuple[int, float, floa
             stderr=stderr,
         )
         peak = 0.0
-        while process.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid == process.pid:
+                break
             peak = max(peak, _peak_rss_mb(process.pid) or 0.0)
             time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         stderr.seek(0)
         text = stderr.read().decode("utf-8", "replace")
-    return process.returncode, seconds, peak, text
+    return Process(process.returncode, seconds, usage.ru_utime + usage.ru_stime, peak, text)
 
 
 async def syncer_once(database_url: str, endpoint: str, *, full: bool, **settings: str) -> Run:
     """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting."""
     args = ["once", "--full"] if full else ["once"]
     env = _environment(database_url, endpoint, settings)
-    code, wall, rss, stderr = await asyncio.to_thread(_run_process, args, env)
+    process = await asyncio.to_thread(_run_process, args, env)
     conn = await asyncpg.connect(database_url)
     try:
         row = await conn.fetchrow(LAST_RUN)
     finally:
         await conn.close()
     if row is None:
-        raise RuntimeError(f"syncer once recorded no run (exit {code}): {stderr[-1000:]}")
-    return Run(code, wall, rss, stderr_tail=stderr[-2000:], **dict(row))
+        raise RuntimeError(
+            f"syncer once recorded no run (exit {process.exit_code}): {process.stderr[-1000:]}"
+        )
+    return Run(
+        process.exit_code,
+        process.seconds,
+        process.cpu_seconds,
+        process.peak_rss_mb,
+        stderr_tail=process.stderr[-2000:],
+        **dict(row),
+    )
