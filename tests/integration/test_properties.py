@@ -1,0 +1,276 @@
+"""Property: any registry history, interleaved with `once` and `once --full`, is
+mirrored exactly as a model of the service predicts, with and without the change
+feed.
+
+The model is the contract written as code. Per cycle: groups absent from the
+group listing lose their live packages; with the feed, every live mirrored
+package that still exists shows its current state; each scope lists from its
+watermark (in full on a reconcile or when it has none) and a complete listing
+marks what it did not contain. From that it predicts every row of
+sagemaker.model_packages (state and deleted or not) and the exact set of
+changes each run writes to sagemaker.model_package_changes, and both are
+checked after every cycle. After every full cycle the live mirror also equals
+the source, field by field, read through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import boto_client, open_syncer, scratch_database
+from tests.mirror import (
+    assert_same,
+    mirror_groups,
+    mirror_packages,
+    source_groups,
+    source_packages,
+)
+from tests.standin import ApiError, Package, Registry, StandIn, serve_in_thread
+
+GROUPS = ("alpha", "beta", "gamma")
+APPROVALS = ("Approved", "Rejected", "PendingManualApproval")
+STAGES = ("Development", "Staging", "Production")
+STAGE_STATUSES = ("Approved", "PendingApproval")
+STATUSES = ("InProgress", "Completed", "Failed")
+# The change types of the mutable fields, in the order of State's fields.
+FIELDS = (
+    "model_approval_status",
+    "model_package_status",
+    "model_life_cycle_stage",
+    "model_life_cycle_stage_status",
+)
+
+State = tuple[str | None, str | None, str | None, str | None]
+Change = tuple[str, str, str | None, str | None]  # arn, change type, old, new
+
+pick = st.integers(0, 60)  # which package, modulo how many there are
+mutation = st.one_of(
+    st.tuples(st.just("create"), st.sampled_from(GROUPS), st.sampled_from(APPROVALS)),
+    st.tuples(st.just("create_unversioned"), st.integers(0, 3)),
+    st.tuples(st.just("approval"), pick, st.sampled_from(APPROVALS)),
+    st.tuples(st.just("stage"), pick, st.sampled_from(STAGES), st.sampled_from(STAGE_STATUSES)),
+    st.tuples(st.just("status"), pick, st.sampled_from(STATUSES)),
+    st.tuples(st.just("delete_package"), pick),
+    st.tuples(st.just("delete_group"), st.sampled_from(GROUPS)),
+    st.tuples(st.just("create_group"), st.sampled_from(GROUPS)),
+    # Deleted and registered again before any sync sees it gone: the same ARNs.
+    st.tuples(st.just("recreate_group"), st.sampled_from(GROUPS), st.sampled_from(APPROVALS)),
+    st.tuples(st.just("recreate_unversioned"), st.integers(0, 3)),
+)
+# A history: rounds of a few operations, each ended by `once` or `once --full`.
+history = st.lists(
+    st.tuples(st.lists(mutation, min_size=1, max_size=4), st.sampled_from(["once", "full"])),
+    min_size=2,
+    max_size=6,
+)
+
+
+def state_of(package: Package) -> State:
+    life = package.life_cycle or {}
+    return (package.approval, package.status, life.get("Stage"), life.get("StageStatus"))
+
+
+@dataclass
+class Row:
+    scope: str  # the group, or "" for an unversioned package
+    state: State
+    deleted: bool = False
+
+
+class MirrorModel:
+    """What the mirror holds, and what each cycle must write to the change history."""
+
+    def __init__(self, change_feed: bool) -> None:
+        self.change_feed = change_feed
+        self.rows: dict[str, Row] = {}
+        self.watermarks: dict[str, float] = {}
+        self.groups: set[str] = set()
+
+    def cycle(self, registry: Registry, full: bool) -> Counter[Change]:
+        changes: Counter[Change] = Counter()
+        packages = {
+            arn: (p.group or "", p.created, state_of(p)) for arn, p in registry.packages.items()
+        }
+        groups = set(registry.groups)
+        # The group listing is complete every cycle: vanished groups go with their packages.
+        for gone in self.groups - groups:
+            for arn in self._live(gone):
+                self._delete(arn, changes)
+            self.watermarks.pop(gone, None)
+        self.groups = groups
+        if self.change_feed:
+            for arn, (_, _, state) in packages.items():
+                row = self.rows.get(arn)
+                if row is not None and not row.deleted:
+                    self._observe(arn, row.scope, state, changes)
+        for scope in [*sorted(groups), ""]:
+            present = {arn: v for arn, v in packages.items() if v[0] == scope}
+            mark = None if full else self.watermarks.get(scope)
+            # CreationTimeAfter = watermark - 1 ms: the watermark's own millisecond too.
+            listed = [a for a, v in present.items() if mark is None or v[1] > mark - 0.0005]
+            for arn in listed:
+                self._observe(arn, scope, present[arn][2], changes)
+            if listed:
+                newest = max(present[a][1] for a in listed)
+                self.watermarks[scope] = max(self.watermarks.get(scope, -math.inf), newest)
+            if mark is None:  # a complete listing
+                for arn in self._live(scope):
+                    if arn not in present:
+                        self._delete(arn, changes)
+        return changes
+
+    def _live(self, scope: str) -> list[str]:
+        return [a for a, r in self.rows.items() if r.scope == scope and not r.deleted]
+
+    def _observe(self, arn: str, scope: str, state: State, changes: Counter[Change]) -> None:
+        row = self.rows.get(arn)
+        if row is None:
+            changes[(arn, "created", None, state[0])] += 1
+            for field, value in zip(FIELDS[2:], state[2:], strict=True):
+                if value is not None:  # first seen in a stage: entered it then
+                    changes[(arn, field, None, value)] += 1
+            self.rows[arn] = Row(scope, state)
+            return
+        if row.deleted:
+            changes[(arn, "reappeared", None, None)] += 1
+            row.deleted = False
+        for field, old, new in zip(FIELDS, row.state, state, strict=True):
+            if old != new:
+                changes[(arn, field, old, new)] += 1
+        row.state = state
+
+    def _delete(self, arn: str, changes: Counter[Change]) -> None:
+        row = self.rows[arn]
+        changes[(arn, "deleted", row.state[0], None)] += 1
+        row.deleted = True
+
+
+def ticking_clock() -> Callable[[], float]:
+    """Creation and modification times a second apart, an hour ago: outside any lookback."""
+    start = round(time.time() - 3600, 3)
+    counter = itertools.count()
+    return lambda: round(start + next(counter), 3)
+
+
+def seeded_registry() -> Registry:
+    """Two groups of versions and an unversioned package: something to change at once."""
+    registry = Registry(clock=ticking_clock())
+    for group in GROUPS[:2]:
+        registry.create_group(group)
+        for approval in APPROVALS[:2]:
+            registry.create_package(group, approval=approval)
+    registry.create_package(
+        GROUPS[0], life_cycle={"Stage": STAGES[0], "StageStatus": STAGE_STATUSES[0]}
+    )
+    registry.create_package(name="standalone-0")
+    return registry
+
+
+def apply(registry: Registry, op: tuple[Any, ...]) -> None:
+    kind, arns = op[0], sorted(registry.packages)
+    target = arns[op[1] % len(arns)] if arns and isinstance(op[1], int) else None
+    try:
+        if kind == "create" and op[1] in registry.groups:
+            registry.create_package(op[1], approval=op[2])
+        elif kind == "create_unversioned":
+            registry.create_package(name=f"standalone-{op[1]}")
+        elif kind == "approval" and target:
+            registry.update_package(target, approval=op[2])
+        elif kind == "stage" and target:
+            registry.update_package(target, life_cycle={"Stage": op[2], "StageStatus": op[3]})
+        elif kind == "status" and target:
+            registry.update_package(target, status=op[2])
+        elif kind == "delete_package" and target:
+            registry.delete_package(target)
+        elif kind == "delete_group" and op[1] in registry.groups:
+            for arn in [a for a, p in registry.packages.items() if p.group == op[1]]:
+                registry.delete_package(arn)
+            registry.delete_group(op[1])
+        elif kind == "create_group" and op[1] not in registry.groups:
+            registry.create_group(op[1])  # a deleted group comes back: same ARNs
+        elif kind == "recreate_group":
+            apply(registry, ("delete_group", op[1]))
+            apply(registry, ("create_group", op[1]))
+            apply(registry, ("create", op[1], op[2]))
+        elif kind == "recreate_unversioned":
+            name = f"standalone-{op[1]}"
+            gone = [a for a, p in registry.packages.items() if p.name == name]
+            for arn in gone:
+                registry.delete_package(arn)
+            registry.create_package(name=name)
+    except ApiError:
+        pass  # e.g. an unversioned name in use: the API refuses it too
+
+
+async def mirrored_rows(conn: asyncpg.Connection) -> dict[str, tuple[State, bool]]:
+    rows = await conn.fetch(
+        f"SELECT model_package_arn, {', '.join(FIELDS)}, deleted_at IS NOT NULL AS deleted"
+        " FROM sagemaker.model_packages"
+    )
+    return {r[0]: ((r[1], r[2], r[3], r[4]), r["deleted"]) for r in rows}
+
+
+async def written_changes(conn: asyncpg.Connection, run_id: int | None) -> Counter[Change]:
+    rows = await conn.fetch(
+        "SELECT model_package_arn, change_type, old_value, new_value"
+        " FROM sagemaker.model_package_changes WHERE run_id = $1",
+        run_id,
+    )
+    return Counter((r[0], r[1], r[2], r[3]) for r in rows)
+
+
+async def run_history(
+    template: str, change_feed: bool, rounds: list[tuple[list[tuple[Any, ...]], str]]
+) -> None:
+    registry = seeded_registry()
+    model = MirrorModel(change_feed)
+    with serve_in_thread(StandIn(registry)) as endpoint:
+        client = boto_client(endpoint)
+        async with (
+            scratch_database(template) as dsn,
+            open_syncer(dsn, endpoint, lookback_seconds=0, change_feed=change_feed) as syncer,
+        ):
+            conn = await asyncpg.connect(dsn)
+            try:
+                for operations, sync in [([], "once"), *rounds, ([], "full")]:
+                    for op in operations:
+                        apply(registry, op)
+                    full = sync == "full"
+                    expected = model.cycle(registry, full)
+                    result = await syncer.run_cycle(full=full, wait=True)
+                    assert result.status == "succeeded", result.errors
+                    assert await written_changes(conn, result.run_id) == expected
+                    assert await mirrored_rows(conn) == {
+                        arn: (row.state, row.deleted) for arn, row in model.rows.items()
+                    }
+                    if full:
+                        assert_same(await mirror_packages(conn), source_packages(client))
+                        assert_same(await mirror_groups(conn), source_groups(client))
+            finally:
+                await conn.close()
+
+
+@pytest.mark.parametrize("change_feed", [True, False], ids=["feed", "no-feed"])
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rounds=history)
+def test_every_cycle_writes_what_the_model_predicts(
+    template_database: str, change_feed: bool, rounds: list[tuple[list[tuple[Any, ...]], str]]
+) -> None:
+    asyncio.run(run_history(template_database, change_feed, rounds))
