@@ -8,14 +8,22 @@ skipped with a reason; unknown enum values and odd text are kept as they are.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # ARNs are at most 2048 characters in the API model; anything longer is not an
-# ARN and would also overflow a btree index entry.
+# ARN and would also overflow a btree index entry (counted in bytes, as it is).
 MAX_ARN_LENGTH = 2048
+# A btree index entry holds about 2.7 kB, all its columns together. Indexed text
+# other than the ARN (group name, approval status, life-cycle stage) must stay
+# far below that: the API's own limits are 63 characters and short words.
+MAX_INDEXED_BYTES = 256
+# Lone UTF-16 surrogates (a JSON "\ud800" decodes to one) have no UTF-8 form.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 UNVERSIONED = ""  # sync_state's group name for the unversioned scope
 
 
@@ -80,14 +88,27 @@ class PackageSummary:
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """A timestamp as the JSON protocol sends it (epoch seconds) or already parsed."""
+    """A timestamp as the JSON protocol sends it (epoch seconds) or already parsed, in UTC."""
+    instant = _instant(value)
+    try:
+        utc = instant.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00, which is in year 0 in UTC
+        raise InvalidRecord(f"timestamp out of range: {str(value)[:40]!r}") from None
+    # asyncpg sends the first and the last instant Python holds as -infinity and
+    # infinity: stored, they would not be the time the API gave.
+    if not _FIRST < utc < _LAST:
+        raise InvalidRecord(f"timestamp out of range: {str(value)[:40]!r}")
+    return utc
+
+
+def _instant(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidRecord(f"timestamp of unexpected type {type(value).__name__}")
     if isinstance(value, str):
         try:
-            return parse_timestamp(float(value))
+            return _instant(float(value))
         except ValueError:
             try:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -105,10 +126,19 @@ def to_epoch(value: datetime) -> float:
     return (value - _EPOCH) / timedelta(seconds=1)
 
 
+def clean_text(value: str) -> str:
+    """Text PostgreSQL can hold: NUL dropped, lone surrogates replaced by U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _clean(value: Any) -> Any:
-    """Drop NUL characters (PostgreSQL text and jsonb cannot hold them), recursively."""
+    """clean_text over every string of a decoded JSON value, keys included."""
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        return clean_text(value)
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -130,11 +160,18 @@ def _required_text(item: dict[str, Any], key: str) -> str:
     return value
 
 
+def _indexed_text(item: dict[str, Any], key: str, limit: int = MAX_INDEXED_BYTES) -> str | None:
+    """A text field that goes into an index: refused when its entry would not fit."""
+    value = _text(item, key)
+    if value is not None and len(value) * 4 > limit and len(value.encode()) > limit:
+        raise InvalidRecord(f"{key} longer than {limit} bytes")
+    return value
+
+
 def _arn(item: dict[str, Any], key: str) -> tuple[str, str, str]:
     """The ARN and its region and account fields."""
     arn = _required_text(item, key)
-    if len(arn) > MAX_ARN_LENGTH:
-        raise InvalidRecord(f"{key} longer than {MAX_ARN_LENGTH} characters")
+    _indexed_text(item, key, MAX_ARN_LENGTH)
     parts = arn.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn":
         raise InvalidRecord(f"{key} is not an ARN: {arn[:80]!r}")
@@ -148,23 +185,30 @@ def _json_default(value: Any) -> Any:
 
 
 # One encoder for every item: json.dumps with options builds a new one per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+# Python's JSON reader accepts NaN and Infinity; JSON, and so jsonb, has neither.
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
+)
 # How json escapes NUL, with or without ensure_ascii.
 _ESCAPED_NUL = "\\u0000"
 
 
 def _json(item: dict[str, Any]) -> str:
-    return _ENCODER.encode(item)
+    try:
+        return _ENCODER.encode(item)
+    except ValueError:
+        raise InvalidRecord("holds NaN or Infinity, which JSON cannot carry") from None
 
 
 def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The item without NUL characters, and its JSON text.
+    """The item without NUL characters or lone surrogates, and its JSON text.
 
-    Encoding first and cleaning only when the text shows an escaped NUL spares
-    the recursive copy for the items (all but a few) that have none.
+    Encoding first and cleaning only when the text shows an escaped NUL (or,
+    in text that is not all ASCII, a surrogate) spares the recursive copy for
+    the items (all but a few) that have none.
     """
     raw = _json(item)
-    if _ESCAPED_NUL in raw:
+    if _ESCAPED_NUL in raw or (not raw.isascii() and _SURROGATE.search(raw)):
         item = _clean(item)
         raw = _json(item)
     return item, raw
@@ -173,6 +217,7 @@ def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str]:
 def parse_group(item: dict[str, Any]) -> PackageGroup:
     item, raw = _cleaned(item)
     arn, _, _ = _arn(item, "ModelPackageGroupArn")
+    _indexed_text(item, "ModelPackageGroupName")
     return PackageGroup(
         arn=arn,
         name=_required_text(item, "ModelPackageGroupName"),
@@ -198,14 +243,14 @@ def parse_package(item: dict[str, Any], listed_group: str | None = None) -> Pack
         arn=arn,
         account_id=account_id,
         region=region,
-        group_name=_text(item, "ModelPackageGroupName") or listed_group,
+        group_name=_indexed_text(item, "ModelPackageGroupName") or listed_group,
         version=_version(item.get("ModelPackageVersion")),
         name=_text(item, "ModelPackageName"),
         description=_text(item, "ModelPackageDescription"),
         creation_time=parse_timestamp(_require(item, "CreationTime")),
         package_status=_text(item, "ModelPackageStatus"),
-        approval_status=_text(item, "ModelApprovalStatus"),
-        life_cycle_stage=_text(life_cycle, "Stage"),
+        approval_status=_indexed_text(item, "ModelApprovalStatus"),
+        life_cycle_stage=_indexed_text(life_cycle, "Stage"),
         life_cycle_stage_status=_text(life_cycle, "StageStatus"),
         life_cycle_stage_description=_text(life_cycle, "StageDescription"),
         registration_type=_text(item, "ModelPackageRegistrationType"),

@@ -34,6 +34,7 @@ from syncer.models import (
     PackageGroup,
     PackageSummary,
     Target,
+    clean_text,
     parse_group,
     parse_package,
     parse_package_change,
@@ -202,7 +203,7 @@ def _parse_all(
             skipped += 1
             arn = item.get(key) if isinstance(item, dict) else None
             if isinstance(arn, str) and arn:
-                skipped_arns.append(arn.replace("\x00", ""))
+                skipped_arns.append(clean_text(arn))
             log.warning(
                 "source.item_skipped",
                 target=where,

@@ -49,7 +49,10 @@ def listing_lower_bound(watermark: datetime | None, lookback: timedelta) -> date
     """``CreationTimeAfter`` for an incremental listing (None: list everything)."""
     if watermark is None:
         return None
-    return watermark - lookback - ONE_MILLISECOND
+    try:
+        return watermark - lookback - ONE_MILLISECOND
+    except OverflowError:  # a watermark within the lookback of year 1: there is no bound
+        return None
 
 
 async def sync_scope(

@@ -247,9 +247,11 @@ SELECT watermark
 
 -- name: advance_watermark
 -- Moves forward only, and only in the transaction that stored the rows it covers.
+-- Never past the present: one package stamped in the future would otherwise
+-- hide every package created before that moment from incremental listings.
 INSERT INTO sagemaker.sync_state AS s
        (account_id, region, scope_kind, model_package_group_name, watermark)
-VALUES ($1, $2, $3, $4, $5)
+VALUES ($1, $2, $3, $4, least($5::timestamptz, now()))
 ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
    SET watermark = greatest(s.watermark, excluded.watermark)
  WHERE s.watermark IS NULL OR s.watermark < excluded.watermark;
