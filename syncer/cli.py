@@ -106,7 +106,9 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def open_service(settings: Settings, **source_extra: Any) -> AsyncIterator[Service]:
+async def open_service(
+    settings: Settings, stop: asyncio.Event | None = None, **source_extra: Any
+) -> AsyncIterator[Service]:
     # Configuration is complete before anything is written; then the database,
     # whose schema must be current before any source is listed into it; then
     # the SageMaker clients, closed before the pool they write into.
@@ -117,7 +119,7 @@ async def open_service(settings: Settings, **source_extra: Any) -> AsyncIterator
         async with SourcePool(source_options(settings, **source_extra), stats) as pool:
             sources = await pool.open(regions, settings.role_arns)
             metrics = Metrics()
-            syncer = Syncer(settings, store, sources, stats, metrics=metrics)
+            syncer = Syncer(settings, store, sources, stats, metrics=metrics, stop_event=stop)
             yield Service(store, sources, stats, metrics, syncer)
 
 
@@ -129,9 +131,8 @@ async def cmd_migrate(settings: Settings) -> int:
 
 
 async def cmd_once(settings: Settings, *, full: bool) -> int:
-    async with open_service(settings) as service:
-        stop = service.syncer.stop_event
-        _on_signals(stop)
+    stop = _stop_on_signals()
+    async with open_service(settings, stop) as service:
         work = asyncio.create_task(service.syncer.run_cycle(full=full, wait=True), name="cycle")
         await run_until_stopped(work, stop)
         if work.cancelled():
@@ -142,9 +143,8 @@ async def cmd_once(settings: Settings, *, full: bool) -> int:
 async def cmd_run(settings: Settings, **source_extra: Any) -> int:
     from syncer.http import build_app, serve_http, stuck_after_seconds
 
-    async with open_service(settings, **source_extra) as service:
-        stop = service.syncer.stop_event
-        _on_signals(stop)
+    stop = _stop_on_signals()  # before startup: a SIGTERM while migrating still exits 0
+    async with open_service(settings, stop, **source_extra) as service:
         loop_task = asyncio.create_task(service.syncer.run_forever(), name="sync-loop")
         async with contextlib.AsyncExitStack() as stack:
             if settings.http_port:
@@ -238,7 +238,10 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _on_signals(stop: asyncio.Event) -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event that SIGTERM and SIGINT set; signals only ever set it."""
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    return stop

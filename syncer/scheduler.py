@@ -71,6 +71,7 @@ class Syncer:
         metrics: Metrics | None = None,
         now: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        stop_event: asyncio.Event | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -80,7 +81,8 @@ class Syncer:
         self._metrics.track_api(stats)
         self._now = now
         self._monotonic = monotonic
-        self.stop_event = asyncio.Event()
+        # Passed in when signals must be caught before the service is built.
+        self.stop_event = stop_event or asyncio.Event()
         self.cycles_completed = 0
         self.last_cycle_ok: bool | None = None
         # Ready once a cycle completed (succeeded or partial), or once another
