@@ -16,10 +16,12 @@ from typing import Any, Literal
 import structlog
 
 _DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
+# A DSN may also carry the password (or a key's passphrase) as a query parameter.
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#\s]*", re.IGNORECASE)
 
 
 def mask_secrets(text: str) -> str:
-    return _DSN_PASSWORD.sub(r"\1***\3", text)
+    return _QUERY_PASSWORD.sub(r"\1***", _DSN_PASSWORD.sub(r"\1***\3", text))
 
 
 def _mask_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -7,6 +7,7 @@ reads ``AWS_DEFAULT_REGION`` but containers and most tools set ``AWS_REGION``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -21,8 +22,17 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from syncer.errors import ConfigError
+from syncer.logging import mask_secrets
 
 ENV_PREFIX = "SYNCER_"
+# Upper bounds keep durations within what timedelta and PostgreSQL's settings
+# (statement_timeout is an int of milliseconds, and twice it bounds an idle
+# transaction) can hold; larger values crashed the service instead of being refused.
+YEAR_SECONDS = 365 * 24 * 3600
+DAY_SECONDS = 24 * 3600
+# botocore's rule for a region name; anything else failed only at the first
+# client, after the schema had been migrated, without naming the variable.
+_REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -33,18 +43,20 @@ class Settings(BaseSettings):
         case_sensitive=False,
         extra="ignore",
         frozen=True,
+        # "inf" and "nan" parse as floats; no duration or rate means either.
+        allow_inf_nan=False,
     )
 
     database_url: SecretStr
-    interval_seconds: float = Field(300, gt=0)
-    reconcile_interval_seconds: float = Field(3600, gt=0)
-    lookback_seconds: float = Field(300, ge=0)
+    interval_seconds: float = Field(300, gt=0, le=YEAR_SECONDS)
+    reconcile_interval_seconds: float = Field(3600, gt=0, le=YEAR_SECONDS)
+    lookback_seconds: float = Field(300, ge=0, le=YEAR_SECONDS)
     concurrency: int = Field(16, ge=1, le=256)
     max_requests_per_second: float = Field(10, gt=0)
     page_size: int = Field(100, ge=1, le=100)
     max_attempts: int = Field(8, ge=1, le=20)
-    api_timeout_seconds: float = Field(30, gt=0)
-    statement_timeout_seconds: float = Field(60, gt=0)
+    api_timeout_seconds: float = Field(30, gt=0, le=DAY_SECONDS)
+    statement_timeout_seconds: float = Field(60, gt=0, le=DAY_SECONDS)
     group_name_contains: str | None = None
     include_unversioned: bool = True
     # Between reconciles, apply the approval, status and stage changes that
@@ -84,6 +96,18 @@ class Settings(BaseSettings):
         parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("postgresql", "postgres"):
             raise ValueError("must be a postgresql:// URL")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number in 0..65535
+        except ValueError:
+            raise ValueError("port must be a number from 0 to 65535") from None
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _region_names(cls, value: list[str]) -> list[str]:
+        for region in value:
+            if not _REGION_NAME.match(region):
+                raise ValueError(f"not a region name: {region[:40]!r}")
         return value
 
     @field_validator("role_arns")
@@ -104,12 +128,13 @@ class Settings(BaseSettings):
         """Regions to mirror: SYNCER_REGIONS, else AWS_REGION / AWS_DEFAULT_REGION."""
         if self.regions:
             return list(self.regions)
-        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
-        if not region:
-            raise ConfigError(
-                "SYNCER_REGIONS: no region configured; set SYNCER_REGIONS or AWS_REGION"
-            )
-        return [region]
+        for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            region = environ.get(name, "").strip()
+            if region:
+                if not _REGION_NAME.match(region):
+                    raise ConfigError(f"{name}: not a region name: {region[:40]!r}")
+                return [region]
+        raise ConfigError("SYNCER_REGIONS: no region configured; set SYNCER_REGIONS or AWS_REGION")
 
     def redacted_database_url(self) -> str:
         return redact_dsn(self.database_url.get_secret_value())
@@ -118,10 +143,10 @@ class Settings(BaseSettings):
 def redact_dsn(dsn: str) -> str:
     """The DSN with its password replaced, safe for logs and errors."""
     parts = urlsplit(dsn)
-    if not parts.password:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        dsn = parts._replace(netloc=netloc).geturl()
+    return mask_secrets(dsn)  # a password given as a query parameter
 
 
 def load_settings(**overrides: object) -> Settings:
