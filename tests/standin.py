@@ -354,9 +354,7 @@ class StandIn:
         return web.Response(text=xml, content_type="text/xml")
 
     # ---- pagination
-    def _page(
-        self, items: list[dict[str, Any]], body: dict[str, Any], key: str, scope: str
-    ) -> dict[str, Any]:
+    def _page(self, items: list[Any], body: dict[str, Any], key: str, scope: str) -> dict[str, Any]:
         limit = int(body.get("MaxResults") or 100)
         if not 1 <= limit <= 100:
             raise ApiError("ValidationException", "MaxResults must be between 1 and 100")
@@ -468,7 +466,11 @@ class StandIn:
             return self.registry._package(body["ModelPackageName"]).described()
 
     def op_Search(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Search(Resource="ModelPackage"): top-level Filters (AND), sort, pagination."""
+        """Search(Resource="ModelPackage"): top-level Filters (AND), sort, pagination.
+
+        Whole records are built for the page only: the benchmarks search
+        registries of 200,000 packages.
+        """
         if body.get("Resource") != "ModelPackage":
             raise ApiError("ValidationException", "the stand-in searches ModelPackage only")
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
@@ -476,17 +478,18 @@ class StandIn:
         now = time.time()
         with self.registry.lock:
             found = [
-                p.searched()
+                p
                 for p in self.registry.packages.values()
                 if p.visible_at <= now  # the search index is eventually consistent too
+                and all(_matches(_property(p, f.get("Name")), f) for f in filters)
             ]
-        found = [item for item in found if all(_matches(item, f) for f in filters)]
-        found.sort(
-            key=lambda item: (_comparable(item.get(by)), item["ModelPackageArn"]),
-            reverse=body.get("SortOrder") == "Descending",
-        )
-        items = [{"ModelPackage": item} for item in found]
-        return self._page(items, body, "Results", "(search)")
+            found.sort(
+                key=lambda p: (_comparable(_property(p, by)), p.arn),
+                reverse=body.get("SortOrder") == "Descending",
+            )
+            result = self._page(found, body, "Results", "(search)")
+            result["Results"] = [{"ModelPackage": p.searched()} for p in result["Results"]]
+        return result
 
     def op_BatchDescribeModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
         arns = body.get("ModelPackageArnList") or []
@@ -540,12 +543,20 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _matches(item: dict[str, Any], condition: dict[str, Any]) -> bool:
+def _property(package: Package, name: Any) -> Any:
+    """A searchable property of a package; the times without building its record."""
+    if name == "CreationTime":
+        return package.created
+    if name == "LastModifiedTime":
+        return package.modified or package.created
+    return package.searched().get(name) if isinstance(name, str) else None
+
+
+def _matches(actual: Any, condition: dict[str, Any]) -> bool:
     """One Search filter; timestamps compare as instants, whatever form the value takes."""
     name, operator = condition.get("Name"), condition.get("Operator") or "Equals"
     if name not in SEARCH_PROPERTIES:
         raise ApiError("ValidationException", f"Unknown property name: {name}")
-    actual = item.get(name)
     if operator in ("Exists", "NotExists"):
         return (actual is not None) == (operator == "Exists")
     compare = COMPARISONS.get(operator)

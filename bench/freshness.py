@@ -1,0 +1,222 @@
+"""How stale an approval is in the mirror, with and without the change feed, and its cost.
+
+    python -m bench.freshness [--groups 50 --versions 20 --interval 2 --reconcile 24
+                               --lookback 2 --changes 40 --periods 3 --seed 1]
+
+Runs the service's loop (``Syncer.run_forever``, as ``syncer run`` does) in
+this process against the test stand-in, on a registry of groups x versions
+created over the past 90 days. At moments drawn uniformly over ``--periods``
+reconcile intervals it changes the approval status of one package
+(``UpdateModelPackage``: Approved or Rejected, from pending), and a watcher
+polls the mirror every 20 ms for the new value. Staleness is the time from the
+update to the mirror showing it. The same run is made with the change feed on
+and with SYNCER_CHANGE_FEED=false; the intervals default to the service's
+defaults (300 s, reconcile 3600 s, lookback 300 s) scaled down 150 times.
+
+Prints staleness (median, 95th percentile, maximum; seconds and intervals)
+and the SageMaker calls per cycle, by kind of cycle and by operation, from
+sync_runs and the stand-in's counters. docs/freshness.md has the figures.
+The database server is SYNCER_TEST_DATABASE_URL's (default: postgres on
+127.0.0.1:5432); a scratch database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from syncer.logging import configure_logging
+from tests.conftest import open_syncer, scratch_database
+from tests.standin import Registry, StandIn, serve_in_thread
+
+HISTORY_SECONDS = 90 * 86400
+POLL_SECONDS = 0.02
+
+
+@dataclass
+class Outcome:
+    change_feed: bool
+    staleness: list[float] = field(default_factory=list)
+    missed: int = 0
+    cycles: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)  # by mode
+    calls_by_operation: Counter[str] = field(default_factory=Counter)
+    all_cycles: int = 0
+    cycle_seconds: list[float] = field(default_factory=list)
+
+
+def seeded(groups: int, versions: int, rng: random.Random) -> Registry:
+    """Versions spread over 90 days, so incremental listings re-read only the newest."""
+    registry = Registry()
+    start = time.time() - HISTORY_SECONDS
+    step = HISTORY_SECONDS / (groups * versions + 1)
+    moment = start
+    for g in range(groups):
+        name = f"model-{g:04d}"
+        registry.create_group(name, created=round(start - 1, 3))
+        for _ in range(versions):
+            moment += step
+            approval = rng.choice(["Approved", "Rejected", "PendingManualApproval"])
+            registry.create_package(name, approval=approval, created=round(moment, 3))
+    return registry
+
+
+async def watch(
+    conn: asyncpg.Connection,
+    pending: dict[str, tuple[str, float]],
+    outcome: Outcome,
+    all_made: asyncio.Event,
+    all_seen: asyncio.Event,
+) -> None:
+    """Record when each changed package shows its new approval in the mirror."""
+    while True:
+        if all_made.is_set() and not pending:
+            all_seen.set()
+        if pending:
+            rows = await conn.fetch(
+                "SELECT model_package_arn, model_approval_status FROM sagemaker.model_packages"
+                " WHERE model_package_arn = ANY($1::text[])",
+                list(pending),
+            )
+            seen = time.monotonic()
+            for arn, approval in rows:
+                expected, changed_at = pending[arn]
+                if approval == expected:
+                    outcome.staleness.append(seen - changed_at)
+                    del pending[arn]
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def measure(args: argparse.Namespace, change_feed: bool) -> Outcome:
+    rng = random.Random(args.seed)
+    registry = seeded(args.groups, args.versions, rng)
+    standin = StandIn(registry)
+    outcome = Outcome(change_feed)
+    duration = args.periods * args.reconcile
+    targets = rng.sample(sorted(registry.packages), args.changes)
+    moments = sorted(rng.uniform(0, duration) for _ in targets)
+    pending: dict[str, tuple[str, float]] = {}
+    with serve_in_thread(standin) as endpoint:
+        async with (
+            scratch_database() as dsn,
+            open_syncer(
+                dsn,
+                endpoint,
+                interval_seconds=args.interval,
+                reconcile_interval_seconds=args.reconcile,
+                lookback_seconds=args.lookback,
+                change_feed=change_feed,
+                max_requests_per_second=1000,
+            ) as syncer,
+        ):
+            conn = await asyncpg.connect(dsn)
+            # The first (full) cycle fills the mirror; the loop's next full one
+            # comes a reconcile interval after it.
+            first_run = (await syncer.run_cycle(full=True, wait=True)).run_id
+            standin.reset_counters()
+            all_made, all_seen = asyncio.Event(), asyncio.Event()
+            service = asyncio.create_task(syncer.run_forever(), name="service")
+            watcher = asyncio.create_task(
+                watch(conn, pending, outcome, all_made, all_seen), name="watcher"
+            )
+            began = time.monotonic()
+            for arn, moment in zip(targets, moments, strict=True):
+                await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
+                current = registry.packages[arn].approval
+                new = "Rejected" if current == "Approved" else "Approved"
+                registry.update_package(arn, approval=new)
+                pending[arn] = (new, time.monotonic())
+            all_made.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(args.reconcile * 1.5):
+                    await all_seen.wait()
+            outcome.missed = len(pending)
+            syncer.stop_event.set()
+            await service
+            watcher.cancel()
+            runs = await conn.fetch(
+                "SELECT mode, api_calls, status,"
+                " extract(epoch FROM finished_at - started_at)::float8 AS seconds"
+                " FROM sagemaker.sync_runs WHERE run_id > $1",
+                first_run,
+            )
+            await conn.close()
+    for mode, calls, status, seconds in runs:
+        outcome.all_cycles += 1  # the stand-in counted the calls of each, even the last
+        if status == "succeeded":  # the last one may be cut short by the stop
+            outcome.cycles[mode] += 1
+            outcome.calls[mode] += calls
+            outcome.cycle_seconds.append(seconds)
+    outcome.calls_by_operation.update(
+        {op: n for op, n in standin.calls.items() if not op.startswith("sts:")}
+    )
+    return outcome
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
+    print(
+        f"registry: {args.groups} groups x {args.versions} versions; interval {args.interval} s,"
+        f" reconcile {args.reconcile} s, lookback {args.lookback} s;"
+        f" {args.changes} approval changes over {args.periods * args.reconcile:g} s\n"
+    )
+    print("| change feed | changes seen | median | p95 | max | median / interval |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for o in outcomes:
+        s = o.staleness
+        print(
+            f"| {'on' if o.change_feed else 'off'} | {len(s)} of {len(s) + o.missed}"
+            f" | {statistics.median(s):.2f} s | {percentile(s, 0.95):.2f} s"
+            f" | {max(s):.2f} s | {statistics.median(s) / args.interval:.2f} |"
+        )
+    print(
+        "\n| change feed | cycles (incremental, full) | calls per incremental cycle"
+        " | calls per full cycle | Search calls per cycle | median cycle time |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for o in outcomes:
+        inc, full = o.cycles["incremental"], o.cycles["full"]
+        print(
+            f"| {'on' if o.change_feed else 'off'} | {inc}, {full}"
+            f" | {o.calls['incremental'] / max(inc, 1):.1f}"
+            f" | {o.calls['full'] / max(full, 1):.1f}"
+            f" | {o.calls_by_operation['Search'] / max(o.all_cycles, 1):.2f}"
+            f" | {statistics.median(o.cycle_seconds or [0.0]):.2f} s |"
+        )
+    for o in outcomes:
+        print(
+            f"\ncalls by operation, feed {'on' if o.change_feed else 'off'}:"
+            f" {dict(sorted(o.calls_by_operation.items()))}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--versions", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--reconcile", type=float, default=24.0)
+    parser.add_argument("--lookback", type=float, default=2.0)
+    parser.add_argument("--changes", type=int, default=40)
+    parser.add_argument("--periods", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    configure_logging("WARNING", "json")
+    outcomes = [asyncio.run(measure(args, feed)) for feed in (True, False)]
+    report(args, outcomes)
+
+
+if __name__ == "__main__":
+    main()
