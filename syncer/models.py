@@ -298,8 +298,10 @@ def parse_package_change(record: dict[str, Any]) -> PackageChange:
         arn=arn,
         last_modified=parse_timestamp(_require(item, "LastModifiedTime")),
         package_status=_text(fields, "ModelPackageStatus"),
-        approval_status=_text(fields, "ModelApprovalStatus"),
-        life_cycle_stage=_text(life_cycle, "Stage"),
+        # Validated as a listing's are: the same row must not be refused one way
+        # and written the other.
+        approval_status=_indexed_text(fields, "ModelApprovalStatus"),
+        life_cycle_stage=_indexed_text(life_cycle, "Stage"),
         life_cycle_stage_status=_text(life_cycle, "StageStatus"),
         life_cycle_stage_description=_text(life_cycle, "StageDescription"),
         patch=_json(patch),

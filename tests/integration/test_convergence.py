@@ -210,6 +210,26 @@ async def test_the_change_feed_pages_through_a_burst_of_changes(
     assert_same(await mirror_packages(db), source_packages(standin_backend.client))
 
 
+async def test_a_search_result_that_cannot_be_applied_is_skipped_with_the_page_kept(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    registry = standin_backend.registry
+    good, odd, _ = old_group(registry, "g", 3)
+    await sync_once(database_url, standin_backend.endpoint, lookback_seconds=0)
+
+    registry.update_package(good, approval="Approved")
+    # A value a listing would refuse too (its index entry could not hold it).
+    registry.packages[odd].extra = {"ModelApprovalStatus": "x" * 300}
+    registry.update_package(odd, status="Completed")  # only to move LastModifiedTime
+    result = await sync_once(database_url, standin_backend.endpoint, lookback_seconds=0)
+
+    assert result.status == "succeeded"
+    assert (result.totals.packages_updated, result.totals.items_skipped) == (1, 1)
+    mirrored = await mirror_packages(db)
+    assert mirrored[good]["model_approval_status"] == "Approved"
+    assert mirrored[odd]["model_approval_status"] == "PendingManualApproval"
+
+
 async def test_a_denied_search_is_reported_and_the_listings_still_run(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
