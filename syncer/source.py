@@ -249,7 +249,9 @@ class SourcePool:
         return AioConfig(
             # The pool would otherwise silently cap concurrency at 10.
             max_pool_connections=self._options.concurrency + 2,
-            retries={"mode": "standard", "max_attempts": self._options.max_attempts},
+            # total_max_attempts counts the first attempt; botocore's max_attempts
+            # would count only the retries, one more call than configured.
+            retries={"mode": "standard", "total_max_attempts": self._options.max_attempts},
             connect_timeout=min(10.0, self._options.api_timeout_seconds),
             read_timeout=self._options.api_timeout_seconds,
             user_agent_appid="registry-sync",

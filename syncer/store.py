@@ -149,13 +149,21 @@ class Store:
         async with self._pool.acquire() as conn:
             self._session_locked.add(conn.get_server_pid())
             query = "wait_cycle_lock" if wait else "try_cycle_lock"
-            got = await conn.fetchval(QUERIES[query], migrations.LOCK_CLASS, CYCLE_LOCK)
+            try:
+                got = await conn.fetchval(QUERIES[query], migrations.LOCK_CLASS, CYCLE_LOCK)
+            except asyncpg.exceptions.QueryCanceledError as exc:
+                raise DatabaseError(
+                    "another replica held the cycle lock for longer than "
+                    "SYNCER_STATEMENT_TIMEOUT_SECONDS; its cycle is still running"
+                ) from exc
             got = True if wait else got
             try:
                 yield bool(got)
             finally:
-                if got and not conn.is_closed():
-                    with contextlib.suppress(*CONNECTION_ERRORS):
+                # A connection lost mid-cycle took the lock with it; even asking
+                # whether it is closed raises then (the pool has let it go).
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    if got and not conn.is_closed():
                         await conn.fetchval(
                             QUERIES["release_cycle_lock"], migrations.LOCK_CLASS, CYCLE_LOCK
                         )

@@ -219,7 +219,11 @@ async def open_syncer(
         static_credentials=CREDENTIALS,
     )
     async with (
-        Store.open(database_url, max_size=settings.concurrency + 2) as store,
+        Store.open(
+            database_url,
+            max_size=settings.concurrency + 2,
+            statement_timeout_seconds=settings.statement_timeout_seconds,
+        ) as store,
         SourcePool(options, stats) as pool,
     ):
         await store.migrate()

@@ -243,6 +243,8 @@ class Faults:
     repeat_token_for: set[str] = field(default_factory=set)  # groups whose NextToken loops
     empty_pages_with_token: int = 0  # leading empty pages (with a token) per listing
     fail_groups: set[str] = field(default_factory=set)  # groups answered 500 always
+    slow_groups: dict[str, float] = field(default_factory=dict)  # group -> seconds per call
+    malformed_groups: set[str] = field(default_factory=set)  # groups answered a truncated body
     deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
     seed: int = 0
 
@@ -310,6 +312,9 @@ class StandIn:
         try:
             body = json.loads(await request.read() or b"{}")
             self.requests.append((operation, body))
+            group = body.get("ModelPackageGroupName")
+            if group in faults.slow_groups:
+                await asyncio.sleep(faults.slow_groups[group])
             if operation in faults.deny_operations:
                 raise ApiError("AccessDeniedException", f"not authorized to perform {operation}")
             handler = getattr(self, f"op_{operation}", None)
@@ -319,7 +324,8 @@ class StandIn:
         except ApiError as exc:
             return self._error(exc, "error" if exc.status >= 500 else "client_error")
         text = json.dumps(result)
-        if faults.malformed_rate and self._rng.random() < faults.malformed_rate:
+        truncate = group in faults.malformed_groups
+        if truncate or (faults.malformed_rate and self._rng.random() < faults.malformed_rate):
             self.outcomes["malformed"] += 1
             return web.Response(text=text[: len(text) // 2], content_type=JSON_11)
         self.outcomes["ok"] += 1
