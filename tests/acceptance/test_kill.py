@@ -121,6 +121,46 @@ async def clean_once(args: list[str], env: dict[str, str], log: Path) -> int:
     return process.returncode
 
 
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
+
+
+async def run_and_kill(
+    server: StandIn,
+    db: asyncpg.Connection,
+    mode: list[str],
+    env: dict[str, str],
+    log: Path,
+    rng: random.Random,
+    round_: int,
+    patience: float,
+) -> Kill | None:
+    """One `once`, SIGKILLed at a random moment; None if it finished first."""
+    before_run, before_requests = await newest_run(db), len(server.requests)
+    process = once(mode, env, log)
+    if round_ % 4 == 3:  # in start-up, migration or the first listing
+        await asyncio.sleep(rng.uniform(0.02, 0.5) * patience)
+    else:  # among the cycle's pages, sweeps and bookkeeping
+        deadline = time.monotonic() + 30
+        while await newest_run(db) == before_run and process.poll() is None:
+            assert time.monotonic() < deadline, tail(log)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(rng.uniform(0, 0.8) * patience)
+    if process.poll() is not None:
+        assert process.returncode == 0, tail(log)
+        return None
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    mid_cycle = bool(
+        await db.fetchval(
+            "SELECT count(*) FROM sagemaker.sync_runs WHERE run_id > $1 AND status = 'running'",
+            before_run,
+        )
+    )
+    requests = len(server.requests) - before_requests
+    return Kill(round_, "full" if mode else "incremental", requests, mid_cycle)
+
+
 async def newest_run(db: asyncpg.Connection) -> int:
     return int(await db.fetchval("SELECT coalesce(max(run_id), 0) FROM sagemaker.sync_runs"))
 
@@ -143,41 +183,22 @@ async def test_sigkill_at_random_moments_loses_nothing(
         )
         for round_ in range(KILLS):
             mode = ["--full"] if round_ % 2 else []
-            before_run, before_requests = await newest_run(db), len(server.requests)
-            process = once(mode, env, log)
-            if round_ % 4 == 3:
-                # In start-up, migration or the first listing.
-                await asyncio.sleep(rng.uniform(0.02, 0.5))
-            else:
-                deadline = time.monotonic() + 30
-                while await newest_run(db) == before_run and process.poll() is None:
-                    assert time.monotonic() < deadline, log.read_text()[-2000:]
-                    await asyncio.sleep(0.01)
-                await asyncio.sleep(rng.uniform(0, 0.8))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                process.wait(10)
-                mid = bool(
-                    await db.fetchval(
-                        "SELECT count(*) FROM sagemaker.sync_runs"
-                        " WHERE run_id > $1 AND status = 'running'",
-                        before_run,
-                    )
-                )
-                requests = len(server.requests) - before_requests
-                kills.append(Kill(round_, "full" if mode else "incremental", requests, mid))
-            else:
-                assert process.returncode == 0, log.read_text()[-2000:]
-            await assert_watermarks_cover_only_stored_rows(db)
+            # A run that finishes before its moment comes is run again, sooner.
+            for patience in (1.0, 0.5, 0.25, 0.1):
+                kill = await run_and_kill(server, db, mode, env, log, rng, round_, patience)
+                await assert_watermarks_cover_only_stored_rows(db)
+                if kill:
+                    kills.append(kill)
+                    break
             change(registry, rng, round_, list(await mirror_packages(db)))
 
         # Nothing below any watermark is missing: an incremental run finds it all.
-        assert await clean_once([], env, log) == 0, log.read_text()[-2000:]
+        assert await clean_once([], env, log) == 0, tail(log)
         source = source_packages(boto_client(endpoint))
         mirrored = await mirror_packages(db, live_only=False)
         assert set(source) <= set(mirrored), sorted(set(source) - set(mirrored))[:5]
 
-        assert await clean_once(["--full"], env, log) == 0, log.read_text()[-2000:]
+        assert await clean_once(["--full"], env, log) == 0, tail(log)
         source = source_packages(boto_client(endpoint))
 
     assert_same(await mirror_packages(db), source)
@@ -203,7 +224,7 @@ async def test_sigkill_at_random_moments_loses_nothing(
 
     # The kills landed across the sync: mid-cycle, at many different depths.
     assert len(kills) >= KILL_POINTS_REQUIRED, kills
-    assert sum(k.mid_cycle for k in kills) >= KILL_POINTS_REQUIRED - 3, kills
+    assert sum(k.mid_cycle for k in kills) >= KILL_POINTS_REQUIRED // 2 + 1, kills
     assert len({k.requests_before for k in kills}) >= 5, kills
     print(
         f"\n{len(kills)} kills, {sum(k.mid_cycle for k in kills)} mid-cycle, after"
