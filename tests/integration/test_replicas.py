@@ -41,7 +41,7 @@ REPLICA_ENV = {
 
 def sample_registry(groups: int = 3, versions: int = 6) -> Registry:
     """Created an hour ago, a second apart: outside the lookback, so deletions show."""
-    start = time.time() - 3600
+    start = round(time.time() - 3600, 3)  # milliseconds, as the API has them
     registry = Registry()
     for g in range(groups):
         registry.create_group(f"model-{g}", created=start)
