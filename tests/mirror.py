@@ -130,3 +130,16 @@ def assert_same(mirror: dict[str, dict[str, Any]], source: dict[str, dict[str, A
                 assert abs((actual - value).total_seconds()) <= 2e-6, (key, column, actual, value)
             else:
                 assert actual == value, (key, column, actual, value)
+
+
+# Each scope's watermark beside the newest creation_time it holds: a watermark
+# must never run ahead of the rows stored with it.
+WATERMARKS = """
+SELECT s.scope_kind, s.model_package_group_name, s.watermark,
+       (SELECT max(p.creation_time) FROM sagemaker.model_packages p
+         WHERE p.account_id = s.account_id AND p.region = s.region
+           AND p.model_package_group_name IS NOT DISTINCT FROM
+               nullif(s.model_package_group_name, '')) AS newest
+  FROM sagemaker.sync_state s
+ WHERE s.scope_kind IN ('group', 'unversioned')
+"""

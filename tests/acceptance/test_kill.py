@@ -33,22 +33,12 @@ import asyncpg
 
 from tests.acceptance.cli import service_env
 from tests.conftest import boto_client
-from tests.mirror import assert_same, mirror_packages, source_packages
+from tests.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
 from tests.standin import ApiError, Faults, Registry, StandIn, serve_in_thread
 
 SEED = 2026
 KILLS = 12
 KILL_POINTS_REQUIRED = 10
-
-WATERMARKS = """
-SELECT s.scope_kind, s.model_package_group_name, s.watermark,
-       (SELECT max(p.creation_time) FROM sagemaker.model_packages p
-         WHERE p.account_id = s.account_id AND p.region = s.region
-           AND p.model_package_group_name IS NOT DISTINCT FROM
-               nullif(s.model_package_group_name, '')) AS newest
-  FROM sagemaker.sync_state s
- WHERE s.scope_kind IN ('group', 'unversioned')
-"""
 
 
 def ticking_clock() -> Callable[[], float]:

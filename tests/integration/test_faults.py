@@ -33,7 +33,7 @@ import pytest
 from tests.acceptance.test_run import EVENTUALLY, STOP_LIMIT, eventually, running_service
 from tests.conftest import admin_dsn, boto_client, sync_once
 from tests.integration.test_security import throwaway_postgres
-from tests.mirror import assert_same, mirror_packages, source_packages
+from tests.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
 GROUPS = ("alpha", "beta", "gamma")
@@ -267,17 +267,6 @@ def invariant_holds(rows: list[asyncpg.Record]) -> None:
         assert r["watermark"] is None or (
             r["newest"] is not None and r["watermark"] <= r["newest"]
         ), dict(r)
-
-
-WATERMARKS = """
-SELECT s.scope_kind, s.model_package_group_name, s.watermark,
-       (SELECT max(p.creation_time) FROM sagemaker.model_packages p
-         WHERE p.account_id = s.account_id AND p.region = s.region
-           AND p.model_package_group_name IS NOT DISTINCT FROM
-               nullif(s.model_package_group_name, '')) AS newest
-  FROM sagemaker.sync_state s
- WHERE s.scope_kind IN ('group', 'unversioned')
-"""
 
 
 async def test_connections_terminated_mid_run_are_survived(
