@@ -23,6 +23,7 @@ from syncer.models import (
     parse_group,
     parse_package,
 )
+from syncer.settings import Settings
 from syncer.store import Store
 from tests.standin import Registry
 
@@ -61,9 +62,13 @@ def _chunks(items: list[PackageGroup]) -> Iterator[list[PackageGroup]]:
         yield items[i : i + PAGE]
 
 
+# The service's default: pages written at once, whatever the listing concurrency.
+WRITERS: int = Settings.model_fields["database_connections"].default
+
+
 async def replay(database_url: str, listing: Listing, concurrency: int) -> float:
     """Seconds to store ``listing`` as one full cycle would, on a migrated database."""
-    async with Store.open(database_url, max_size=concurrency + 2) as store:
+    async with Store.open(database_url, max_size=WRITERS + 2) as store:
         started = time.perf_counter()
         run_id = await store.start_run("full")
         for chunk in _chunks(listing.groups):
@@ -74,10 +79,18 @@ async def replay(database_url: str, listing: Listing, concurrency: int) -> float
 
         async def one(scope: Scope, pages: list[list[PackageSummary]]) -> None:
             async with semaphore:
-                for page in pages:
-                    await store.store_packages(scope, page, run_id)
-                seen = [p.arn for page in pages for p in page]
-                await store.finish_scope(scope, run_id, seen_arns=seen, absent_before=absent_before)
+                seen: list[str] = []
+                for number, page in enumerate(pages, 1):
+                    seen.extend(p.arn for p in page)
+                    last = number == len(pages)
+                    await store.store_page(
+                        scope,
+                        page,
+                        run_id,
+                        last=last,
+                        seen_arns=seen if last else None,
+                        absent_before=absent_before,
+                    )
 
         async with asyncio.TaskGroup() as tasks:
             for scope, pages in listing.scopes.items():

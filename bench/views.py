@@ -299,7 +299,7 @@ async def write_seconds(
         run_id = await store.start_run("full")
         start = time.perf_counter()
         for scope, page in pages:
-            await store.store_packages(scope, page, run_id)
+            await store.store_page(scope, page, run_id)
         elapsed = time.perf_counter() - start
         return elapsed, int(await store.pool.fetchval(INDEX_BYTES))
 

@@ -79,8 +79,9 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def open_store(settings: Settings) -> contextlib.AbstractAsyncContextManager[Store]:
     return Store.open(
         settings.database_url.get_secret_value(),
-        # One connection per scope in flight, one for the cycle lock, one for /readyz.
-        max_size=settings.concurrency + 2,
+        # The page writers, one for the cycle lock, one for /readyz. Scopes
+        # waiting for a writer keep their listing slot: the database paces the API.
+        max_size=settings.database_connections + 2,
         statement_timeout_seconds=settings.statement_timeout_seconds,
     )
 

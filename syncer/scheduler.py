@@ -23,13 +23,14 @@ import asyncpg
 from syncer.errors import SyncerError
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
-from syncer.models import UNVERSIONED, Scope
+from syncer.models import UNVERSIONED, PackageGroup, Scope
 from syncer.settings import Settings
 from syncer.source import ApiStats, RegistrySource
 from syncer.store import (
     CONNECTION_ERRORS,
     RunTotals,
     Store,
+    changes_key,
     describe,
     groups_key,
     scope_key,
@@ -207,20 +208,43 @@ class Syncer:
         semaphore: asyncio.Semaphore,
         result: CycleResult,
     ) -> None:
-        group_names = await self._sync_groups(source, run_id, semaphore, result)
+        target = source.target
+        # Read before this cycle moves anything: where each scope's listing
+        # starts (a full cycle lists from the start) and which groups are live.
+        watermarks = {} if full else await self._store.watermarks(target)
+        live_groups = await self._store.live_groups(target)
         if self._settings.change_feed:
             # Before the listings, which then find these changes already stored;
             # on full cycles too, so that the feed's cursor starts with the mirror.
             await self._sync_changes(source, run_id, semaphore, result)
-        scopes = [Scope(source.target, name) for name in group_names or []]
-        if self._settings.include_unversioned:
-            scopes.append(Scope(source.target, UNVERSIONED))
+
         async with asyncio.TaskGroup() as tasks:
-            for scope in scopes:
+
+            def start(scope: Scope, watermark: datetime | None) -> None:
                 tasks.create_task(
-                    self._guarded_scope(source, scope, full, run_id, semaphore, result),
+                    self._guarded_scope(source, scope, watermark, run_id, semaphore, result),
                     name=f"scope:{scope}",
                 )
+
+            recreated: list[str] = []
+
+            def listed(group: PackageGroup) -> None:
+                # A group's versions are listed while later group pages are still
+                # coming, except for a group re-created under the name of a live
+                # one: the group sweep retires the old group first (its versions,
+                # its watermark), and then it is listed from the start.
+                if live_groups.get(group.name, {group.arn}) - {group.arn}:
+                    recreated.append(group.name)
+                    return
+                scope = Scope(target, group.name)
+                start(scope, watermarks.get(scope_key(scope)))
+
+            if self._settings.include_unversioned:
+                unversioned = Scope(target, UNVERSIONED)
+                start(unversioned, watermarks.get(scope_key(unversioned)))
+            if await self._sync_groups(source, run_id, semaphore, result, listed):
+                for name in recreated:
+                    start(Scope(target, name), None)
 
     async def _sync_groups(
         self,
@@ -228,12 +252,16 @@ class Syncer:
         run_id: int,
         semaphore: asyncio.Semaphore,
         result: CycleResult,
-    ) -> list[str] | None:
-        """List every group (cheap: 100 a call), store them, sweep the vanished ones."""
+        listed: Callable[[PackageGroup], None],
+    ) -> bool:
+        """List every group (cheap: 100 a call), store them, sweep the vanished ones.
+
+        ``listed`` is called with each group once its page is stored. Returns
+        whether the listing completed and the sweep ran.
+        """
         target = source.target
         totals = result.totals
         totals.scopes_total += 1
-        names: list[str] = []
         seen: list[str] = []
         try:
             async with semaphore:
@@ -244,25 +272,26 @@ class Syncer:
                     totals.groups_listed += len(page.items) + page.skipped
                     totals.items_skipped += page.skipped
                     totals.groups_changed += await self._store.store_groups(target, page.items)
-                    names.extend(g.name for g in page.items)
                     seen.extend(g.arn for g in page.items)
                     seen.extend(page.skipped_arns)
+                    for group in page.items:
+                        listed(group)
                 gone, packages = await self._store.sweep_groups(
                     target, seen, self._settings.group_name_contains, run_id
                 )
         except Stopped:
             log.info("sync.scope_stopped", scope=f"{target}/(groups)")
-            return None
+            return False
         except Exception as exc:
             await self._scope_failed(groups_key(target), f"{target}/(groups)", exc, result)
-            return None
+            return False
         totals.groups_deleted += len(gone)
         totals.packages_deleted += packages
         self._metrics.rows.labels("deleted").inc(packages)
         if gone:
             log.info("sync.groups_deleted", target=str(target), groups=gone[:20], count=len(gone))
         self._metrics.scopes.labels("succeeded").inc()
-        return names
+        return True
 
     async def _sync_changes(
         self,
@@ -271,7 +300,7 @@ class Syncer:
         semaphore: asyncio.Semaphore,
         result: CycleResult,
     ) -> None:
-        """The change feed of one target; a failure is recorded on its group-listing scope.
+        """The change feed of one target, recorded in its own sync_state row ('changes').
 
         The listings still run, and the reconcile still converges, so the cycle
         goes on; it counts as partial, because approvals may be stale until then.
@@ -290,11 +319,12 @@ class Syncer:
                     run_id=run_id,
                     stop=self.stop_event,
                 )
+                await self._store.scope_succeeded(changes_key(target), full=False)
             except Stopped:
                 log.info("sync.scope_stopped", scope=name)
                 return
             except Exception as exc:
-                await self._scope_failed(groups_key(target), name, exc, result)
+                await self._scope_failed(changes_key(target), name, exc, result)
                 return
         self.beat()
         # Search results are not listed packages: only what they changed counts.
@@ -305,12 +335,13 @@ class Syncer:
         self,
         source: RegistrySource,
         scope: Scope,
-        full: bool,
+        watermark: datetime | None,
         run_id: int,
         semaphore: asyncio.Semaphore,
         result: CycleResult,
     ) -> None:
-        """One scope; its failure is recorded and contained, never raised to the cycle."""
+        """One scope, listed from ``watermark`` (None: all of it); its failure is
+        recorded and contained, never raised to the cycle."""
         async with semaphore:
             if self.stop_event.is_set():
                 return
@@ -321,7 +352,7 @@ class Syncer:
                     source,
                     self._store,
                     scope,
-                    full=full,
+                    watermark=watermark,
                     lookback=timedelta(seconds=self._settings.lookback_seconds),
                     run_id=run_id,
                     now=self._now,

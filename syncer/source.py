@@ -92,6 +92,8 @@ class Page(Generic[T]):
     # not mark them deleted.
     skipped_arns: list[str]
     skipped: int
+    # No NextToken: the listing ends with this page.
+    last: bool = True
 
 
 class RegistrySource:
@@ -106,10 +108,10 @@ class RegistrySource:
         params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
         if name_contains:
             params["NameContains"] = name_contains
-        async for items in self._pages(
+        async for items, last in self._pages(
             "list_model_package_groups", "ModelPackageGroupSummaryList", params
         ):
-            yield _parse_all(items, parse_group, "ModelPackageGroupArn", str(self.target))
+            yield _parse_all(items, parse_group, "ModelPackageGroupArn", str(self.target), last)
 
     async def list_packages(
         self, group_name: str | None, created_after: datetime | None
@@ -130,8 +132,10 @@ class RegistrySource:
         def parse(item: dict[str, Any]) -> PackageSummary:
             return parse_package(item, group_name)
 
-        async for items in self._pages("list_model_packages", "ModelPackageSummaryList", params):
-            yield _parse_all(items, parse, "ModelPackageArn", str(self.target))
+        async for items, last in self._pages(
+            "list_model_packages", "ModelPackageSummaryList", params
+        ):
+            yield _parse_all(items, parse, "ModelPackageArn", str(self.target), last)
 
     async def latest_change(self) -> datetime | None:
         """When the target's most recently modified package changed (None: it has no package)."""
@@ -158,14 +162,17 @@ class RegistrySource:
                 "Filters": [{"Name": "LastModifiedTime", "Operator": "GreaterThan", "Value": after}]
             },
         )
-        async for items in self._pages("search", "Results", params, required=False):
-            yield _parse_all(items, parse_package_change, "", str(self.target))
+        async for items, last in self._pages("search", "Results", params, required=False):
+            yield _parse_all(items, parse_package_change, "", str(self.target), last)
 
     async def _pages(
         self, method: str, key: str, params: dict[str, Any], *, required: bool = True
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        # Follow NextToken to its end, not to the first empty page: list calls
-        # may return empty pages that still carry a token.
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
+        """Each page's items, and whether it is the last.
+
+        Follow NextToken to its end, not to the first empty page: list calls
+        may return empty pages that still carry a token.
+        """
         seen_tokens: set[str] = set()
         token: str | None = None
         call = getattr(self._client, method)
@@ -179,8 +186,8 @@ class RegistrySource:
                 items = []
             if not isinstance(items, list):
                 raise ListingError(f"{method}: response has no {key} list")
-            yield items
             token = response.get("NextToken")
+            yield items, not token
             if not token:
                 return
             if token in seen_tokens:
@@ -189,7 +196,11 @@ class RegistrySource:
 
 
 def _parse_all(
-    items: Iterable[Any], parse: Callable[[dict[str, Any]], T], key: str, where: str
+    items: Iterable[Any],
+    parse: Callable[[dict[str, Any]], T],
+    key: str,
+    where: str,
+    last: bool = True,
 ) -> Page[T]:
     parsed: list[T] = []
     skipped_arns: list[str] = []
@@ -210,7 +221,7 @@ def _parse_all(
                 reason=str(exc),
                 arn=str(arn)[:200] if arn else None,
             )
-    return Page(parsed, skipped_arns, skipped)
+    return Page(parsed, skipped_arns, skipped, last)
 
 
 async def _translate(method: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:

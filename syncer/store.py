@@ -3,6 +3,8 @@
 Each page is written in one transaction that also advances the scope's
 watermark, under a transaction-level advisory lock on the scope, so a crash
 between pages loses nothing and two writers never interleave on one scope.
+A listing page is one round trip (sagemaker.store_listing_page, migration
+0003), its last page included, which also sweeps and records the scope.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from syncer.sql import QUERIES
 
 log = get_logger(__name__)
 
-SCOPE_LOCK_CLASS = migrations.LOCK_CLASS + 1
 CYCLE_LOCK = 2
 # Errors that mean "the database went away", as opposed to "this statement is wrong".
 CONNECTION_ERRORS = (
@@ -52,6 +53,7 @@ class WriteCounts:
     inserted: int = 0
     updated: int = 0
     changes: int = 0
+    deleted: int = 0
 
 
 @dataclass
@@ -78,6 +80,11 @@ def scope_key(scope: Scope) -> tuple[str, str, str, str]:
 
 def groups_key(target: Target) -> tuple[str, str, str, str]:
     return (target.account_id, target.region, "groups", "")
+
+
+def changes_key(target: Target) -> tuple[str, str, str, str]:
+    """The change feed's row: its cursor is the watermark."""
+    return (target.account_id, target.region, "changes", "")
 
 
 class Store:
@@ -203,63 +210,51 @@ class Store:
         return value if isinstance(value, datetime) else None
 
     # ------------------------------------------------------------- scopes
-    async def watermark(self, scope: Scope) -> datetime | None:
-        value = await self._pool.fetchval(QUERIES["get_watermark"], *scope_key(scope))
-        return value if isinstance(value, datetime) else None
+    async def watermarks(self, target: Target) -> dict[tuple[str, str, str, str], datetime]:
+        """Every scope's watermark in a target, by ``scope_key``; one query."""
+        rows = await self._pool.fetch(QUERIES["get_watermarks"], target.account_id, target.region)
+        return {(target.account_id, target.region, row[0], row[1]): row[2] for row in rows}
 
-    async def store_packages(
-        self, scope: Scope, packages: Sequence[PackageSummary], run_id: int
-    ) -> WriteCounts:
-        """Upsert one page and advance the watermark over it, atomically."""
-        if not packages:
-            return WriteCounts()
-        rows = list({p.arn: p for p in packages}.values())  # a page may repeat an item
-        columns = _package_columns(rows)
-        watermark = max(p.creation_time for p in rows)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock_scope(conn, scope)
-            record = await conn.fetchrow(QUERIES["upsert_packages"], *columns, run_id)
-            await conn.execute(QUERIES["advance_watermark"], *scope_key(scope), watermark)
-        assert record is not None
-        return WriteCounts(record["inserted"], record["updated"], record["changes"])
-
-    async def finish_scope(
+    async def store_page(
         self,
         scope: Scope,
+        packages: Sequence[PackageSummary],
         run_id: int,
         *,
-        seen_arns: Sequence[str] | None,
-        absent_before: datetime | None,
-    ) -> int:
-        """Record a completed listing; with ``seen_arns`` (a full listing), sweep deletions.
+        last: bool = False,
+        seen_arns: Sequence[str] | None = None,
+        absent_before: datetime | None = None,
+    ) -> WriteCounts:
+        """Upsert one page of a listing and advance the scope's watermark over it, atomically.
 
-        Returns how many packages were marked deleted.
+        ``last`` (the listing's final page, possibly empty) also records the
+        scope's success in the same transaction; with ``seen_arns``, everything
+        a complete listing returned, packages of the scope not among them and
+        created before ``absent_before`` are marked deleted first. One round
+        trip (sagemaker.store_listing_page).
         """
-        account, region, _, group = scope_key(scope)
-        deleted = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._lock_scope(conn, scope)
-            if seen_arns is not None and absent_before is not None:
-                deleted = int(
-                    await conn.fetchval(
-                        QUERIES["sweep_packages"],
-                        account,
-                        region,
-                        group,
-                        list(seen_arns),
-                        absent_before,
-                        run_id,
-                    )
-                )
-            await conn.execute(QUERIES["scope_succeeded"], *scope_key(scope), seen_arns is not None)
-        return deleted
+        rows = list({p.arn: p for p in packages}.values())  # a page may repeat an item
+        if not rows and not last:
+            return WriteCounts()
+        if seen_arns is not None and absent_before is None:
+            raise ValueError("a sweep needs absent_before")
+        record = await self._pool.fetchrow(
+            QUERIES["store_listing_page"],
+            *scope_key(scope),
+            *_package_columns(rows),
+            run_id,
+            last,
+            list(seen_arns) if seen_arns is not None else None,
+            absent_before,
+        )
+        assert record is not None
+        return WriteCounts(*record)
 
     # ------------------------------------------------------------- change feed
     # The feed's cursor (the newest LastModifiedTime applied) is the watermark of
-    # the target's group-listing scope, which has no creation-time watermark:
-    # both are progress of the whole account/region.
+    # the target's 'changes' row.
     async def change_cursor(self, target: Target) -> datetime | None:
-        value = await self._pool.fetchval(QUERIES["get_watermark"], *groups_key(target))
+        value = await self._pool.fetchval(QUERIES["get_watermark"], *changes_key(target))
         return value if isinstance(value, datetime) else None
 
     async def store_changes(
@@ -271,9 +266,7 @@ class Store:
         rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
         cursor = max(c.last_modified for c in rows)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(groups_key(target))
-            )
+            await conn.execute(QUERIES["scope_lock"], *changes_key(target))
             record = await conn.fetchrow(
                 QUERIES["apply_package_changes"],
                 [c.arn for c in rows],
@@ -286,12 +279,15 @@ class Store:
                 list(MUTABLE_SUMMARY_KEYS),
                 run_id,
             )
-            await conn.execute(QUERIES["advance_watermark"], *groups_key(target), cursor)
+            await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
         assert record is not None
         return WriteCounts(updated=record["updated"], changes=record["changes"])
 
     async def start_change_feed(self, target: Target, cursor: datetime) -> None:
-        await self._pool.execute(QUERIES["advance_watermark"], *groups_key(target), cursor)
+        await self._pool.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
+
+    async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
+        await self._pool.execute(QUERIES["scope_succeeded"], *key, full)
 
     async def scope_failed(self, key: tuple[str, str, str, str], error: str) -> None:
         await self._pool.execute(QUERIES["scope_failed"], *key, error[:2000])
@@ -314,6 +310,15 @@ class Store:
         )
         return int(changed)
 
+    async def live_groups(self, target: Target) -> dict[str, set[str]]:
+        """The ARNs of the target's live groups, by name (two only while one replaces another)."""
+        groups: dict[str, set[str]] = {}
+        for name, arn in await self._pool.fetch(
+            QUERIES["live_groups"], target.account_id, target.region
+        ):
+            groups.setdefault(name, set()).add(arn)
+        return groups
+
     async def sweep_groups(
         self, target: Target, seen_arns: Sequence[str], name_filter: str | None, run_id: int
     ) -> tuple[list[str], int]:
@@ -323,9 +328,7 @@ class Store:
         """
         packages_deleted = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(groups_key(target))
-            )
+            await conn.execute(QUERIES["scope_lock"], *groups_key(target))
             gone = [
                 row[0]
                 for row in await conn.fetch(
@@ -337,8 +340,7 @@ class Store:
                 )
             ]
             for name in gone:
-                scope = Scope(target, name)
-                await self._lock_scope(conn, scope)
+                await conn.execute(QUERIES["scope_lock"], *scope_key(Scope(target, name)))
                 packages_deleted += int(
                     await conn.fetchval(
                         QUERIES["sweep_packages"],
@@ -374,9 +376,6 @@ class Store:
     async def ping(self) -> None:
         await self._pool.fetchval("SELECT 1")
 
-    async def _lock_scope(self, conn: asyncpg.Connection, scope: Scope) -> None:
-        await conn.execute(QUERIES["scope_lock"], SCOPE_LOCK_CLASS, _lock_name(scope_key(scope)))
-
 
 async def _reset(session_locked: set[int], conn: asyncpg.Connection) -> None:
     """Reset a connection on its way back to the pool; a round trip only where needed.
@@ -392,10 +391,6 @@ async def _reset(session_locked: set[int], conn: asyncpg.Connection) -> None:
     if pid in session_locked:
         session_locked.discard(pid)
         await conn.execute(conn.get_reset_query())
-
-
-def _lock_name(key: tuple[str, ...]) -> str:
-    return "/".join(key)
 
 
 def _package_columns(rows: Sequence[PackageSummary]) -> list[list[Any]]:

@@ -1,4 +1,4 @@
-"""One scope's sync: list -> store page by page -> advance watermark -> sweep if complete.
+"""One scope's sync: list -> store page by page, each with its watermark -> sweep if complete.
 
 Incremental listings start at the watermark minus the lookback (and one more
 millisecond, because ``CreationTimeAfter`` is strict and packages share
@@ -60,41 +60,44 @@ async def sync_scope(
     store: Store,
     scope: Scope,
     *,
-    full: bool,
+    watermark: datetime | None,
     lookback: timedelta,
     run_id: int,
     now: Callable[[], datetime],
     stop: asyncio.Event,
 ) -> ScopeResult:
+    """List one scope from ``watermark`` (None: everything) and store it page by page."""
     started = now()
-    watermark = None if full else await store.watermark(scope)
     created_after = listing_lower_bound(watermark, lookback)
     result = ScopeResult(complete_listing=created_after is None)
     seen: list[str] | None = [] if result.complete_listing else None
+    # The list API is eventually consistent: a package created moments before
+    # the listing may be missing from it without being gone.
+    absent_before = started - lookback if seen is not None else None
     group = None if scope.is_unversioned else scope.group_name
 
     async for page in source.list_packages(group, created_after):
         if stop.is_set():
             raise Stopped(str(scope))
-        counts = await store.store_packages(scope, page.items, run_id)
+        if seen is not None:
+            seen.extend(p.arn for p in page.items)
+            seen.extend(page.skipped_arns)
+        # The last page also sweeps and records the scope, in the same round trip.
+        counts = await store.store_page(
+            scope,
+            page.items,
+            run_id,
+            last=page.last,
+            seen_arns=seen if page.last else None,
+            absent_before=absent_before,
+        )
         result.pages += 1
         result.listed += len(page.items) + page.skipped
         result.skipped += page.skipped
         result.inserted += counts.inserted
         result.updated += counts.updated
         result.changes += counts.changes
-        if seen is not None:
-            seen.extend(p.arn for p in page.items)
-            seen.extend(page.skipped_arns)
-
-    # The list API is eventually consistent: a package created moments before
-    # the listing may be missing from it without being gone.
-    result.deleted = await store.finish_scope(
-        scope,
-        run_id,
-        seen_arns=seen,
-        absent_before=started - lookback if seen is not None else None,
-    )
+        result.deleted += counts.deleted
     log.debug(
         "sync.scope_done",
         scope=str(scope),

@@ -299,6 +299,9 @@ class StandIn:
         faults = self.faults
         if faults.latency_seconds:
             await asyncio.sleep(faults.latency_seconds)
+        # Every request is recorded, those answered with an injected fault too.
+        body = json.loads(await request.read() or b"{}")
+        self.requests.append((operation, body))
         if faults.rate_limit_per_second:
             if self._bucket is None or self._bucket.rate != faults.rate_limit_per_second:
                 self._bucket = TokenBucket(faults.rate_limit_per_second)
@@ -310,8 +313,6 @@ class StandIn:
             status = self._rng.choice((500, 503))
             return self._error(ApiError("InternalFailure", "injected", status), "error")
         try:
-            body = json.loads(await request.read() or b"{}")
-            self.requests.append((operation, body))
             group = body.get("ModelPackageGroupName")
             if group in faults.slow_groups:
                 await asyncio.sleep(faults.slow_groups[group])

@@ -1,130 +1,24 @@
 -- Named queries used by syncer/store.py; loaded once at import.
 -- Every value is a bind parameter; arrays carry a whole page in one round trip.
 
--- name: upsert_packages
--- A page of summaries in one statement. Unchanged rows are not touched (the
--- WHERE on the conflict branch), so a cycle without source changes writes no
--- tuple. `previous` reads the rows as they were before this statement, which
--- is how the change history gets old and new values without a second query.
-WITH incoming AS (
-    SELECT *
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[],
-                  $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-                  $12::text[], $13::text[], $14::text[], $15::text[])
-        AS t(model_package_arn, account_id, region, model_package_group_name,
-             model_package_version, model_package_name, model_package_description,
-             creation_time, model_package_status, model_approval_status,
-             model_life_cycle_stage, model_life_cycle_stage_status,
-             model_life_cycle_stage_description, model_package_registration_type, raw)
-),
-previous AS (
-    SELECT p.model_package_arn, p.model_package_status, p.model_approval_status,
-           p.model_life_cycle_stage, p.model_life_cycle_stage_status, p.deleted_at
-      FROM sagemaker.model_packages p
-      JOIN incoming i USING (model_package_arn)
-),
-written AS (
-    INSERT INTO sagemaker.model_packages AS p (
-        model_package_arn, account_id, region, model_package_group_name,
-        model_package_version, model_package_name, model_package_description,
-        creation_time, model_package_status, model_approval_status,
-        model_life_cycle_stage, model_life_cycle_stage_status,
-        model_life_cycle_stage_description, model_package_registration_type, raw,
-        first_seen_at, last_changed_at)
-    SELECT i.model_package_arn, i.account_id, i.region, i.model_package_group_name,
-           i.model_package_version, i.model_package_name, i.model_package_description,
-           i.creation_time, i.model_package_status, i.model_approval_status,
-           i.model_life_cycle_stage, i.model_life_cycle_stage_status,
-           i.model_life_cycle_stage_description, i.model_package_registration_type,
-           i.raw::jsonb, now(), now()
-      FROM incoming i
-    ON CONFLICT (model_package_arn) DO UPDATE SET
-        account_id = excluded.account_id,
-        region = excluded.region,
-        model_package_group_name = excluded.model_package_group_name,
-        model_package_version = excluded.model_package_version,
-        model_package_name = excluded.model_package_name,
-        model_package_description = excluded.model_package_description,
-        creation_time = excluded.creation_time,
-        model_package_status = excluded.model_package_status,
-        model_approval_status = excluded.model_approval_status,
-        model_life_cycle_stage = excluded.model_life_cycle_stage,
-        model_life_cycle_stage_status = excluded.model_life_cycle_stage_status,
-        model_life_cycle_stage_description = excluded.model_life_cycle_stage_description,
-        model_package_registration_type = excluded.model_package_registration_type,
-        raw = excluded.raw,
-        last_changed_at = excluded.last_changed_at,
-        deleted_at = NULL
-    -- Every column derives from raw (plus the ARN), so raw equality is row equality.
-    WHERE p.raw IS DISTINCT FROM excluded.raw OR p.deleted_at IS NOT NULL
-    RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
-              p.model_package_version, p.model_package_status, p.model_approval_status,
-              p.model_life_cycle_stage, p.model_life_cycle_stage_status
-),
-history AS (
-    INSERT INTO sagemaker.model_package_changes (
-        model_package_arn, account_id, region, model_package_group_name,
-        model_package_version, change_type, old_value, new_value, observed_at, run_id)
-    SELECT w.model_package_arn, w.account_id, w.region, w.model_package_group_name,
-           w.model_package_version, c.change_type, c.old_value, c.new_value, now(), $16
-      FROM written w
-      LEFT JOIN previous o USING (model_package_arn)
-     CROSS JOIN LATERAL (VALUES
-        ('created', NULL, w.model_approval_status,
-            o.model_package_arn IS NULL),
-        ('reappeared', NULL, NULL,
-            o.deleted_at IS NOT NULL),
-        ('model_approval_status', o.model_approval_status, w.model_approval_status,
-            o.model_package_arn IS NOT NULL
-            AND o.model_approval_status IS DISTINCT FROM w.model_approval_status),
-        ('model_package_status', o.model_package_status, w.model_package_status,
-            o.model_package_arn IS NOT NULL
-            AND o.model_package_status IS DISTINCT FROM w.model_package_status),
-        -- A package first seen in a stage enters it then: recorded, so that
-        -- "when did it reach Production" has an answer from the history alone.
-        ('model_life_cycle_stage', o.model_life_cycle_stage, w.model_life_cycle_stage,
-            o.model_life_cycle_stage IS DISTINCT FROM w.model_life_cycle_stage),
-        ('model_life_cycle_stage_status', o.model_life_cycle_stage_status,
-            w.model_life_cycle_stage_status,
-            o.model_life_cycle_stage_status IS DISTINCT FROM w.model_life_cycle_stage_status)
-     ) AS c(change_type, old_value, new_value, happened)
-     WHERE c.happened
-    RETURNING 1
-)
-SELECT count(*) FILTER (WHERE o.model_package_arn IS NULL)     AS inserted,
-       count(*) FILTER (WHERE o.model_package_arn IS NOT NULL) AS updated,
-       (SELECT count(*) FROM history)                          AS changes
-  FROM written w
-  LEFT JOIN previous o USING (model_package_arn);
+-- name: store_listing_page
+-- A page of a scope's listing in one round trip: lock, upsert with change
+-- history, watermark, and for the last page the sweep and the scope's success
+-- (migrations/0003_page_writes.sql). $1-$4 the scope, $5-$19 the page as
+-- columns, $20 the run, $21 last page, $22 the ARNs of a complete listing (or
+-- NULL), $23 the sweep's cut-off.
+SELECT inserted, updated, changes, deleted
+  FROM sagemaker.store_listing_page(
+        $1, $2, $3, $4,
+        $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[],
+        $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+        $18::text[], $19::text[],
+        $20, $21, $22::text[], $23);
 
 -- name: sweep_packages
--- After a complete listing of a scope: rows it did not contain are gone.
--- $3 is the group, or '' for the unversioned packages of the account/region.
--- $5 spares packages created too recently to be trusted absent (the list API
--- is eventually consistent).
-WITH gone AS (
-    UPDATE sagemaker.model_packages p
-       SET deleted_at = now(), last_changed_at = now()
-     WHERE p.account_id = $1
-       AND p.region = $2
-       AND (p.model_package_group_name = $3
-            OR ($3 = '' AND p.model_package_group_name IS NULL))
-       AND p.deleted_at IS NULL
-       AND p.creation_time < $5
-       AND NOT EXISTS (SELECT 1 FROM unnest($4::text[]) AS seen(arn)
-                        WHERE seen.arn = p.model_package_arn)
-    RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
-              p.model_package_version, p.model_approval_status
-),
-history AS (
-    INSERT INTO sagemaker.model_package_changes (
-        model_package_arn, account_id, region, model_package_group_name,
-        model_package_version, change_type, old_value, new_value, observed_at, run_id)
-    SELECT g.model_package_arn, g.account_id, g.region, g.model_package_group_name,
-           g.model_package_version, 'deleted', g.model_approval_status, NULL, now(), $6
-      FROM gone g
-)
-SELECT count(*) FROM gone;
+-- After a complete listing of a scope ($3: the group, '' for unversioned
+-- packages): rows it did not contain are gone, unless created after $5.
+SELECT sagemaker.sweep_scope($1, $2, $3, $4::text[], $5, $6);
 
 -- name: apply_package_changes
 -- A page of the change feed (Search results): the mutable fields of packages
@@ -219,6 +113,11 @@ written AS (
 )
 SELECT count(*) FROM written;
 
+-- name: live_groups
+SELECT model_package_group_name, model_package_group_arn
+  FROM sagemaker.model_package_groups
+ WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL;
+
 -- name: sweep_groups
 -- After a complete group listing of an account/region: groups it did not
 -- contain are gone. Only groups the name filter ($4, '' for none) covers.
@@ -245,29 +144,18 @@ SELECT watermark
   FROM sagemaker.sync_state
  WHERE account_id = $1 AND region = $2 AND scope_kind = $3 AND model_package_group_name = $4;
 
+-- name: get_watermarks
+-- Every scope's watermark in an account/region, read once per cycle.
+SELECT scope_kind, model_package_group_name, watermark
+  FROM sagemaker.sync_state
+ WHERE account_id = $1 AND region = $2 AND watermark IS NOT NULL;
+
 -- name: advance_watermark
--- Moves forward only, and only in the transaction that stored the rows it covers.
--- Never past the present: one package stamped in the future would otherwise
--- hide every package created before that moment from incremental listings.
-INSERT INTO sagemaker.sync_state AS s
-       (account_id, region, scope_kind, model_package_group_name, watermark)
-VALUES ($1, $2, $3, $4, least($5::timestamptz, now()))
-ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
-   SET watermark = greatest(s.watermark, excluded.watermark)
- WHERE s.watermark IS NULL OR s.watermark < excluded.watermark;
+-- Forward only, never past now() (sagemaker.advance_watermark).
+SELECT sagemaker.advance_watermark($1, $2, $3, $4, $5);
 
 -- name: scope_succeeded
-INSERT INTO sagemaker.sync_state AS s
-       (account_id, region, scope_kind, model_package_group_name,
-        last_attempt_at, last_success_at, last_full_success_at)
-VALUES ($1, $2, $3, $4, now(), now(), CASE WHEN $5::boolean THEN now() END)
-ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
-   SET last_attempt_at = now(),
-       last_success_at = now(),
-       last_full_success_at = coalesce(excluded.last_full_success_at, s.last_full_success_at),
-       last_error = NULL,
-       last_error_at = NULL,
-       consecutive_failures = 0;
+SELECT sagemaker.scope_succeeded($1, $2, $3, $4, $5);
 
 -- name: scope_failed
 INSERT INTO sagemaker.sync_state AS s
@@ -305,7 +193,8 @@ SELECT max(started_at)
  WHERE mode = 'full' AND status IN ('succeeded', 'partial');
 
 -- name: scope_lock
-SELECT pg_advisory_xact_lock($1, hashtext($2));
+-- Until the end of the transaction (sagemaker.lock_scope).
+SELECT sagemaker.lock_scope($1, $2, $3, $4);
 
 -- name: try_cycle_lock
 SELECT pg_try_advisory_lock($1, $2);

@@ -83,6 +83,7 @@ NUMBERS: dict[str, tuple[list[str], list[str]]] = {
     "SYNCER_RECONCILE_INTERVAL_SECONDS": (["0"], ["1e12"]),
     "SYNCER_LOOKBACK_SECONDS": (["-1"], ["1e12"]),
     "SYNCER_CONCURRENCY": (["0"], ["257"]),
+    "SYNCER_DATABASE_CONNECTIONS": (["0"], ["257"]),
     "SYNCER_MAX_REQUESTS_PER_SECOND": (["0", "-5"], []),
     "SYNCER_PAGE_SIZE": (["0"], ["101"]),
     "SYNCER_MAX_ATTEMPTS": (["0"], ["21"]),
@@ -90,7 +91,13 @@ NUMBERS: dict[str, tuple[list[str], list[str]]] = {
     "SYNCER_STATEMENT_TIMEOUT_SECONDS": (["0"], ["1e9"]),
     "SYNCER_HTTP_PORT": (["-1"], ["65536"]),
 }
-INTEGERS = {"SYNCER_CONCURRENCY", "SYNCER_PAGE_SIZE", "SYNCER_MAX_ATTEMPTS", "SYNCER_HTTP_PORT"}
+INTEGERS = {
+    "SYNCER_CONCURRENCY",
+    "SYNCER_DATABASE_CONNECTIONS",
+    "SYNCER_PAGE_SIZE",
+    "SYNCER_MAX_ATTEMPTS",
+    "SYNCER_HTTP_PORT",
+}
 for variable, (low, high) in NUMBERS.items():
     kind = "integer" if variable in INTEGERS else "number"
     CASES += [

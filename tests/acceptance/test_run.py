@@ -250,15 +250,15 @@ async def test_run_serves_probes_and_metrics_and_mirrors_new_packages(
         assert throttles == m("syncer_api_calls_total", outcome="throttled")
         assert m("syncer_api_calls_total") <= sagemaker_calls(standin)
         lags = m.labelled("syncer_watermark_lag_seconds", "scope")
-        # Every package scope; the group listing has one too if a change feed keeps its cursor there.
+        # Every package scope, and the change feed's cursor once it has one.
         assert (
             {"churn", "fraud", "(unversioned)"}
             <= set(lags)
-            <= {"churn", "fraud", "(unversioned)", "(groups)"}
+            <= {"churn", "fraud", "(unversioned)", "(changes)"}
         )
         assert all(0 <= lag < 600 for lag in lags.values()), lags
         successes = m.labelled("syncer_scope_last_success_timestamp_seconds", "scope")
-        assert set(successes) == {"(groups)", "churn", "fraud", "(unversioned)"}
+        assert set(successes) == {"(groups)", "(changes)", "churn", "fraud", "(unversioned)"}
         assert all(started - 1 <= t <= time.time() for t in successes.values()), successes
         assert m("syncer_scope_consecutive_failures") == 0
         assert started - 1 <= m("syncer_last_success_timestamp_seconds") <= time.time()
@@ -404,9 +404,9 @@ async def test_sigterm_during_the_group_listing_stops_it_at_a_page_boundary(
     )
     assert (
         await db.fetchval(
-            "SELECT count(*) FROM sagemaker.sync_state WHERE last_success_at IS NOT NULL"
+            "SELECT last_success_at FROM sagemaker.sync_state WHERE scope_kind = 'groups'"
         )
-        == 0
+        is None
     )
     assert await db.fetchval("SELECT status FROM sagemaker.sync_runs") == "interrupted"
 

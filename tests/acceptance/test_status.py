@@ -67,6 +67,7 @@ async def test_status_json_matches_the_database(
         == set(by_key)
         == {
             ("groups", ""),
+            ("changes", ""),
             ("group", "churn"),
             ("group", "fraud"),
             ("group", "broken"),
@@ -127,7 +128,7 @@ async def test_status_text_shows_each_scope_totals_and_runs(
     scope_lines = {line.split()[0]: line for line in lines if line.startswith(f"{ACCOUNT}/")}
     assert set(scope_lines) == {
         f"{ACCOUNT}/{REGION}/{name}"
-        for name in ("(groups)", "churn", "fraud", "broken", "(unversioned)")
+        for name in ("(groups)", "(changes)", "churn", "fraud", "broken", "(unversioned)")
     }
     assert "InternalFailure" in scope_lines[f"{ACCOUNT}/{REGION}/broken"]
     watermark = await db.fetchval(

@@ -153,7 +153,7 @@ async def test_the_change_feed_cursor_and_the_bound_it_sends(
 
     async def cursor() -> datetime:
         value = await db.fetchval(
-            "SELECT watermark FROM sagemaker.sync_state WHERE scope_kind = 'groups'"
+            "SELECT watermark FROM sagemaker.sync_state WHERE scope_kind = 'changes'"
         )
         assert isinstance(value, datetime)
         return value
@@ -244,7 +244,7 @@ async def test_a_denied_search_is_reported_and_the_listings_still_run(
     [error] = result.errors
     assert error["scope"].endswith("/(changes)") and "AccessDeniedException" in error["error"]
     state = await db.fetchrow(
-        "SELECT last_error, watermark FROM sagemaker.sync_state WHERE scope_kind = 'groups'"
+        "SELECT last_error, watermark FROM sagemaker.sync_state WHERE scope_kind = 'changes'"
     )
     assert "AccessDeniedException" in state["last_error"] and state["watermark"] is None
 

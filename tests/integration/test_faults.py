@@ -71,7 +71,7 @@ def serve() -> Iterator[Serve]:
 
 
 def listing_requests(server: StandIn, group: str) -> int:
-    """ListModelPackages requests of a group that reached the handler."""
+    """ListModelPackages requests of a group, injected faults included."""
     return sum(
         1
         for op, body in server.requests

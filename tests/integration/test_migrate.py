@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -113,3 +114,50 @@ async def test_reader_role_can_select_every_table(db: asyncpg.Connection) -> Non
             "SELECT has_table_privilege('sagemaker_reader', $1, 'SELECT')",
             f"sagemaker.{row['relname']}",
         ), row["relname"]
+
+
+async def test_0003_moves_the_change_feed_cursor_to_its_own_row(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror made before 0003 kept the feed's cursor on its 'groups' row."""
+    every = migrations.load_migrations()
+    monkeypatch.setattr(migrations, "load_migrations", lambda: [m for m in every if m.version < 3])
+    conn = await connect(empty_database_url)
+    try:
+        await migrations.migrate(conn)
+        await conn.execute(
+            "INSERT INTO sagemaker.sync_state (account_id, region, scope_kind,"
+            " model_package_group_name, watermark, last_success_at) VALUES"
+            " ('1', 'r', 'groups', '', '2026-01-02T03:04:05.678Z', now()),"
+            " ('1', 's', 'groups', '', NULL, now()),"
+            " ('1', 'r', 'group', 'g', '2026-01-01T00:00:00Z', now())"
+        )
+        monkeypatch.setattr(migrations, "load_migrations", lambda: every)
+        assert [m.startswith("0003_") for m in await migrations.migrate(conn)] == [True]
+        rows = await conn.fetch(
+            "SELECT region, scope_kind, model_package_group_name, watermark"
+            " FROM sagemaker.sync_state ORDER BY 1, 2, 3"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("r", "changes", "", datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)),
+        ("r", "group", "g", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("r", "groups", "", None),
+        ("s", "groups", "", None),
+    ]
+
+
+async def test_the_service_s_functions_are_not_for_everyone(db: asyncpg.Connection) -> None:
+    """EXECUTE on the write path stays with the owner (and whom it grants)."""
+    functions = await db.fetch(
+        "SELECT p.oid::regprocedure::text AS name, has_function_privilege('public', p.oid,"
+        " 'EXECUTE') AS public FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'sagemaker'"
+    )
+    assert {f["name"].split("(")[0] for f in functions} >= {
+        "sagemaker.store_listing_page",
+        "sagemaker.sweep_scope",
+        "sagemaker.lock_scope",
+    }
+    assert not [f["name"] for f in functions if f["public"]]

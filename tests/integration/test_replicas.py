@@ -213,8 +213,7 @@ async def test_two_writers_on_one_scope_neither_deadlock_nor_lose_updates(
 
         async def writer(store: Store, run_id: int, pages: list[list[PackageSummary]]) -> None:
             for page in pages:
-                await store.store_packages(scope, page, run_id)
-                await store.finish_scope(scope, run_id, seen_arns=None, absent_before=None)
+                await store.store_page(scope, page, run_id, last=True)
 
         forward = [rows[i : i + 1000] for i in range(0, 2000, 500)]
         backward = [list(reversed(page)) for page in reversed(forward)]

@@ -357,7 +357,7 @@ async def test_every_parsed_record_stores_exactly_or_parsing_says_why(
             assert record.description == clean_text(item["ModelPackageDescription"])
     scope = Scope(Target(ACCOUNT, REGION), "g")
     run_id = await store.start_run("full")
-    await store.store_packages(scope, list(records.values()), run_id)
+    await store.store_page(scope, list(records.values()), run_id)
 
     assert all(refusals), "a refusal without a reason"
     rows = await stored_rows(db, list(records))

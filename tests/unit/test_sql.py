@@ -10,7 +10,7 @@ from syncer.sync import listing_lower_bound
 
 
 def test_queries_file_parses_into_named_sections() -> None:
-    assert {"upsert_packages", "sweep_packages", "advance_watermark", "scope_failed"} <= set(
+    assert {"store_listing_page", "sweep_packages", "advance_watermark", "scope_failed"} <= set(
         QUERIES
     )
     for name, sql in QUERIES.items():
