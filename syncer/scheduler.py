@@ -213,18 +213,27 @@ class Syncer:
         # starts (a full cycle lists from the start) and which groups are live.
         watermarks = {} if full else await self._store.watermarks(target)
         live_groups = await self._store.live_groups(target)
-        if self._settings.change_feed:
-            # Before the listings, which then find these changes already stored;
-            # on full cycles too, so that the feed's cursor starts with the mirror.
-            await self._sync_changes(source, run_id, semaphore, result)
+        # The change feed runs beside the group listing, and every package listing
+        # waits for it, so that listings find its changes already stored; on full
+        # cycles too, so that the feed's cursor starts with the mirror.
+        feed_done = asyncio.Event()
+
+        async def change_feed() -> None:
+            try:
+                if self._settings.change_feed:
+                    await self._sync_changes(source, run_id, semaphore, result)
+            finally:
+                feed_done.set()
+
+        async def listing(scope: Scope, watermark: datetime | None) -> None:
+            await feed_done.wait()
+            await self._guarded_scope(source, scope, watermark, run_id, semaphore, result)
 
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(change_feed(), name=f"changes:{target}")
 
             def start(scope: Scope, watermark: datetime | None) -> None:
-                tasks.create_task(
-                    self._guarded_scope(source, scope, watermark, run_id, semaphore, result),
-                    name=f"scope:{scope}",
-                )
+                tasks.create_task(listing(scope, watermark), name=f"scope:{scope}")
 
             recreated: list[str] = []
 
@@ -242,7 +251,7 @@ class Syncer:
             if self._settings.include_unversioned:
                 unversioned = Scope(target, UNVERSIONED)
                 start(unversioned, watermarks.get(scope_key(unversioned)))
-            if await self._sync_groups(source, run_id, semaphore, result, listed):
+            if await self._sync_groups(source, run_id, semaphore, result, listed, feed_done):
                 for name in recreated:
                     start(Scope(target, name), None)
 
@@ -253,11 +262,13 @@ class Syncer:
         semaphore: asyncio.Semaphore,
         result: CycleResult,
         listed: Callable[[PackageGroup], None],
+        feed_done: asyncio.Event,
     ) -> bool:
         """List every group (cheap: 100 a call), store them, sweep the vanished ones.
 
-        ``listed`` is called with each group once its page is stored. Returns
-        whether the listing completed and the sweep ran.
+        ``listed`` is called with each group once its page is stored; the sweep
+        waits for ``feed_done``. Returns whether the listing completed and the
+        sweep ran.
         """
         target = source.target
         totals = result.totals
@@ -276,9 +287,12 @@ class Syncer:
                     seen.extend(page.skipped_arns)
                     for group in page.items:
                         listed(group)
-                gone, packages = await self._store.sweep_groups(
-                    target, seen, self._settings.group_name_contains, run_id
-                )
+            # Both write packages of any group: one after the other, not
+            # contending for rows (the feed may wait on a locked one).
+            await feed_done.wait()
+            gone, packages = await self._store.sweep_groups(
+                target, seen, self._settings.group_name_contains, run_id
+            )
         except Stopped:
             log.info("sync.scope_stopped", scope=f"{target}/(groups)")
             return False

@@ -266,7 +266,9 @@ class Store:
         rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
         cursor = max(c.last_modified for c in rows)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(QUERIES["scope_lock"], *changes_key(target))
+            # The target-wide lock, which the group sweep takes too: both write
+            # packages of any group, and may run at once (they would deadlock).
+            await conn.execute(QUERIES["scope_lock"], *groups_key(target))
             record = await conn.fetchrow(
                 QUERIES["apply_package_changes"],
                 [c.arn for c in rows],

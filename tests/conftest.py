@@ -21,10 +21,11 @@ import boto3
 import pytest
 import structlog
 
+from syncer.cli import open_store, source_options
 from syncer.logging import configure_logging
 from syncer.scheduler import CycleResult, Syncer, utcnow
 from syncer.settings import Settings, load_settings
-from syncer.source import ApiStats, SourceOptions, SourcePool
+from syncer.source import ApiStats, SourcePool
 from syncer.store import Store
 from tests.standin import REGION, Faults, Registry, StandIn, serve_in_thread
 
@@ -209,23 +210,8 @@ async def open_syncer(
     """The service against ``endpoint``; ``now`` replaces its clock (cadence tests)."""
     settings = make_settings(database_url, **overrides)
     stats = ApiStats()
-    options = SourceOptions(
-        concurrency=settings.concurrency,
-        max_requests_per_second=settings.max_requests_per_second,
-        page_size=settings.page_size,
-        max_attempts=settings.max_attempts,
-        api_timeout_seconds=settings.api_timeout_seconds,
-        endpoint_url=endpoint,
-        static_credentials=CREDENTIALS,
-    )
-    async with (
-        Store.open(
-            database_url,
-            max_size=settings.concurrency + 2,
-            statement_timeout_seconds=settings.statement_timeout_seconds,
-        ) as store,
-        SourcePool(options, stats) as pool,
-    ):
+    options = source_options(settings, endpoint_url=endpoint, static_credentials=CREDENTIALS)
+    async with open_store(settings) as store, SourcePool(options, stats) as pool:
         await store.migrate()
         sources = await pool.open(settings.region_list({}), settings.role_arns)
         yield Syncer(settings, store, sources, stats, now=now or utcnow)

@@ -176,6 +176,43 @@ async def test_a_vanished_group_is_marked_with_its_packages(
     )
 
 
+async def test_a_group_re_created_with_a_new_arn_is_swept_before_it_is_listed(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    """Versions are listed while the group listing goes on, except those of a group that
+    replaces a live one of the same name: its old versions (same ARNs) are swept first."""
+    registry = standin_backend.registry
+    for name in ("a", "b", "c"):
+        registry.create_group(name)
+        for _ in range(2):
+            registry.create_package(name)
+    await sync_once(database_url, standin_backend.endpoint, page_size=1)
+
+    for arn in [a for a, p in registry.packages.items() if p.group == "b"]:
+        registry.delete_package(arn)
+    registry.delete_group("b")
+    registry.create_group("b")
+    registry.groups["b"].arn += "-2"  # a registry whose group ARNs are not the name alone
+    again = registry.create_package("b")
+    for name in ("d", "e", "f"):  # group pages after b's, so that its versions could be
+        registry.create_group(name)  # listed and stored before the group sweep
+    assert standin_backend.standin is not None
+    standin_backend.standin.faults = Faults(latency_seconds=0.2)
+    result = await sync_once(
+        database_url, standin_backend.endpoint, page_size=1, change_feed=False
+    )
+
+    assert result.status == "succeeded", result.errors
+    assert_same(await mirror_groups(db), source_groups(standin_backend.client))
+    assert_same(await mirror_packages(db), source_packages(standin_backend.client))
+    history = await db.fetch(
+        "SELECT change_type FROM sagemaker.model_package_changes"
+        " WHERE model_package_arn = $1 ORDER BY change_id",
+        again,
+    )
+    assert [r[0] for r in history] == ["created", "deleted", "reappeared"]
+
+
 async def test_a_failed_listing_marks_nothing_deleted(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
