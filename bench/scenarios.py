@@ -21,7 +21,8 @@ from bench import baseline, checks, replay
 from bench.database import scratch
 from bench.report import Row, count, seconds, times
 from bench.server import HISTORY_SECONDS, Server, Shape, build_registry, running
-from bench.service import CREDENTIALS, Run, syncer_once
+from bench.service import Run, syncer_once
+from tests.conftest import CREDENTIALS
 
 LATENCY = 0.020  # seconds per call, in every scenario
 CONCURRENCY = 16

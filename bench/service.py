@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from tests.standin import REGION
+from tests.acceptance.cli import service_env
 
-CREDENTIALS = ("bench", "bench")
 LAST_RUN = """
 SELECT status, extract(epoch FROM finished_at - started_at)::float8 AS cycle_seconds,
        api_calls, api_throttled, scopes_total, scopes_failed, packages_listed,
@@ -51,23 +50,16 @@ class Run:
 
 
 def _environment(database_url: str, endpoint: str, settings: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCER_", "AWS_"))}
-    env.update(
-        SYNCER_DATABASE_URL=database_url,
-        SYNCER_HTTP_PORT="0",
-        SYNCER_LOG_FORMAT="json",
+    """The tests' subprocess environment, quiet, at concurrency 16 and with no rate cap
+    unless a scenario sets one (the stand-in has no limit either)."""
+    return service_env(
+        database_url,
+        endpoint,
         SYNCER_LOG_LEVEL="WARNING",
         SYNCER_CONCURRENCY="16",
-        # No client-side cap unless a scenario sets one: the stand-in has no limit either.
         SYNCER_MAX_REQUESTS_PER_SECOND="100000",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_REGION=REGION,
-        AWS_ACCESS_KEY_ID=CREDENTIALS[0],
-        AWS_SECRET_ACCESS_KEY=CREDENTIALS[1],
-        AWS_EC2_METADATA_DISABLED="true",
+        **{f"SYNCER_{key.upper()}": value for key, value in settings.items()},
     )
-    env.update({f"SYNCER_{key.upper()}": value for key, value in settings.items()})
-    return env
 
 
 def _peak_rss_mb(pid: int) -> float | None:

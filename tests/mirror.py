@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from tests.standin import Registry
+
 PACKAGE_COLUMNS = (
     "model_package_arn",
     "account_id",
@@ -143,3 +145,29 @@ SELECT s.scope_kind, s.model_package_group_name, s.watermark,
   FROM sagemaker.sync_state s
  WHERE s.scope_kind IN ('group', 'unversioned')
 """
+
+
+async def stored_prefix(
+    db: asyncpg.Connection, registry: Registry, group: str, page: int | None = None
+) -> int:
+    """The group's rows are its oldest versions (whole pages of ``page``, or all of
+    them), and its watermark is the newest of them (or none): what a listing that
+    stopped between pages leaves. Returns how many are stored."""
+    source = sorted(
+        (p for p in registry.packages.values() if p.group == group), key=lambda p: p.created
+    )
+    rows = await db.fetch(
+        "SELECT model_package_arn, creation_time FROM sagemaker.model_packages"
+        " WHERE model_package_group_name = $1 ORDER BY creation_time",
+        group,
+    )
+    assert [r["model_package_arn"] for r in rows] == [p.arn for p in source[: len(rows)]]
+    if page is not None:
+        assert len(rows) % page == 0 or len(rows) == len(source), (group, len(rows))
+    watermark = await db.fetchval(
+        "SELECT watermark FROM sagemaker.sync_state"
+        " WHERE scope_kind = 'group' AND model_package_group_name = $1",
+        group,
+    )
+    assert watermark == (rows[-1]["creation_time"] if rows else None), group
+    return len(rows)

@@ -38,7 +38,7 @@ from syncer.source import ApiStats
 from syncer.store import CYCLE_LOCK, Store
 from tests.acceptance.cli import service_env
 from tests.conftest import boto_client, make_settings
-from tests.mirror import assert_same, mirror_packages, source_packages
+from tests.mirror import assert_same, mirror_packages, source_packages, stored_prefix
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 from tests.unit.test_deploy_static import healthcheck_command
 
@@ -350,23 +350,7 @@ async def test_sigterm_during_a_slow_cycle_exits_0_in_time_without_half_written_
     # its watermark is the newest row it holds.
     stored = 0
     for group in sorted({p.group for p in registry.packages.values() if p.group}):
-        source = sorted(
-            (p for p in registry.packages.values() if p.group == group), key=lambda p: p.created
-        )
-        rows = await db.fetch(
-            "SELECT model_package_arn, creation_time FROM sagemaker.model_packages"
-            " WHERE model_package_group_name = $1 ORDER BY creation_time",
-            group,
-        )
-        assert [r["model_package_arn"] for r in rows] == [p.arn for p in source[: len(rows)]]
-        assert len(rows) % page == 0 or len(rows) == len(source), (group, len(rows))
-        watermark = await db.fetchval(
-            "SELECT watermark FROM sagemaker.sync_state"
-            " WHERE scope_kind = 'group' AND model_package_group_name = $1",
-            group,
-        )
-        assert watermark == (rows[-1]["creation_time"] if rows else None), group
-        stored += len(rows)
+        stored += await stored_prefix(db, registry, group, page)
     assert 0 < stored < total  # the stop did land mid-cycle
 
 

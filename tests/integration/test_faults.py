@@ -33,7 +33,13 @@ import pytest
 from tests.acceptance.test_run import EVENTUALLY, STOP_LIMIT, eventually, running_service
 from tests.conftest import admin_dsn, boto_client, sync_once
 from tests.integration.test_security import throwaway_postgres
-from tests.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
+from tests.mirror import (
+    WATERMARKS,
+    assert_same,
+    mirror_packages,
+    source_packages,
+    stored_prefix,
+)
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
 GROUPS = ("alpha", "beta", "gamma")
@@ -77,27 +83,6 @@ def listing_requests(server: StandIn, group: str) -> int:
         for op, body in server.requests
         if op == "ListModelPackages" and body.get("ModelPackageGroupName") == group
     )
-
-
-async def stored_prefix(db: asyncpg.Connection, registry: Registry, group: str) -> int:
-    """The group's rows are its oldest versions, whole pages, and its watermark is the
-    newest of them (or none): what a listing that stopped between pages leaves."""
-    source = sorted(
-        (p for p in registry.packages.values() if p.group == group), key=lambda p: p.created
-    )
-    rows = await db.fetch(
-        "SELECT model_package_arn, creation_time FROM sagemaker.model_packages"
-        " WHERE model_package_group_name = $1 ORDER BY creation_time",
-        group,
-    )
-    assert [r["model_package_arn"] for r in rows] == [p.arn for p in source[: len(rows)]]
-    watermark = await db.fetchval(
-        "SELECT watermark FROM sagemaker.sync_state"
-        " WHERE scope_kind = 'group' AND model_package_group_name = $1",
-        group,
-    )
-    assert watermark == (rows[-1]["creation_time"] if rows else None), group
-    return len(rows)
 
 
 async def failed_scopes(db: asyncpg.Connection, run_id: int | None) -> dict[str, str]:
