@@ -103,7 +103,6 @@ class BenchStandIn(StandIn):
     async def set_faults(self, request: web.Request) -> web.Response:
         options = await request.json()
         self.faults = dataclasses.replace(Faults(), **options)
-        self._bucket = None
         return web.json_response({})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -268,13 +268,22 @@ class StandIn:
 
     def __init__(self, registry: Registry, faults: Faults | None = None) -> None:
         self.registry = registry
-        self.faults = faults or Faults()
+        self.faults = faults or Faults()  # also seeds the fault draws
         self.calls: Counter[str] = Counter()  # by operation, every request
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, body), in order
         self.outcomes: Counter[str] = Counter()  # ok, throttled, error, malformed
-        self._rng = random.Random(self.faults.seed)
-        self._bucket: TokenBucket | None = None
         self._page_cursor: dict[str, int] = {}
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        """New faults start their own seeded draws and a full rate-limit bucket."""
+        self._faults = faults
+        self._rng = random.Random(faults.seed)
+        self._bucket: TokenBucket | None = None
 
     def reset_counters(self) -> None:
         self.calls.clear()
