@@ -52,14 +52,13 @@ class Run:
 def _environment(database_url: str, endpoint: str, settings: dict[str, str]) -> dict[str, str]:
     """The tests' subprocess environment, quiet, at concurrency 16 and with no rate cap
     unless a scenario sets one (the stand-in has no limit either)."""
-    return service_env(
-        database_url,
-        endpoint,
-        SYNCER_LOG_LEVEL="WARNING",
-        SYNCER_CONCURRENCY="16",
-        SYNCER_MAX_REQUESTS_PER_SECOND="100000",
-        **{f"SYNCER_{key.upper()}": value for key, value in settings.items()},
-    )
+    extra = {
+        "SYNCER_LOG_LEVEL": "WARNING",
+        "SYNCER_CONCURRENCY": "16",
+        "SYNCER_MAX_REQUESTS_PER_SECOND": "100000",
+    }
+    extra.update({f"SYNCER_{key.upper()}": value for key, value in settings.items()})
+    return service_env(database_url, endpoint, **extra)
 
 
 def _peak_rss_mb(pid: int) -> float | None:
