@@ -24,7 +24,7 @@ from syncer.models import (
     parse_package,
 )
 from syncer.settings import Settings
-from syncer.store import Store
+from syncer.store import Store, pool_size
 from tests.standin import Registry
 
 PAGE = 100
@@ -68,7 +68,7 @@ WRITERS: int = Settings.model_fields["database_connections"].default
 
 async def replay(database_url: str, listing: Listing, concurrency: int) -> float:
     """Seconds to store ``listing`` as one full cycle would, on a migrated database."""
-    async with Store.open(database_url, max_size=WRITERS + 2) as store:
+    async with Store.open(database_url, max_size=pool_size(WRITERS)) as store:
         started = time.perf_counter()
         run_id = await store.start_run("full")
         for chunk in _chunks(listing.groups):

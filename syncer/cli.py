@@ -20,7 +20,7 @@ from syncer.metrics import Metrics
 from syncer.scheduler import Syncer, run_until_stopped
 from syncer.settings import Settings, load_settings
 from syncer.source import ApiStats, RegistrySource, SourceOptions, SourcePool
-from syncer.store import Store
+from syncer.store import Store, pool_size
 
 log = get_logger("syncer.cli")
 
@@ -79,9 +79,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def open_store(settings: Settings) -> contextlib.AbstractAsyncContextManager[Store]:
     return Store.open(
         settings.database_url.get_secret_value(),
-        # The page writers, one for the cycle lock, one for /readyz. Scopes
-        # waiting for a writer keep their listing slot: the database paces the API.
-        max_size=settings.database_connections + 2,
+        # Scopes waiting for a writer keep their listing slot: the database paces the API.
+        max_size=pool_size(settings.database_connections),
         statement_timeout_seconds=settings.statement_timeout_seconds,
     )
 

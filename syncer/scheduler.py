@@ -225,7 +225,7 @@ class Syncer:
             finally:
                 feed_done.set()
 
-        async def listing(scope: Scope, watermark: datetime | None) -> None:
+        async def scope_after_feed(scope: Scope, watermark: datetime | None) -> None:
             await feed_done.wait()
             await self._guarded_scope(source, scope, watermark, run_id, semaphore, result)
 
@@ -233,7 +233,7 @@ class Syncer:
             tasks.create_task(change_feed(), name=f"changes:{target}")
 
             def start(scope: Scope, watermark: datetime | None) -> None:
-                tasks.create_task(listing(scope, watermark), name=f"scope:{scope}")
+                tasks.create_task(scope_after_feed(scope, watermark), name=f"scope:{scope}")
 
             recreated: list[str] = []
 

@@ -87,6 +87,11 @@ def changes_key(target: Target) -> tuple[str, str, str, str]:
     return (target.account_id, target.region, "changes", "")
 
 
+def pool_size(writers: int) -> int:
+    """Connections for ``writers`` page writers, the cycle lock and the rest (/readyz, runs)."""
+    return writers + 2
+
+
 class Store:
     def __init__(self, pool: asyncpg.Pool, session_locked: set[int] | None = None) -> None:
         self._pool = pool
@@ -267,7 +272,7 @@ class Store:
         cursor = max(c.last_modified for c in rows)
         async with self._pool.acquire() as conn, conn.transaction():
             # The target-wide lock, which the group sweep takes too: both write
-            # packages of any group, and may run at once (they would deadlock).
+            # packages of any group (rows locked in different orders would deadlock).
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
             record = await conn.fetchrow(
                 QUERIES["apply_package_changes"],
