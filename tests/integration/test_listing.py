@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.conftest import Backend, sync_once
+from syncer.cli import open_store
+from tests.conftest import Backend, make_settings, sync_once
 from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
 
 # Page boundaries at 100: empty, one, one short, exact, one over, several pages.
@@ -57,6 +58,25 @@ async def test_first_sync_mirrors_every_package_and_group(
     assert_same(await mirror_packages(db), source)
     assert_same(await mirror_groups(db), source_groups(backend.client))
     assert result.totals.packages_inserted == len(source)
+
+
+@pytest.mark.parametrize("writers", [1, 5])
+async def test_any_number_of_database_writers_mirrors_everything(
+    writers: int, backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    """SYNCER_DATABASE_CONNECTIONS sizes the pool (writers + cycle lock + the rest)
+    apart from the listing concurrency; scopes queue for a writer and lose nothing."""
+    seed(backend.client, {"one": 1, "pages": 250, "page": 100})
+    settings = make_settings(database_url, database_connections=writers)
+    async with open_store(settings) as store:
+        assert store.pool.get_max_size() == writers + 2
+
+    result = await sync_once(
+        database_url, backend.endpoint, database_connections=writers, concurrency=8
+    )
+
+    assert result.status == "succeeded", result.errors
+    assert_same(await mirror_packages(db), source_packages(backend.client))
 
 
 async def test_raw_keeps_the_summary_as_received(
