@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(16, ge=1, le=256)
     # Pages written at once. Each is one round trip of CPU-bound work in
     # PostgreSQL: beyond the database's cores, more writers only contend
-    # (16 writers cost a third more database CPU than 2 for the same rows),
-    # and two store ~1,000 pages/s, far above the API rate cap.
+    # (16 writers cost a third more CPU than 2 for the same rows), and two
+    # store ~700 pages/s on two cores, far above the API rate cap.
     database_connections: int = Field(2, ge=1, le=256)
     max_requests_per_second: float = Field(10, gt=0)
     page_size: int = Field(100, ge=1, le=100)
