@@ -20,8 +20,10 @@
 --     row's previous state, is then a probe of the primary key per row, the
 --     plan that is right at every size. The other joins are between the
 --     page's own rows (at most 100).
---   * sweep_scope stays a SQL function and is planned on every call: which
---     index suits it depends on the group's size.
+--   * sweep_scope becomes PL/pgSQL too, which keeps its parsed statement, but
+--     it is still planned on every call (force_custom_plan): which index suits
+--     it depends on the sizes of the group and of the table, and a plan made
+--     on the empty table (an index scan by creation_time) would read all of it.
 
 CREATE OR REPLACE FUNCTION sagemaker.lock_scope(
     p_account text, p_region text, p_kind text, p_group text) RETURNS void
@@ -65,11 +67,47 @@ BEGIN
 END
 $$;
 
--- The settings hold while the function runs, for the statements it plans
--- (and for sweep_scope's, which by index is what its plan is anyway). They
--- rule out the plans that fit only a small table: with enable_seqscan off a
--- table is read through an index where one applies, and without hash and
--- merge joins a join probes that index per row.
+CREATE OR REPLACE FUNCTION sagemaker.sweep_scope(
+    p_account text, p_region text, p_group text, p_seen text[],
+    p_absent_before timestamptz, p_run_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE n bigint;
+BEGIN
+    WITH gone AS (
+        UPDATE sagemaker.model_packages p
+           SET deleted_at = now(), last_changed_at = now()
+         WHERE p.account_id = p_account
+           AND p.region = p_region
+           AND (p.model_package_group_name = p_group
+                OR (p_group = '' AND p.model_package_group_name IS NULL))
+           AND p.deleted_at IS NULL
+           AND p.creation_time < p_absent_before
+           AND NOT EXISTS (SELECT 1 FROM unnest(p_seen) AS seen(arn)
+                            WHERE seen.arn = p.model_package_arn)
+        RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+                  p.model_package_version, p.model_approval_status
+    ),
+    history AS (
+        INSERT INTO sagemaker.model_package_changes (
+            model_package_arn, account_id, region, model_package_group_name,
+            model_package_version, change_type, old_value, new_value, observed_at, run_id)
+        SELECT g.model_package_arn, g.account_id, g.region, g.model_package_group_name,
+               g.model_package_version, 'deleted', g.model_approval_status, NULL, now(), p_run_id
+          FROM gone g
+    )
+    SELECT count(*) INTO n FROM gone;
+    RETURN n;
+END
+$$;
+ALTER FUNCTION sagemaker.sweep_scope(text, text, text, text[], timestamptz, bigint)
+    SET plan_cache_mode = force_custom_plan;
+
+-- The settings hold while the function runs, for every statement it plans
+-- (sweep_scope's too, which read by index anyway). They rule out the plans
+-- that fit only a small table: with enable_seqscan off a table is read
+-- through an index where one applies, and without hash and merge joins a
+-- join probes that index per row.
 ALTER FUNCTION sagemaker.store_listing_page(
     text, text, text, text, text[], text[], text[], text[], integer[], text[], text[],
     timestamptz[], text[], text[], text[], text[], text[], text[], text[], bigint, boolean,
