@@ -69,8 +69,9 @@ def latest_version() -> int:
     return max((m.version for m in load_migrations()), default=0)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply pending migrations; returns the names applied (empty when current)."""
+async def migrate(conn: asyncpg.Connection, up_to: int | None = None) -> list[str]:
+    """Apply pending migrations (those numbered up to ``up_to``, when given);
+    returns the names applied (empty when current)."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
     try:
@@ -83,6 +84,8 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             )
         }
         for migration in load_migrations():
+            if up_to is not None and migration.version > up_to:
+                break
             done = applied.get(migration.version)
             if done is not None:
                 if done["checksum"] != migration.checksum:

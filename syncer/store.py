@@ -123,7 +123,9 @@ class Store:
                     # statements run: a generic plan made on the empty tables'
                     # statistics (sequential scans) stays until autovacuum analyzes
                     # them, which made each page and sweep cost O(table). Planning
-                    # every execution costs ~0.2 ms and keeps the index plans.
+                    # every execution costs ~0.2 ms and keeps the index plans. The
+                    # page write overrides this inside its function, where its
+                    # plans are confined to index probes (migration 0004).
                     "plan_cache_mode": "force_custom_plan",
                 },
             )
