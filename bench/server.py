@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import json
@@ -28,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standin import Faults, Package, Registry, StandIn, seed
+from tests.standin import Faults, Package, Registry, StandIn, as_epoch, seed
 
 # Seeded groups and packages are created one after the other over this much
 # history, so a group's versions are minutes or hours apart, as in a real
@@ -77,14 +78,22 @@ class BenchStandIn(StandIn):
     benchmark would measure the stand-in. Here each scope's packages are kept
     in a list, rebuilt when the number of packages changes (the benchmark
     does not mutate the registry while it is being listed), and only the
-    returned page is turned into summaries. Queries the index does not cover
+    returned page is turned into summaries. The change feed's Search is
+    served the same way, from the packages kept in LastModifiedTime order:
+    sorting the whole registry on the stand-in's one thread held up every
+    other call at the start of each cycle (16 ms for 20,000 packages,
+    unloaded), which SageMaker does not. Queries the indexes do not cover
     fall back to the test server's code.
     """
 
     def __init__(self, registry: Registry, faults: Faults | None = None) -> None:
         super().__init__(registry, faults)
         self._index: dict[str | None, list[Package]] = {}
+        self._by_modification: list[Package] = []
+        self._modification_times: list[float] = []
         self._indexed_count = -1
+        with registry.lock:  # built before the first call, which is timed
+            self._reindex()
 
     def app(self) -> web.Application:
         app = super().app()
@@ -111,13 +120,22 @@ class BenchStandIn(StandIn):
         self.requests.clear()
         return response
 
+    def _reindex(self) -> None:
+        """Rebuild the indexes if packages were added or removed (under the registry's lock)."""
+        if len(self.registry.packages) == self._indexed_count:
+            return
+        index: dict[str | None, list[Package]] = {}
+        for package in self.registry.packages.values():
+            index.setdefault(package.group, []).append(package)
+        # The test server's Search order: LastModifiedTime, then ARN.
+        ordered = sorted(self.registry.packages.values(), key=lambda p: (_modified(p), p.arn))
+        self._index, self._indexed_count = index, len(self.registry.packages)
+        self._by_modification = ordered
+        self._modification_times = [_modified(p) for p in ordered]
+
     def _scope(self, group: str | None) -> list[Package]:
         with self.registry.lock:
-            if len(self.registry.packages) != self._indexed_count:
-                index: dict[str | None, list[Package]] = {}
-                for package in self.registry.packages.values():
-                    index.setdefault(package.group, []).append(package)
-                self._index, self._indexed_count = index, len(self.registry.packages)
+            self._reindex()
             return self._index.get(group, [])
 
     def op_ListModelPackages(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +156,44 @@ class BenchStandIn(StandIn):
         result = self._page(packages, body, key, group or "(unversioned)")  # type: ignore[arg-type]
         result[key] = [p.summary() for p in result[key]]
         return result
+
+    def op_Search(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The change feed's searches: every package, or those modified after a moment,
+        by LastModifiedTime."""
+        filters = (body.get("SearchExpression") or {}).get("Filters") or []
+        after = filters[0] if len(filters) == 1 else {}
+        if (
+            body.get("Resource") != "ModelPackage"
+            or body.get("SortBy") != "LastModifiedTime"
+            or len(filters) > 1
+            or (
+                filters
+                and (after.get("Name"), after.get("Operator"))
+                != (
+                    "LastModifiedTime",
+                    "GreaterThan",
+                )
+            )
+        ):
+            return super().op_Search(body)
+        now = time.time()
+        with self.registry.lock:
+            self._reindex()
+            start = (
+                bisect.bisect_right(self._modification_times, as_epoch(after["Value"]))
+                if filters
+                else 0
+            )
+            found = [p for p in self._by_modification[start:] if p.visible_at <= now]
+            if body.get("SortOrder") == "Descending":
+                found.reverse()
+            result = self._page(found, body, "Results", "(search)")
+            result["Results"] = [{"ModelPackage": p.searched()} for p in result["Results"]]
+        return result
+
+
+def _modified(package: Package) -> float:
+    return package.modified or package.created
 
 
 # ---------------------------------------------------------------- the process

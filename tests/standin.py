@@ -399,9 +399,9 @@ class StandIn:
     @staticmethod
     def _window(body: dict[str, Any], created: float) -> bool:
         after, before = body.get("CreationTimeAfter"), body.get("CreationTimeBefore")
-        if after is not None and not created > _as_epoch(after):
+        if after is not None and not created > as_epoch(after):
             return False
-        return not (before is not None and not created < _as_epoch(before))
+        return not (before is not None and not created < as_epoch(before))
 
     @staticmethod
     def _sorted(items: list[Any], body: dict[str, Any], name: Callable[[Any], Any]) -> list[Any]:
@@ -525,7 +525,7 @@ class StandIn:
         return {"ModelPackageSummaries": found, "BatchDescribeModelPackageErrorMap": errors}
 
 
-def _as_epoch(value: Any) -> float:
+def as_epoch(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     text = str(value)
@@ -582,7 +582,7 @@ def _matches(actual: Any, condition: dict[str, Any]) -> bool:
         return False
     expected = condition.get("Value")
     if name in SEARCH_TIMES:
-        return compare(float(actual), _as_epoch(expected))
+        return compare(float(actual), as_epoch(expected))
     return compare(str(actual), str(expected))
 
 
