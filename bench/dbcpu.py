@@ -30,6 +30,7 @@ import asyncpg
 
 from bench import replay
 from bench.database import scratch
+from bench.scenarios import CONCURRENCY
 from bench.server import HISTORY_SECONDS, Shape, build_registry
 from syncer import migrate
 from tests.conftest import admin_dsn, dsn_for
@@ -75,7 +76,7 @@ async def _template(name: str, *, up_to: int | None, variant: str | None) -> Non
 async def _cpu_of_one_replay(template: str, listing: replay.Listing, postmaster: int) -> float:
     async with scratch(template) as dsn:
         before = _children_cpu(postmaster)
-        await replay.replay(dsn, listing, concurrency=16)
+        await replay.replay(dsn, listing, CONCURRENCY)
         await asyncio.sleep(0.2)  # the pool's backends are gone; let the postmaster reap them
         return _children_cpu(postmaster) - before
 

@@ -128,10 +128,10 @@ class BenchStandIn(StandIn):
         for package in self.registry.packages.values():
             index.setdefault(package.group, []).append(package)
         # The test server's Search order: LastModifiedTime, then ARN.
-        ordered = sorted(self.registry.packages.values(), key=lambda p: (_modified(p), p.arn))
+        ordered = sorted(self.registry.packages.values(), key=lambda p: (p.last_modified, p.arn))
         self._index, self._indexed_count = index, len(self.registry.packages)
         self._by_modification = ordered
-        self._modification_times = [_modified(p) for p in ordered]
+        self._modification_times = [p.last_modified for p in ordered]
 
     def _scope(self, group: str | None) -> list[Package]:
         with self.registry.lock:
@@ -161,39 +161,22 @@ class BenchStandIn(StandIn):
         """The change feed's searches: every package, or those modified after a moment,
         by LastModifiedTime."""
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
-        after = filters[0] if len(filters) == 1 else {}
-        if (
-            body.get("Resource") != "ModelPackage"
-            or body.get("SortBy") != "LastModifiedTime"
-            or len(filters) > 1
-            or (
-                filters
-                and (after.get("Name"), after.get("Operator"))
-                != (
-                    "LastModifiedTime",
-                    "GreaterThan",
-                )
-            )
+        # Served here: no filter, or the feed's one "LastModifiedTime GreaterThan".
+        after = [(f.get("Name"), f.get("Operator"), f.get("Value")) for f in filters]
+        if (body.get("Resource"), body.get("SortBy")) != ("ModelPackage", "LastModifiedTime") or (
+            after and (len(after) > 1 or after[0][:2] != ("LastModifiedTime", "GreaterThan"))
         ):
             return super().op_Search(body)
         now = time.time()
         with self.registry.lock:
             self._reindex()
             start = (
-                bisect.bisect_right(self._modification_times, as_epoch(after["Value"]))
-                if filters
-                else 0
+                bisect.bisect_right(self._modification_times, as_epoch(after[0][2])) if after else 0
             )
             found = [p for p in self._by_modification[start:] if p.visible_at <= now]
             if body.get("SortOrder") == "Descending":
                 found.reverse()
-            result = self._page(found, body, "Results", "(search)")
-            result["Results"] = [{"ModelPackage": p.searched()} for p in result["Results"]]
-        return result
-
-
-def _modified(package: Package) -> float:
-    return package.modified or package.created
+            return self._search_page(found, body)
 
 
 # ---------------------------------------------------------------- the process

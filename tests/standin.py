@@ -64,6 +64,11 @@ class Package:
     extra: dict[str, Any] = field(default_factory=dict)  # raw fields for odd-data tests
     modified: float = 0.0
 
+    @property
+    def last_modified(self) -> float:
+        """LastModifiedTime: the creation time until the package is first updated."""
+        return self.modified or self.created
+
     def summary(self) -> dict[str, Any]:
         item: dict[str, Any] = {
             "ModelPackageArn": self.arn,
@@ -88,7 +93,7 @@ class Package:
 
     def described(self) -> dict[str, Any]:
         item = self.summary()
-        item["LastModifiedTime"] = self.modified or self.created
+        item["LastModifiedTime"] = self.last_modified
         item.setdefault("ModelPackageName", self.group or self.name)
         return item
 
@@ -503,8 +508,12 @@ class StandIn:
                 key=lambda p: (_comparable(_property(p, by)), p.arn),
                 reverse=body.get("SortOrder") == "Descending",
             )
-            result = self._page(found, body, "Results", "(search)")
-            result["Results"] = [{"ModelPackage": p.searched()} for p in result["Results"]]
+            return self._search_page(found, body)
+
+    def _search_page(self, found: list[Package], body: dict[str, Any]) -> dict[str, Any]:
+        """The requested page of Search results, whole records built for it only."""
+        result = self._page(found, body, "Results", "(search)")
+        result["Results"] = [{"ModelPackage": p.searched()} for p in result["Results"]]
         return result
 
     def op_BatchDescribeModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -564,7 +573,7 @@ def _property(package: Package, name: Any) -> Any:
     if name == "CreationTime":
         return package.created
     if name == "LastModifiedTime":
-        return package.modified or package.created
+        return package.last_modified
     return package.searched().get(name) if isinstance(name, str) else None
 
 
