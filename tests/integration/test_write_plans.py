@@ -10,16 +10,19 @@ contrib modules).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from syncer.models import PackageSummary, Scope, Target, parse_package
 from syncer.sql import QUERIES
-from syncer.store import _package_columns, scope_key
+from syncer.store import WriteCounts, _package_columns, scope_key
 from tests.standin import Registry
 
 GROWN_TO = 5_000
+BIG_SCOPE = 15_000
+# Hashed, the sweep of BIG_SCOPE takes well under a second even on a busy machine.
+SWEEP_TIMEOUT = "3s"
 
 
 def _page(registry: Registry, group: str, count: int) -> list[PackageSummary]:
@@ -30,16 +33,37 @@ def _page(registry: Registry, group: str, count: int) -> list[PackageSummary]:
     ]
 
 
-async def _write(conn: asyncpg.Connection, scope: Scope, page: list[PackageSummary]) -> None:
-    await conn.fetchrow(
+async def _write(
+    conn: asyncpg.Connection,
+    scope: Scope,
+    page: list[PackageSummary],
+    seen: list[str] | None = None,
+    absent_before: datetime | None = None,
+) -> WriteCounts:
+    record = await conn.fetchrow(
         QUERIES["store_listing_page"],
         *scope_key(scope),
         *_package_columns(page),
         None,  # no run
         True,  # the listing's last page: the sweep runs too
-        [p.arn for p in page],
-        datetime.now(UTC),
+        [p.arn for p in page] if seen is None else seen,
+        absent_before or datetime.now(UTC),
     )
+    assert record is not None
+    return WriteCounts(*record)
+
+
+async def _grow(conn: asyncpg.Connection, group: str, versions: int) -> list[str]:
+    """Add ``versions`` live packages of ``group`` (account 1, region r) directly; their ARNs."""
+    rows = await conn.fetch(
+        "INSERT INTO sagemaker.model_packages (model_package_arn, account_id, region,"
+        " model_package_group_name, model_package_version, creation_time, raw)"
+        " SELECT 'arn:aws:sagemaker:r:1:model-package/' || $1 || '/' || v, '1', 'r', $1, v,"
+        " now(), '{}' FROM generate_series(1, $2) AS v RETURNING model_package_arn",
+        group,
+        versions,
+    )
+    return [row[0] for row in rows]
 
 
 async def test_a_page_write_planned_on_an_empty_mirror_probes_the_primary_key_when_it_is_big(
@@ -52,13 +76,7 @@ async def test_a_page_write_planned_on_an_empty_mirror_probes_the_primary_key_wh
         # The connection's first page, on the empty mirror: the plan is made now.
         await _write(conn, Scope(target, "first"), _page(registry, "first", 5))
         # The mirror grows (no ANALYZE: nothing tells the connection to re-plan).
-        await conn.execute(
-            "INSERT INTO sagemaker.model_packages (model_package_arn, account_id, region,"
-            " model_package_group_name, model_package_version, creation_time, raw)"
-            " SELECT 'arn:aws:sagemaker:r:1:model-package/grown/' || v, '1', 'r', 'grown', v,"
-            " now(), '{}' FROM generate_series(1, $1) AS v",
-            GROWN_TO,
-        )
+        await _grow(conn, "grown", GROWN_TO)
         later = _page(registry, "later", 5)
         async with conn.transaction():
             await _write(conn, Scope(target, "later"), later)
@@ -78,3 +96,37 @@ async def test_a_page_write_planned_on_an_empty_mirror_probes_the_primary_key_wh
     # No row of the grown table read by scanning it; the rows looked up by index.
     assert (reads["seq_scan"], reads["seq_tup_read"]) == (0, 0), dict(reads)
     assert reads["idx_scan"] >= len(later), dict(reads)
+
+
+async def test_sweeping_a_big_scope_inside_the_page_write_is_not_quadratic(
+    database_url: str,
+) -> None:
+    """A complete listing of a big group, swept right after a first sync filled it.
+
+    Nothing has analyzed the table, so its statistics say the group has about
+    one row, and the page write turns hash joins off (0004). The scope's live
+    rows must still be checked against the ARNs the listing returned through a
+    hash (0005): as a nested loop, 15,000 rows against 15,000 ARNs are about
+    10^8 comparisons, some 15 s here; hashed, a few milliseconds. The statement
+    timeout turns the slow plan into a failure rather than a wait.
+    """
+    conn = await asyncpg.connect(database_url)
+    try:
+        arns = await _grow(conn, "big", BIG_SCOPE)
+        await conn.execute(f"SET statement_timeout = '{SWEEP_TIMEOUT}'")
+        counts = await _write(
+            conn,
+            Scope(Target("1", "r"), "big"),
+            [],  # an empty last page; the listing returned all but three
+            seen=arns[3:],
+            absent_before=datetime.now(UTC) + timedelta(minutes=1),
+        )
+        deleted = await conn.fetchval(
+            "SELECT array_agg(model_package_arn ORDER BY model_package_arn)"
+            " FROM sagemaker.model_packages WHERE deleted_at IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+
+    assert counts.deleted == 3
+    assert deleted == sorted(arns[:3])
