@@ -41,6 +41,7 @@ from syncer.models import (
     parse_package,
     parse_package_change,
 )
+from syncer.responses import as_received
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -287,7 +288,7 @@ class SourcePool:
         """One source per (role or default credentials) x region."""
         sources = []
         if not role_arns:
-            session = _raw_timestamps(self._base_session())
+            session = as_received(self._base_session())
             account_id = await self._caller_account(session, regions[0])
             for region in regions:
                 sources.append(await self._open_client(session, Target(account_id, region)))
@@ -350,7 +351,7 @@ class SourcePool:
             role_arn=role_arn,
             extra_args={"RoleSessionName": "registry-sync"},
         )
-        session = _raw_timestamps(AioSession())
+        session = as_received(AioSession())
         # Refreshed before expiry by botocore, per request, for the life of the client.
         session._credentials = AioDeferredRefreshableCredentials(
             refresh_using=fetcher.fetch_credentials, method="assume-role"
@@ -368,18 +369,6 @@ def retry_mode(environ: Mapping[str, str] = os.environ) -> str:
     share. botocore's own default, ``legacy``, is never used.
     """
     return "adaptive" if environ.get("AWS_RETRY_MODE", "").strip() == "adaptive" else "standard"
-
-
-def _raw_timestamps(session: AioSession) -> AioSession:
-    """Keep timestamps as the wire sent them (epoch seconds), so `raw` is what was received.
-
-    models.parse_timestamp turns them into datetimes, in integers, without the
-    float-to-datetime rounding botocore's parser would apply first.
-    """
-    session.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=lambda value: value
-    )
-    return session
 
 
 def _outcome(response: Any, caught_exception: Any) -> str:

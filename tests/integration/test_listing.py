@@ -5,12 +5,20 @@ Every test here runs against moto's server and against our stand-in.
 
 from __future__ import annotations
 
+import json
+import urllib.request
+from typing import Any
+
 import asyncpg
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from syncer.cli import open_store
-from tests.conftest import Backend, make_settings, sync_once
+from tests.conftest import CREDENTIALS, Backend, make_settings, sync_once
 from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
+from tests.standin import JSON_11, REGION
 
 # Page boundaries at 100: empty, one, one short, exact, one over, several pages.
 GROUP_SIZES = {
@@ -79,18 +87,58 @@ async def test_any_number_of_database_writers_mirrors_everything(
     assert_same(await mirror_packages(db), source_packages(backend.client))
 
 
-async def test_raw_keeps_the_summary_as_received(
+def _on_the_wire(endpoint: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A response body as the server sent it: a signed request (moto routes by the
+    signature's service), with no SDK parsing the answer."""
+    request = AWSRequest(
+        "POST",
+        endpoint,
+        data=json.dumps(body).encode(),
+        headers={"X-Amz-Target": f"SageMaker.{operation}", "Content-Type": JSON_11},
+    )
+    SigV4Auth(Credentials(*CREDENTIALS), "sagemaker", REGION).add_auth(request)
+    prepared = request.prepare()
+    sent = urllib.request.Request(
+        prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST"
+    )
+    with urllib.request.urlopen(sent, timeout=30) as response:
+        return json.load(response)  # type: ignore[no-any-return]
+
+
+async def test_raw_is_each_summary_exactly_as_the_wire_carried_it(
     backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
-    seed(backend.client, {"one": 1}, unversioned=1)
+    """Every key the server sent, those botocore's model does not know included,
+    with its value as sent (timestamps as epoch seconds)."""
+    seed(backend.client, {"one": 2}, unversioned=1)
+    if backend.kind == "standin":
+        package = next(iter(backend.registry.packages.values()))
+        package.extra["ModelPackageFieldAddedLater"] = {"Nested": [1, "two"]}
     await sync_once(database_url, backend.endpoint)
-    raws = await db.fetch("SELECT raw FROM sagemaker.model_packages")
-    for row in raws:
-        import json
 
-        raw = json.loads(row["raw"])
-        assert isinstance(raw["CreationTime"], int | float)  # epoch seconds, as on the wire
-        assert raw["ModelPackageArn"].startswith("arn:aws:sagemaker:")
+    listed = [
+        *_on_the_wire(backend.endpoint, "ListModelPackages", {"ModelPackageGroupName": "one"})[
+            "ModelPackageSummaryList"
+        ],
+        *_on_the_wire(backend.endpoint, "ListModelPackages", {"ModelPackageType": "Unversioned"})[
+            "ModelPackageSummaryList"
+        ],
+    ]
+    groups = _on_the_wire(backend.endpoint, "ListModelPackageGroups", {})[
+        "ModelPackageGroupSummaryList"
+    ]
+    packages = await db.fetch("SELECT model_package_arn, raw FROM sagemaker.model_packages")
+    stored_groups = await db.fetch(
+        "SELECT model_package_group_arn, raw FROM sagemaker.model_package_groups"
+    )
+    assert {r["model_package_arn"]: json.loads(r["raw"]) for r in packages} == {
+        item["ModelPackageArn"]: item for item in listed
+    }
+    assert {r["model_package_group_arn"]: json.loads(r["raw"]) for r in stored_groups} == {
+        item["ModelPackageGroupArn"]: item for item in groups
+    }
+    if backend.kind == "standin":
+        assert any("ModelPackageFieldAddedLater" in item for item in listed)
 
 
 async def test_second_sync_picks_up_exactly_the_new_packages(

@@ -135,7 +135,7 @@ def cleaned(value: Any) -> Any:
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
-        return {cleaned(k): cleaned(v) for k, v in value.items() if v is not None}
+        return {cleaned(k): cleaned(v) for k, v in value.items()}  # nulls kept, as sent
     return value
 
 
@@ -237,9 +237,8 @@ async def test_odd_summaries_are_stored_faithfully_or_skipped_with_a_reason(
             # A new key for the summary only; the registry still lists it by its own.
             registry.packages[arn].extra["ModelPackageArn"] = f"{arn}-{i}{suffix}"
         # What the wire carries: the stand-in's JSON, as any JSON reader decodes it
-        # (an escaped surrogate pair becomes one character).
-        wire = json.loads(json.dumps(registry.packages[arn].summary()))
-        sent.append({k: v for k, v in wire.items() if v is not None})
+        # (an escaped surrogate pair becomes one character); null members too.
+        sent.append(json.loads(json.dumps(registry.packages[arn].summary())))
 
     with capture_logs() as logs:
         first = await sync_once(database_url, endpoint, lookback_seconds=0)
