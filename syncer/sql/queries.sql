@@ -121,14 +121,18 @@ SELECT model_package_group_name, model_package_group_arn
 -- name: sweep_groups
 -- After a complete group listing of an account/region: groups it did not
 -- contain are gone. Only groups the name filter ($4, '' for none) covers.
+-- NOT (arn = ANY (listed ARNs)), not an anti-join: the connection's custom plan
+-- has the array as a constant, which PostgreSQL looks rows up in by hash. A
+-- join's method would follow the statistics, which right after a first sync
+-- say the table is empty: a nested loop, quadratic in the number of groups
+-- (as migration 0005 explains for the packages' sweep).
 UPDATE sagemaker.model_package_groups g
    SET deleted_at = now(), last_changed_at = now()
  WHERE g.account_id = $1
    AND g.region = $2
    AND g.deleted_at IS NULL
    AND strpos(g.model_package_group_name, $4) > 0
-   AND NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS seen(arn)
-                    WHERE seen.arn = g.model_package_group_arn)
+   AND NOT (g.model_package_group_arn = ANY ($3::text[]))
 RETURNING g.model_package_group_name;
 
 -- name: forget_watermark

@@ -1,11 +1,17 @@
-"""The page write keeps one plan per connection (0004); that plan must fit a table of any size.
+"""Plans that must fit a table of any size, whatever its statistics say.
 
-On a new mirror the plan is made while model_packages is empty, and kept while
-the first sync fills it. A plan that fits the empty table (hash all of it, or
-scan an index by creation time) would make every later page read the whole
-table. PostgreSQL's per-transaction table statistics show how the write read
-it (auto_explain would show the plan, but the embedded test server has no
-contrib modules).
+The page write keeps one plan per connection (0004). On a new mirror the plan
+is made while model_packages is empty, and kept while the first sync fills it.
+A plan that fits the empty table (hash all of it, or scan an index by creation
+time) would make every later page read the whole table. PostgreSQL's
+per-transaction table statistics show how the write read it (auto_explain
+would show the plan, but the embedded test server has no contrib modules).
+
+The sweeps check a scope's live rows against everything a listing returned.
+Right after a first sync, statistics say the table is (nearly) empty, and a
+join planned from them is a nested loop, quadratic in the scope; the sweeps
+look the ARNs up by hash instead (0005), which the tests bound with a
+statement timeout.
 """
 
 from __future__ import annotations
@@ -16,13 +22,13 @@ import asyncpg
 
 from syncer.models import PackageSummary, Scope, Target, parse_package
 from syncer.sql import QUERIES
-from syncer.store import WriteCounts, _package_columns, scope_key
+from syncer.store import Store, WriteCounts, _package_columns, scope_key
 from tests.standin import Registry
 
 GROWN_TO = 5_000
 BIG_SCOPE = 15_000
 # Hashed, the sweep of BIG_SCOPE takes well under a second even on a busy machine.
-SWEEP_TIMEOUT = "3s"
+SWEEP_TIMEOUT_SECONDS = 3
 
 
 def _page(registry: Registry, group: str, count: int) -> list[PackageSummary]:
@@ -113,7 +119,7 @@ async def test_sweeping_a_big_scope_inside_the_page_write_is_not_quadratic(
     conn = await asyncpg.connect(database_url)
     try:
         arns = await _grow(conn, "big", BIG_SCOPE)
-        await conn.execute(f"SET statement_timeout = '{SWEEP_TIMEOUT}'")
+        await conn.execute(f"SET statement_timeout = '{SWEEP_TIMEOUT_SECONDS}s'")
         counts = await _write(
             conn,
             Scope(Target("1", "r"), "big"),
@@ -130,3 +136,26 @@ async def test_sweeping_a_big_scope_inside_the_page_write_is_not_quadratic(
 
     assert counts.deleted == 3
     assert deleted == sorted(arns[:3])
+
+
+async def test_sweeping_the_groups_of_a_big_account_is_not_quadratic(database_url: str) -> None:
+    """The group sweep's check against the listed ARNs is a hash lookup too, through
+    the Store and its connection settings, on a table filled since it was analyzed."""
+    async with Store.open(
+        database_url, max_size=2, statement_timeout_seconds=SWEEP_TIMEOUT_SECONDS
+    ) as store:
+        run_id = await store.start_run("full")
+        async with store.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "INSERT INTO sagemaker.model_package_groups (model_package_group_arn,"
+                " account_id, region, model_package_group_name, creation_time, raw)"
+                " SELECT 'arn:aws:sagemaker:r:1:model-package-group/g' || v, '1', 'r',"
+                " 'g' || v, now(), '{}' FROM generate_series(1, $1) AS v"
+                " RETURNING model_package_group_arn, model_package_group_name",
+                BIG_SCOPE,
+            )
+        gone, _ = await store.sweep_groups(
+            Target("1", "r"), [row[0] for row in rows[3:]], None, run_id
+        )
+
+    assert sorted(gone) == sorted(row[1] for row in rows[:3])
