@@ -82,8 +82,8 @@ class Process:
     stderr: str
 
 
-def _run_process(args: list[str], env: dict[str, str]) -> Process:
-    """Run ``python -m syncer ARGS`` to its end.
+def _run_process(args: list[str], env: dict[str, str], cwd: str | None = None) -> Process:
+    """Run ``python -m syncer ARGS`` to its end (from ``cwd``: its ``syncer`` comes first).
 
     The peak RSS is VmHWM, polled while the process runs: it belongs to the
     process's own address space, where the rusage of a child (ru_maxrss) also
@@ -97,6 +97,7 @@ def _run_process(args: list[str], env: dict[str, str]) -> Process:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            cwd=cwd,
         )
         peak = 0.0
         while True:
@@ -112,11 +113,17 @@ def _run_process(args: list[str], env: dict[str, str]) -> Process:
     return Process(process.returncode, seconds, usage.ru_utime + usage.ru_stime, peak, text)
 
 
-async def syncer_once(database_url: str, endpoint: str, *, full: bool, **settings: str) -> Run:
-    """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting."""
+async def syncer_once(
+    database_url: str, endpoint: str, *, full: bool, source: str | None = None, **settings: str
+) -> Run:
+    """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting.
+
+    ``source``: a checkout whose ``syncer`` to run instead of this one's (its
+    migrations included; the packages it imports are this virtualenv's).
+    """
     args = ["once", "--full"] if full else ["once"]
     env = _environment(database_url, endpoint, settings)
-    process = await asyncio.to_thread(_run_process, args, env)
+    process = await asyncio.to_thread(_run_process, args, env, source)
     conn = await asyncpg.connect(database_url)
     try:
         row = await conn.fetchrow(LAST_RUN)
