@@ -37,3 +37,9 @@ class ListingError(SourceError):
     """A paginated listing could not be completed (e.g. a repeating NextToken)."""
 
     exit_code = 1
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception from a driver or the network: its type and first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import structlog
 
+from syncer.errors import describe
+
 _DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
 # A DSN may also carry the password (or a key's passphrase) as a query parameter.
 _QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#\s]*", re.IGNORECASE)
@@ -31,6 +33,28 @@ def _mask_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapp
     return event
 
 
+# The handler that renders libraries' records; replaced when logging is configured again.
+_library_handler: logging.Handler | None = None
+
+
+def _library_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A library's log record as the service's own events are: which library, and its
+    exception as one ``error`` line rather than a traceback.
+
+    asyncpg's pool, for one, logs a full traceback each time it fails to
+    reconnect while the database is down; the cycle's own events already say
+    what failed, once per cycle.
+    """
+    event.pop("_from_structlog", None)
+    record = event.pop("_record", None)
+    if record is not None:
+        event["logger"] = record.name
+    exc_info = event.pop("exc_info", None)
+    if isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event["error"] = describe(exc_info[1])
+    return event
+
+
 def configure_logging(
     level: str = "INFO",
     fmt: Literal["auto", "json", "console"] = "auto",
@@ -43,11 +67,14 @@ def configure_logging(
         if use_console
         else structlog.processors.JSONRenderer()
     )
+    stamp: list[structlog.typing.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *stamp,
             structlog.processors.format_exc_info,
             _mask_event,
             renderer,
@@ -56,8 +83,21 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    # botocore and asyncpg log through stdlib logging; keep them quiet unless asked.
-    logging.basicConfig(level=logging.WARNING, stream=out)
+    # botocore and asyncpg log through stdlib logging: rendered like everything
+    # else (a JSON line, secrets masked), and quiet unless something is wrong.
+    global _library_handler
+    root = logging.getLogger()
+    if _library_handler is not None:  # configured before (tests do, per session)
+        root.removeHandler(_library_handler)
+    _library_handler = logging.StreamHandler(out)
+    _library_handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=stamp,
+            processors=[_library_event, _mask_event, renderer],
+        )
+    )
+    root.addHandler(_library_handler)
+    root.setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 

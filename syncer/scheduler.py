@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from syncer.errors import SyncerError
+from syncer.errors import SyncerError, describe
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
 from syncer.models import UNVERSIONED, PackageGroup, Scope
@@ -31,7 +31,6 @@ from syncer.store import (
     RunTotals,
     Store,
     changes_key,
-    describe,
     groups_key,
     scope_key,
 )

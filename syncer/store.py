@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from syncer import migrate as migrations
-from syncer.errors import DatabaseError
+from syncer.errors import DatabaseError, describe
 from syncer.logging import get_logger, mask_secrets
 from syncer.models import (
     MUTABLE_SUMMARY_KEYS,
@@ -420,9 +420,3 @@ def _package_columns(rows: Sequence[PackageSummary]) -> list[list[Any]]:
         [p.registration_type for p in rows],
         [p.raw for p in rows],
     ]
-
-
-def describe(exc: BaseException) -> str:
-    """One line for an asyncpg or socket error."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
