@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from bench.database import scratch
-from bench.dbcpu import TICKS, _children_cpu, _data_directory, _postmaster_pid
+from bench.dbcpu import cpu_seconds, postmaster_pid
 from bench.scenarios import LATENCY
 from bench.server import Shape, running
 from bench.service import syncer_once
@@ -31,23 +31,18 @@ from bench.service import syncer_once
 COLUMNS = ("cycle s", "service CPU-s", "stand-in CPU-s", "PostgreSQL CPU-s")
 
 
-def _own_cpu(pid: int) -> float:
-    """CPU-seconds of a running process (utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 async def compare(
     sources: dict[str, str], runs: int, shape: Shape
 ) -> dict[str, list[tuple[float, ...]]]:
-    postmaster = _postmaster_pid(await _data_directory())
+    postmaster = await postmaster_pid()
     results: dict[str, list[tuple[float, ...]]] = {label: [] for label in sources}
     with running(shape, latency_seconds=LATENCY) as server:
         for run in range(runs):
             for label in ("A", "B") if run % 2 == 0 else ("B", "A"):
                 async with scratch() as dsn:
                     server.reset()
-                    standin, database = _own_cpu(server.process.pid), _children_cpu(postmaster)
+                    standin = cpu_seconds(server.process.pid)
+                    database = cpu_seconds(postmaster, children=True)
                     sync = await syncer_once(dsn, server.endpoint, full=True, source=sources[label])
                     await asyncio.sleep(0.2)  # let the postmaster reap the service's backends
                     if sync.status != "succeeded" or sync.packages_listed != shape.packages:
@@ -56,8 +51,8 @@ async def compare(
                     row = (
                         sync.cycle_seconds,
                         sync.cpu_seconds,
-                        _own_cpu(server.process.pid) - standin,
-                        _children_cpu(postmaster) - database,
+                        cpu_seconds(server.process.pid) - standin,
+                        cpu_seconds(postmaster, children=True) - database,
                     )
                 results[label].append(row)
                 print(f"run {run + 1} {label}: " + ", ".join(f"{v:.2f}" for v in row), flush=True)

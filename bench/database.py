@@ -18,12 +18,17 @@ from tests.conftest import admin_dsn, scratch_database
 scratch = scratch_database
 
 
-async def server_version() -> str:
+async def server_setting(name: str) -> str:
+    """A setting of the local server (``SHOW name``), e.g. its version or data directory."""
     conn = await asyncpg.connect(admin_dsn())
     try:
-        return str(await conn.fetchval("SHOW server_version"))
+        return str(await conn.fetchval(f"SHOW {name}"))
     finally:
         await conn.close()
+
+
+async def server_version() -> str:
+    return await server_setting("server_version")
 
 
 @contextlib.asynccontextmanager

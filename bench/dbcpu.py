@@ -29,30 +29,29 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from bench import replay
-from bench.database import scratch
+from bench.database import scratch, server_setting
 from bench.scenarios import CONCURRENCY
 from bench.server import HISTORY_SECONDS, Shape, build_registry
 from syncer import migrate
-from tests.conftest import admin_dsn, dsn_for
+from tests.conftest import dsn_for
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _children_cpu(pid: int) -> float:
-    """CPU-seconds of the process's exited and reaped children (cutime + cstime)."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """CPU-seconds of a running process (utime + stime), or with ``children`` of its
+    exited and reaped children (cutime + cstime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[13]) + int(fields[14])) / TICKS
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / TICKS
 
 
-async def _data_directory() -> str:
-    conn = await asyncpg.connect(admin_dsn())
-    try:
-        return str(await conn.fetchval("SHOW data_directory"))
-    finally:
-        await conn.close()
+async def postmaster_pid() -> int:
+    """The local PostgreSQL server's postmaster, whose reaped children are its backends."""
+    return _read_pid(await server_setting("data_directory"))
 
 
-def _postmaster_pid(data_directory: str) -> int:
+def _read_pid(data_directory: str) -> int:
     pid_file = Path(data_directory, "postmaster.pid")
     try:
         return int(pid_file.read_text().split()[0])
@@ -75,14 +74,14 @@ async def _template(name: str, *, up_to: int | None, variant: str | None) -> Non
 
 async def _cpu_of_one_replay(template: str, listing: replay.Listing, postmaster: int) -> float:
     async with scratch(template) as dsn:
-        before = _children_cpu(postmaster)
+        before = cpu_seconds(postmaster, children=True)
         await replay.replay(dsn, listing, CONCURRENCY)
         await asyncio.sleep(0.2)  # the pool's backends are gone; let the postmaster reap them
-        return _children_cpu(postmaster) - before
+        return cpu_seconds(postmaster, children=True) - before
 
 
 async def compare(runs: int, shape: Shape, *, before: int | None, variant: str | None) -> None:
-    postmaster = _postmaster_pid(await _data_directory())
+    postmaster = await postmaster_pid()
     listing = replay.listing_of(build_registry(shape, time.time() - HISTORY_SECONDS))
     async with scratch() as a, scratch() as b:
         names = {label: urlsplit(dsn).path.lstrip("/") for label, dsn in (("A", a), ("B", b))}
