@@ -22,7 +22,7 @@ import asyncpg
 
 from syncer.models import PackageSummary, Scope, Target, parse_package
 from syncer.sql import QUERIES
-from syncer.store import Store, WriteCounts, _package_columns, scope_key
+from syncer.store import Store, _package_columns, scope_key
 from tests.standin import Registry
 
 GROWN_TO = 5_000
@@ -39,24 +39,18 @@ def _page(registry: Registry, group: str, count: int) -> list[PackageSummary]:
     ]
 
 
-async def _write(
-    conn: asyncpg.Connection,
-    scope: Scope,
-    page: list[PackageSummary],
-    seen: list[str] | None = None,
-    absent_before: datetime | None = None,
-) -> WriteCounts:
-    record = await conn.fetchrow(
+async def _write(conn: asyncpg.Connection, scope: Scope, page: list[PackageSummary]) -> None:
+    """The page write on this connection, in its transaction (Store.store_page commits
+    on a pooled connection of its own, and the test reads the transaction's statistics)."""
+    await conn.fetchrow(
         QUERIES["store_listing_page"],
         *scope_key(scope),
         *_package_columns(page),
         None,  # no run
         True,  # the listing's last page: the sweep runs too
-        [p.arn for p in page] if seen is None else seen,
-        absent_before or datetime.now(UTC),
+        [p.arn for p in page],
+        datetime.now(UTC),
     )
-    assert record is not None
-    return WriteCounts(*record)
 
 
 async def _grow(conn: asyncpg.Connection, group: str, versions: int) -> list[str]:
@@ -116,23 +110,25 @@ async def test_sweeping_a_big_scope_inside_the_page_write_is_not_quadratic(
     10^8 comparisons, some 15 s here; hashed, a few milliseconds. The statement
     timeout turns the slow plan into a failure rather than a wait.
     """
-    conn = await asyncpg.connect(database_url)
-    try:
-        arns = await _grow(conn, "big", BIG_SCOPE)
-        await conn.execute(f"SET statement_timeout = '{SWEEP_TIMEOUT_SECONDS}s'")
-        counts = await _write(
-            conn,
+    async with Store.open(
+        database_url, max_size=2, statement_timeout_seconds=SWEEP_TIMEOUT_SECONDS
+    ) as store:
+        run_id = await store.start_run("full")
+        async with store.pool.acquire() as conn:
+            arns = await _grow(conn, "big", BIG_SCOPE)
+        counts = await store.store_page(
             Scope(Target("1", "r"), "big"),
             [],  # an empty last page; the listing returned all but three
-            seen=arns[3:],
+            run_id,
+            last=True,
+            seen_arns=arns[3:],
             absent_before=datetime.now(UTC) + timedelta(minutes=1),
         )
-        deleted = await conn.fetchval(
-            "SELECT array_agg(model_package_arn ORDER BY model_package_arn)"
-            " FROM sagemaker.model_packages WHERE deleted_at IS NOT NULL"
-        )
-    finally:
-        await conn.close()
+        async with store.pool.acquire() as conn:
+            deleted = await conn.fetchval(
+                "SELECT array_agg(model_package_arn ORDER BY model_package_arn)"
+                " FROM sagemaker.model_packages WHERE deleted_at IS NOT NULL"
+            )
 
     assert counts.deleted == 3
     assert deleted == sorted(arns[:3])

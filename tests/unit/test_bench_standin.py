@@ -35,7 +35,7 @@ def _all_pages(server: StandIn, operation: str, body: dict[str, Any]) -> list[st
 
 
 def _a_middle_modification_time(registry: Registry) -> float:
-    times = sorted(p.modified or p.created for p in registry.packages.values())
+    times = sorted(p.last_modified for p in registry.packages.values())
     return times[len(times) // 2]
 
 
