@@ -1,0 +1,632 @@
+-- registry-sync: the whole current schema, in one file, for reading.
+--
+-- This is what a database looks like after every migration in this directory
+-- has been applied: tables, indexes, views, functions, comments and grants, each
+-- in its current form (a function here is its last migration's definition).
+-- Nothing applies this file. Migrations (0001_init.sql onwards, run by
+-- `syncer migrate`) stay the only way a database is created or changed.
+--
+-- A migration that changes the schema changes this file in the same commit.
+-- tests/integration/test_schema_file.py builds one database from the
+-- migrations and one from this file, and fails, naming what differs, until
+-- the two dump the same (pg_dump --schema-only, and a catalog listing).
+
+CREATE SCHEMA sagemaker;
+COMMENT ON SCHEMA sagemaker IS
+    'Mirror of the Amazon SageMaker Model Registry, maintained by registry-sync. Read-only for consumers (role sagemaker_reader).';
+
+-- ---------------------------------------------------------------- migrations
+-- Created by syncer/migrate.py before the first migration runs.
+CREATE TABLE sagemaker.schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text        NOT NULL,
+    checksum    text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sagemaker.schema_migrations IS
+    'Migrations applied by registry-sync (syncer migrate), with the checksum of each file.';
+COMMENT ON COLUMN sagemaker.schema_migrations.version IS 'Number of the migration file.';
+COMMENT ON COLUMN sagemaker.schema_migrations.name IS 'File name of the migration.';
+COMMENT ON COLUMN sagemaker.schema_migrations.checksum IS 'SHA-256 of the file as applied.';
+COMMENT ON COLUMN sagemaker.schema_migrations.applied_at IS 'When it was applied.';
+
+-- ---------------------------------------------------------------- groups
+CREATE TABLE sagemaker.model_package_groups (
+    model_package_group_arn         text PRIMARY KEY,
+    account_id                      text        NOT NULL,
+    region                          text        NOT NULL,
+    model_package_group_name        text        NOT NULL,
+    model_package_group_description text,
+    creation_time                   timestamptz NOT NULL,
+    model_package_group_status      text,
+    raw                             jsonb       NOT NULL,
+    first_seen_at                   timestamptz NOT NULL DEFAULT now(),
+    last_changed_at                 timestamptz NOT NULL DEFAULT now(),
+    deleted_at                      timestamptz
+);
+CREATE INDEX model_package_groups_scope_idx
+    ON sagemaker.model_package_groups (account_id, region, model_package_group_name);
+
+COMMENT ON TABLE sagemaker.model_package_groups IS
+    'One row per model package group (a "model" in the registry) ever seen. Deleted groups keep their row with deleted_at set.';
+COMMENT ON COLUMN sagemaker.model_package_groups.model_package_group_arn IS 'ARN of the group; stable key.';
+COMMENT ON COLUMN sagemaker.model_package_groups.account_id IS 'AWS account that owns the group.';
+COMMENT ON COLUMN sagemaker.model_package_groups.region IS 'AWS region of the registry.';
+COMMENT ON COLUMN sagemaker.model_package_groups.model_package_group_name IS 'Name of the group, unique per account and region.';
+COMMENT ON COLUMN sagemaker.model_package_groups.model_package_group_description IS 'Free-text description given when the group was created.';
+COMMENT ON COLUMN sagemaker.model_package_groups.creation_time IS 'When the group was created in SageMaker.';
+COMMENT ON COLUMN sagemaker.model_package_groups.model_package_group_status IS 'SageMaker status: Pending, InProgress, Completed, Failed, Deleting or DeleteFailed.';
+COMMENT ON COLUMN sagemaker.model_package_groups.raw IS 'The ListModelPackageGroups summary exactly as received (timestamps as epoch seconds).';
+COMMENT ON COLUMN sagemaker.model_package_groups.first_seen_at IS 'When registry-sync first stored this group.';
+COMMENT ON COLUMN sagemaker.model_package_groups.last_changed_at IS 'When registry-sync last stored a change to this row.';
+COMMENT ON COLUMN sagemaker.model_package_groups.deleted_at IS 'When registry-sync saw the group gone from a complete listing; NULL while it exists.';
+
+-- ---------------------------------------------------------------- packages
+CREATE TABLE sagemaker.model_packages (
+    model_package_arn                   text PRIMARY KEY,
+    account_id                          text        NOT NULL,
+    region                              text        NOT NULL,
+    model_package_group_name            text,
+    model_package_version               integer,
+    model_package_name                  text,
+    model_package_description           text,
+    creation_time                       timestamptz NOT NULL,
+    model_package_status                text,
+    model_approval_status               text,
+    model_life_cycle_stage              text,
+    model_life_cycle_stage_status       text,
+    model_life_cycle_stage_description  text,
+    model_package_registration_type     text,
+    raw                                 jsonb       NOT NULL,
+    first_seen_at                       timestamptz NOT NULL DEFAULT now(),
+    last_changed_at                     timestamptz NOT NULL DEFAULT now(),
+    deleted_at                          timestamptz
+);
+-- A scope's rows (sweeps, watermarks) and "latest version per group"; name
+-- first, so that analysts' filters on a group's name alone use it too.
+CREATE INDEX model_packages_group_version_idx
+    ON sagemaker.model_packages
+       (model_package_group_name, account_id, region, model_package_version);
+CREATE INDEX model_packages_creation_time_idx ON sagemaker.model_packages (creation_time);
+CREATE INDEX model_packages_approval_idx
+    ON sagemaker.model_packages (model_approval_status, creation_time)
+    WHERE deleted_at IS NULL;
+
+-- latest_approved_model_packages reads one row per group from here.
+CREATE INDEX model_packages_latest_approved_idx
+    ON sagemaker.model_packages
+       (model_package_group_name, account_id, region, model_package_version DESC)
+    WHERE model_approval_status = 'Approved'
+      AND deleted_at IS NULL
+      AND model_package_group_name IS NOT NULL;
+-- "What is in Production?" and "what was deleted lately?"
+CREATE INDEX model_packages_life_cycle_stage_idx
+    ON sagemaker.model_packages (model_life_cycle_stage, model_package_group_name)
+    WHERE model_life_cycle_stage IS NOT NULL AND deleted_at IS NULL;
+CREATE INDEX model_packages_deleted_idx
+    ON sagemaker.model_packages (deleted_at)
+    WHERE deleted_at IS NOT NULL;
+
+COMMENT ON TABLE sagemaker.model_packages IS
+    'One row per model package (a model version, or an unversioned package) ever seen, with its current state. Deleted packages keep their row with deleted_at set.';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_arn IS 'ARN of the package; the only stable key (versioned summaries carry no name).';
+COMMENT ON COLUMN sagemaker.model_packages.account_id IS 'AWS account that owns the package.';
+COMMENT ON COLUMN sagemaker.model_packages.region IS 'AWS region of the registry.';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_group_name IS 'Group the version belongs to; NULL for unversioned packages.';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_version IS 'Version number within the group (1, 2, ...); NULL for unversioned packages.';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_name IS 'Name of an unversioned package; NULL for versions, which have none in listings.';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_description IS 'Free-text description of the package.';
+COMMENT ON COLUMN sagemaker.model_packages.creation_time IS 'When the package was created in SageMaker (millisecond precision).';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_status IS 'SageMaker status: Pending, InProgress, Completed, Failed or Deleting.';
+COMMENT ON COLUMN sagemaker.model_packages.model_approval_status IS 'Approved, Rejected or PendingManualApproval.';
+COMMENT ON COLUMN sagemaker.model_packages.model_life_cycle_stage IS 'Current life-cycle stage (e.g. Development, Staging, Production), if one is set.';
+COMMENT ON COLUMN sagemaker.model_packages.model_life_cycle_stage_status IS 'Status within the life-cycle stage (e.g. Approved, PendingApproval).';
+COMMENT ON COLUMN sagemaker.model_packages.model_life_cycle_stage_description IS 'Free-text note on the life-cycle stage.';
+COMMENT ON COLUMN sagemaker.model_packages.model_package_registration_type IS 'Logged or Registered.';
+COMMENT ON COLUMN sagemaker.model_packages.raw IS 'The ListModelPackages summary exactly as received (timestamps as epoch seconds).';
+COMMENT ON COLUMN sagemaker.model_packages.first_seen_at IS 'When registry-sync first stored this package.';
+COMMENT ON COLUMN sagemaker.model_packages.last_changed_at IS 'When registry-sync last stored a change to this row.';
+COMMENT ON COLUMN sagemaker.model_packages.deleted_at IS 'When registry-sync saw the package gone from a complete listing; NULL while it exists.';
+
+-- ---------------------------------------------------------------- history
+CREATE TABLE sagemaker.model_package_changes (
+    change_id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model_package_arn         text        NOT NULL,
+    account_id                text        NOT NULL,
+    region                    text        NOT NULL,
+    model_package_group_name  text,
+    model_package_version     integer,
+    change_type               text        NOT NULL CHECK (change_type IN (
+        'created', 'model_approval_status', 'model_package_status',
+        'model_life_cycle_stage', 'model_life_cycle_stage_status', 'deleted', 'reappeared')),
+    old_value                 text,
+    new_value                 text,
+    observed_at               timestamptz NOT NULL,
+    run_id                    bigint
+);
+CREATE INDEX model_package_changes_package_idx
+    ON sagemaker.model_package_changes (model_package_arn, observed_at);
+CREATE INDEX model_package_changes_observed_idx
+    ON sagemaker.model_package_changes (observed_at);
+
+-- A group's history, newest first (approval_history filtered by group).
+CREATE INDEX model_package_changes_group_idx
+    ON sagemaker.model_package_changes (model_package_group_name, observed_at);
+-- pending_approvals joins the changes back to pending (rare: a tiny index).
+CREATE INDEX model_package_changes_back_to_pending_idx
+    ON sagemaker.model_package_changes (model_package_arn, observed_at)
+    WHERE change_type = 'model_approval_status' AND new_value = 'PendingManualApproval';
+
+COMMENT ON TABLE sagemaker.model_package_changes IS
+    'One row per change registry-sync observed in a package. SageMaker keeps no such history; it starts when the mirror does, and changes that happen and revert between two syncs are not seen.';
+COMMENT ON COLUMN sagemaker.model_package_changes.change_id IS 'Increasing id; orders changes observed at the same instant.';
+COMMENT ON COLUMN sagemaker.model_package_changes.model_package_arn IS 'The package that changed (see model_packages).';
+COMMENT ON COLUMN sagemaker.model_package_changes.account_id IS 'AWS account of the package.';
+COMMENT ON COLUMN sagemaker.model_package_changes.region IS 'AWS region of the package.';
+COMMENT ON COLUMN sagemaker.model_package_changes.model_package_group_name IS 'Group of the package; NULL for unversioned packages.';
+COMMENT ON COLUMN sagemaker.model_package_changes.model_package_version IS 'Version of the package within its group.';
+COMMENT ON COLUMN sagemaker.model_package_changes.change_type IS 'created, model_approval_status, model_package_status, model_life_cycle_stage, model_life_cycle_stage_status, deleted or reappeared.';
+COMMENT ON COLUMN sagemaker.model_package_changes.old_value IS 'Value before the change (NULL for created).';
+COMMENT ON COLUMN sagemaker.model_package_changes.new_value IS 'Value after the change; for created, the approval status at creation.';
+COMMENT ON COLUMN sagemaker.model_package_changes.observed_at IS 'When registry-sync observed the change (not when it happened in SageMaker).';
+COMMENT ON COLUMN sagemaker.model_package_changes.run_id IS 'The sync run that observed it (see sync_runs).';
+
+-- ---------------------------------------------------------------- bookkeeping
+CREATE TABLE sagemaker.sync_state (
+    account_id               text        NOT NULL,
+    region                   text        NOT NULL,
+    scope_kind               text        NOT NULL CONSTRAINT sync_state_scope_kind_check
+                             CHECK (scope_kind IN ('groups', 'group', 'unversioned', 'changes')),
+    model_package_group_name text        NOT NULL DEFAULT '',
+    watermark                timestamptz,
+    last_attempt_at          timestamptz,
+    last_success_at          timestamptz,
+    last_full_success_at     timestamptz,
+    last_error               text,
+    last_error_at            timestamptz,
+    consecutive_failures     integer     NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, region, scope_kind, model_package_group_name)
+);
+COMMENT ON TABLE sagemaker.sync_state IS
+    'Progress of each sync scope: the group listing of an account and region, each group''s versions, its unversioned packages, and its change feed.';
+COMMENT ON COLUMN sagemaker.sync_state.account_id IS 'AWS account of the scope.';
+COMMENT ON COLUMN sagemaker.sync_state.region IS 'AWS region of the scope.';
+COMMENT ON COLUMN sagemaker.sync_state.scope_kind IS
+    'groups (the list of groups), group (one group''s versions), unversioned, or changes (the change feed: Search on LastModifiedTime).';
+COMMENT ON COLUMN sagemaker.sync_state.model_package_group_name IS 'The group, for scope_kind = group; empty otherwise.';
+COMMENT ON COLUMN sagemaker.sync_state.watermark IS
+    'Latest creation_time stored for the scope; the next incremental listing starts at this minus the lookback. For changes: the latest LastModifiedTime applied (the feed''s cursor). NULL for groups.';
+COMMENT ON COLUMN sagemaker.sync_state.last_attempt_at IS 'When the scope was last listed, successfully or not.';
+COMMENT ON COLUMN sagemaker.sync_state.last_success_at IS 'When a listing of the scope last completed and was stored.';
+COMMENT ON COLUMN sagemaker.sync_state.last_full_success_at IS 'When a complete (non-incremental) listing last completed; deletions are detected then.';
+COMMENT ON COLUMN sagemaker.sync_state.last_error IS 'The last error of the scope; NULL after a success.';
+COMMENT ON COLUMN sagemaker.sync_state.last_error_at IS 'When last_error happened.';
+COMMENT ON COLUMN sagemaker.sync_state.consecutive_failures IS 'Failed attempts since the last success.';
+
+CREATE TABLE sagemaker.sync_runs (
+    run_id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    mode                text        NOT NULL CHECK (mode IN ('incremental', 'full')),
+    status              text        NOT NULL DEFAULT 'running'
+                        CHECK (status IN ('running', 'succeeded', 'partial', 'failed', 'interrupted')),
+    started_at          timestamptz NOT NULL DEFAULT now(),
+    finished_at         timestamptz,
+    host                text,
+    scopes_total        integer     NOT NULL DEFAULT 0,
+    scopes_failed       integer     NOT NULL DEFAULT 0,
+    packages_listed     bigint      NOT NULL DEFAULT 0,
+    packages_inserted   bigint      NOT NULL DEFAULT 0,
+    packages_updated    bigint      NOT NULL DEFAULT 0,
+    packages_deleted    bigint      NOT NULL DEFAULT 0,
+    groups_listed       integer     NOT NULL DEFAULT 0,
+    groups_changed      integer     NOT NULL DEFAULT 0,
+    groups_deleted      integer     NOT NULL DEFAULT 0,
+    items_skipped       integer     NOT NULL DEFAULT 0,
+    api_calls           integer     NOT NULL DEFAULT 0,
+    api_throttled       integer     NOT NULL DEFAULT 0,
+    errors              jsonb       NOT NULL DEFAULT '[]'
+);
+CREATE INDEX sync_runs_started_idx ON sagemaker.sync_runs (started_at);
+COMMENT ON TABLE sagemaker.sync_runs IS 'One row per sync cycle.';
+COMMENT ON COLUMN sagemaker.sync_runs.run_id IS 'Increasing id of the cycle.';
+COMMENT ON COLUMN sagemaker.sync_runs.mode IS 'incremental (new packages since the watermark) or full (every scope re-listed: mutable fields and deletions).';
+COMMENT ON COLUMN sagemaker.sync_runs.status IS 'running, succeeded, partial (some scopes failed), failed or interrupted (stopped or crashed).';
+COMMENT ON COLUMN sagemaker.sync_runs.started_at IS 'When the cycle started.';
+COMMENT ON COLUMN sagemaker.sync_runs.finished_at IS 'When the cycle ended; NULL while running or if the process died.';
+COMMENT ON COLUMN sagemaker.sync_runs.host IS 'Host name of the replica that ran the cycle.';
+COMMENT ON COLUMN sagemaker.sync_runs.scopes_total IS 'Scopes (groups and unversioned listings) attempted.';
+COMMENT ON COLUMN sagemaker.sync_runs.scopes_failed IS 'Scopes whose listing or storing failed; retried next cycle.';
+COMMENT ON COLUMN sagemaker.sync_runs.packages_listed IS 'Package summaries received from the API.';
+COMMENT ON COLUMN sagemaker.sync_runs.packages_inserted IS 'Packages stored for the first time.';
+COMMENT ON COLUMN sagemaker.sync_runs.packages_updated IS 'Packages whose stored row changed (fields, or un-deleted).';
+COMMENT ON COLUMN sagemaker.sync_runs.packages_deleted IS 'Packages marked deleted.';
+COMMENT ON COLUMN sagemaker.sync_runs.groups_listed IS 'Group summaries received from the API.';
+COMMENT ON COLUMN sagemaker.sync_runs.groups_changed IS 'Groups inserted or updated.';
+COMMENT ON COLUMN sagemaker.sync_runs.groups_deleted IS 'Groups marked deleted.';
+COMMENT ON COLUMN sagemaker.sync_runs.items_skipped IS 'Listed items that could not be mirrored (logged with a reason).';
+COMMENT ON COLUMN sagemaker.sync_runs.api_calls IS 'SageMaker HTTP requests made, retries included.';
+COMMENT ON COLUMN sagemaker.sync_runs.api_throttled IS 'Requests answered with a throttling error.';
+COMMENT ON COLUMN sagemaker.sync_runs.errors IS 'Failed scopes and their errors, as a JSON array of {scope, error}.';
+
+-- ---------------------------------------------------------------- views
+-- Per group, the highest approved version (one row per group, read from
+-- model_packages_latest_approved_idx).
+CREATE VIEW sagemaker.latest_approved_model_packages AS
+SELECT g.account_id, g.region, g.model_package_group_name, p.model_package_version,
+       p.model_package_arn, p.model_package_description, p.creation_time,
+       p.model_life_cycle_stage, p.model_life_cycle_stage_status
+  FROM sagemaker.model_package_groups g
+ CROSS JOIN LATERAL (
+        SELECT p.model_package_version, p.model_package_arn, p.model_package_description,
+               p.creation_time, p.model_life_cycle_stage, p.model_life_cycle_stage_status
+          FROM sagemaker.model_packages p
+         WHERE p.model_package_group_name = g.model_package_group_name
+           AND p.account_id = g.account_id
+           AND p.region = g.region
+           AND p.model_approval_status = 'Approved'
+           AND p.deleted_at IS NULL
+         ORDER BY p.model_package_version DESC
+         LIMIT 1
+       ) p
+ WHERE g.deleted_at IS NULL;
+COMMENT ON VIEW sagemaker.latest_approved_model_packages IS
+    'Per existing group, its highest existing version whose approval status is Approved: what a deployment pipeline would pick. Groups with no approved version are absent.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.account_id IS 'AWS account of the group.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.region IS 'AWS region of the group.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.model_package_group_name IS 'The group.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.model_package_version IS 'Highest approved version.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.model_package_arn IS 'ARN of that version.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.model_package_description IS 'Its description.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.creation_time IS 'When that version was created.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.model_life_cycle_stage IS 'Its life-cycle stage, if set.';
+COMMENT ON COLUMN sagemaker.latest_approved_model_packages.model_life_cycle_stage_status IS 'Its status within that stage.';
+
+CREATE VIEW sagemaker.pending_approvals AS
+SELECT p.account_id, p.region, p.model_package_group_name, p.model_package_version,
+       p.model_package_name, p.model_package_arn, p.model_package_description,
+       p.creation_time,
+       coalesce(c.pending_since, p.creation_time) AS pending_since,
+       now() - coalesce(c.pending_since, p.creation_time) AS waiting_for
+  FROM sagemaker.model_packages p
+  LEFT JOIN (
+        SELECT ch.model_package_arn, max(ch.observed_at) AS pending_since
+          FROM sagemaker.model_package_changes ch
+         WHERE ch.change_type = 'model_approval_status'
+           AND ch.new_value = 'PendingManualApproval'
+         GROUP BY ch.model_package_arn
+       ) c ON c.model_package_arn = p.model_package_arn
+ WHERE p.model_approval_status = 'PendingManualApproval'
+   AND p.deleted_at IS NULL;
+COMMENT ON VIEW sagemaker.pending_approvals IS
+    'Packages waiting for a manual approval decision, and for how long.';
+COMMENT ON COLUMN sagemaker.pending_approvals.account_id IS 'AWS account of the package.';
+COMMENT ON COLUMN sagemaker.pending_approvals.region IS 'AWS region of the package.';
+COMMENT ON COLUMN sagemaker.pending_approvals.model_package_group_name IS 'Group of the package; NULL if unversioned.';
+COMMENT ON COLUMN sagemaker.pending_approvals.model_package_version IS 'Version within the group.';
+COMMENT ON COLUMN sagemaker.pending_approvals.model_package_name IS 'Name, for unversioned packages.';
+COMMENT ON COLUMN sagemaker.pending_approvals.model_package_arn IS 'ARN of the package.';
+COMMENT ON COLUMN sagemaker.pending_approvals.model_package_description IS 'Its description.';
+COMMENT ON COLUMN sagemaker.pending_approvals.creation_time IS 'When the package was created.';
+COMMENT ON COLUMN sagemaker.pending_approvals.pending_since IS 'When it became pending: its creation, or the last observed change back to PendingManualApproval.';
+COMMENT ON COLUMN sagemaker.pending_approvals.waiting_for IS 'How long it has been pending, as of the query.';
+
+CREATE VIEW sagemaker.model_package_groups_overview AS
+SELECT g.account_id, g.region, g.model_package_group_name, g.model_package_group_arn,
+       g.model_package_group_description, g.model_package_group_status, g.creation_time,
+       coalesce(v.versions, 0) AS versions,
+       coalesce(v.approved_versions, 0) AS approved_versions,
+       coalesce(v.rejected_versions, 0) AS rejected_versions,
+       coalesce(v.pending_versions, 0) AS pending_versions,
+       v.latest_version, v.latest_version_created_at, v.latest_approved_version
+  FROM sagemaker.model_package_groups g
+  LEFT JOIN (
+        SELECT p.account_id, p.region, p.model_package_group_name,
+               count(*) AS versions,
+               count(*) FILTER (WHERE p.model_approval_status = 'Approved') AS approved_versions,
+               count(*) FILTER (WHERE p.model_approval_status = 'Rejected') AS rejected_versions,
+               count(*) FILTER (WHERE p.model_approval_status = 'PendingManualApproval')
+                   AS pending_versions,
+               max(p.model_package_version) AS latest_version,
+               max(p.creation_time) AS latest_version_created_at,
+               max(p.model_package_version) FILTER (WHERE p.model_approval_status = 'Approved')
+                   AS latest_approved_version
+          FROM sagemaker.model_packages p
+         WHERE p.deleted_at IS NULL
+           AND p.model_package_group_name IS NOT NULL
+         GROUP BY p.account_id, p.region, p.model_package_group_name
+       ) v ON v.account_id = g.account_id
+          AND v.region = g.region
+          AND v.model_package_group_name = g.model_package_group_name
+ WHERE g.deleted_at IS NULL;
+COMMENT ON VIEW sagemaker.model_package_groups_overview IS
+    'One row per existing group: how many versions it has (deleted ones not counted), how many are approved, rejected or pending, and its newest and newest approved version.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.account_id IS 'AWS account of the group.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.region IS 'AWS region of the group.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.model_package_group_name IS 'The group (a "model").';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.model_package_group_arn IS 'ARN of the group.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.model_package_group_description IS 'Description of the group.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.model_package_group_status IS 'SageMaker status of the group (Completed once usable).';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.creation_time IS 'When the group was created in SageMaker.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.versions IS 'Existing versions in the group (0 if none).';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.approved_versions IS 'Existing versions with approval status Approved.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.rejected_versions IS 'Existing versions with approval status Rejected.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.pending_versions IS 'Existing versions waiting for approval (PendingManualApproval).';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.latest_version IS 'Highest existing version number; NULL if the group has none.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.latest_version_created_at IS 'When the newest existing version was created; NULL if none.';
+COMMENT ON COLUMN sagemaker.model_package_groups_overview.latest_approved_version IS 'Highest existing Approved version (see latest_approved_model_packages); NULL if none.';
+
+CREATE VIEW sagemaker.approval_history AS
+SELECT c.observed_at, c.account_id, c.region, c.model_package_group_name,
+       c.model_package_version, c.model_package_arn, c.change_type,
+       c.old_value AS from_status, c.new_value AS to_status, c.run_id, c.change_id
+  FROM sagemaker.model_package_changes c
+ WHERE c.change_type = 'model_approval_status'
+    OR (c.change_type = 'created' AND c.new_value IS NOT NULL)
+ ORDER BY c.observed_at DESC, c.change_id DESC;
+COMMENT ON VIEW sagemaker.approval_history IS
+    'Approval decisions as registry-sync observed them, newest first: each change of a package''s approval status, and the status it had when first seen (change_type created). Times are when a sync observed the change: up to one reconcile interval (SYNCER_RECONCILE_INTERVAL_SECONDS) after it happened. Packages that existed before the mirror started appear as created, with their status at that time.';
+COMMENT ON COLUMN sagemaker.approval_history.observed_at IS 'When registry-sync observed the change (not when it happened in SageMaker).';
+COMMENT ON COLUMN sagemaker.approval_history.account_id IS 'AWS account of the package.';
+COMMENT ON COLUMN sagemaker.approval_history.region IS 'AWS region of the package.';
+COMMENT ON COLUMN sagemaker.approval_history.model_package_group_name IS 'Group of the package.';
+COMMENT ON COLUMN sagemaker.approval_history.model_package_version IS 'Version of the package within its group.';
+COMMENT ON COLUMN sagemaker.approval_history.model_package_arn IS 'ARN of the package (see model_packages).';
+COMMENT ON COLUMN sagemaker.approval_history.change_type IS 'created (the status when first seen) or model_approval_status (a change of status).';
+COMMENT ON COLUMN sagemaker.approval_history.from_status IS 'Approval status before the change; NULL for created.';
+COMMENT ON COLUMN sagemaker.approval_history.to_status IS 'Approval status after the change: Approved, Rejected or PendingManualApproval.';
+COMMENT ON COLUMN sagemaker.approval_history.run_id IS 'The sync run that observed it (see sync_runs).';
+COMMENT ON COLUMN sagemaker.approval_history.change_id IS 'Id of the row in model_package_changes; orders changes observed at the same instant.';
+
+-- ---------------------------------------------------------------- functions
+-- The page write and its pieces (see 0003_page_writes.sql and 0004_page_write_plans.sql
+-- for why they are functions and why they keep or refuse cached plans). Each runs
+-- with the caller's rights (SECURITY INVOKER); EXECUTE is not granted to PUBLIC.
+
+-- The lock every writer of a scope takes first, for the rest of its transaction.
+CREATE OR REPLACE FUNCTION sagemaker.lock_scope(
+    p_account text, p_region text, p_kind text, p_group text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(
+        1397181779, hashtext(concat_ws('/', p_account, p_region, p_kind, p_group)));
+END
+$$;
+COMMENT ON FUNCTION sagemaker.lock_scope(text, text, text, text) IS
+    'registry-sync internal: serialises writers of one sync scope until the end of the transaction.';
+
+-- Moves forward only, never past the present.
+CREATE OR REPLACE FUNCTION sagemaker.advance_watermark(
+    p_account text, p_region text, p_kind text, p_group text, p_watermark timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO sagemaker.sync_state AS s
+           (account_id, region, scope_kind, model_package_group_name, watermark)
+    VALUES (p_account, p_region, p_kind, p_group, least(p_watermark, now()))
+    ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
+       SET watermark = greatest(s.watermark, excluded.watermark)
+     WHERE s.watermark IS NULL OR s.watermark < excluded.watermark;
+END
+$$;
+COMMENT ON FUNCTION sagemaker.advance_watermark(text, text, text, text, timestamptz) IS
+    'registry-sync internal: moves a scope''s watermark (or the change feed''s cursor) forward, never past now().';
+
+CREATE OR REPLACE FUNCTION sagemaker.scope_succeeded(
+    p_account text, p_region text, p_kind text, p_group text, p_full boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO sagemaker.sync_state AS s
+           (account_id, region, scope_kind, model_package_group_name,
+            last_attempt_at, last_success_at, last_full_success_at)
+    VALUES (p_account, p_region, p_kind, p_group, now(), now(), CASE WHEN p_full THEN now() END)
+    ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
+       SET last_attempt_at = now(),
+           last_success_at = now(),
+           last_full_success_at = coalesce(excluded.last_full_success_at, s.last_full_success_at),
+           last_error = NULL,
+           last_error_at = NULL,
+           consecutive_failures = 0;
+END
+$$;
+COMMENT ON FUNCTION sagemaker.scope_succeeded(text, text, text, text, boolean) IS
+    'registry-sync internal: records a completed listing of a scope (p_full: a complete one).';
+
+-- After a complete listing of a scope: rows it did not contain are gone.
+CREATE OR REPLACE FUNCTION sagemaker.sweep_scope(
+    p_account text, p_region text, p_group text, p_seen text[],
+    p_absent_before timestamptz, p_run_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE n bigint;
+BEGIN
+    WITH gone AS (
+        UPDATE sagemaker.model_packages p
+           SET deleted_at = now(), last_changed_at = now()
+         WHERE p.account_id = p_account
+           AND p.region = p_region
+           AND (p.model_package_group_name = p_group
+                OR (p_group = '' AND p.model_package_group_name IS NULL))
+           AND p.deleted_at IS NULL
+           AND p.creation_time < p_absent_before
+           AND NOT (p.model_package_arn = ANY (p_seen))
+        RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+                  p.model_package_version, p.model_approval_status
+    ),
+    history AS (
+        INSERT INTO sagemaker.model_package_changes (
+            model_package_arn, account_id, region, model_package_group_name,
+            model_package_version, change_type, old_value, new_value, observed_at, run_id)
+        SELECT g.model_package_arn, g.account_id, g.region, g.model_package_group_name,
+               g.model_package_version, 'deleted', g.model_approval_status, NULL, now(), p_run_id
+          FROM gone g
+    )
+    SELECT count(*) INTO n FROM gone;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION sagemaker.sweep_scope(text, text, text, text[], timestamptz, bigint) IS
+    'registry-sync internal: marks a scope''s packages absent from a complete listing deleted.';
+
+-- One page of a scope's listing in one call: scope lock, upsert with change
+-- history, watermark and, for the last page, the sweep and the scope's success.
+CREATE FUNCTION sagemaker.store_listing_page(
+    p_account text, p_region text, p_kind text, p_group text,
+    p_arns text[], p_account_ids text[], p_regions text[], p_group_names text[],
+    p_versions integer[], p_names text[], p_descriptions text[],
+    p_creation_times timestamptz[], p_package_statuses text[], p_approval_statuses text[],
+    p_stages text[], p_stage_statuses text[], p_stage_descriptions text[],
+    p_registration_types text[], p_raws text[],
+    p_run_id bigint, p_finish boolean, p_seen text[], p_absent_before timestamptz,
+    OUT inserted bigint, OUT updated bigint, OUT changes bigint, OUT deleted bigint)
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+BEGIN
+    PERFORM sagemaker.lock_scope(p_account, p_region, p_kind, p_group);
+    inserted := 0; updated := 0; changes := 0; deleted := 0;
+
+    IF cardinality(p_arns) > 0 THEN
+        -- `previous` reads the rows as they were before this statement, which
+        -- is how the change history gets old and new values without a second query.
+        WITH incoming AS (
+            SELECT *
+              FROM unnest(p_arns, p_account_ids, p_regions, p_group_names, p_versions,
+                          p_names, p_descriptions, p_creation_times, p_package_statuses,
+                          p_approval_statuses, p_stages, p_stage_statuses,
+                          p_stage_descriptions, p_registration_types, p_raws)
+                AS t(model_package_arn, account_id, region, model_package_group_name,
+                     model_package_version, model_package_name, model_package_description,
+                     creation_time, model_package_status, model_approval_status,
+                     model_life_cycle_stage, model_life_cycle_stage_status,
+                     model_life_cycle_stage_description, model_package_registration_type, raw)
+        ),
+        previous AS (
+            SELECT p.model_package_arn, p.model_package_status, p.model_approval_status,
+                   p.model_life_cycle_stage, p.model_life_cycle_stage_status, p.deleted_at
+              FROM sagemaker.model_packages p
+              JOIN incoming i USING (model_package_arn)
+        ),
+        written AS (
+            INSERT INTO sagemaker.model_packages AS p (
+                model_package_arn, account_id, region, model_package_group_name,
+                model_package_version, model_package_name, model_package_description,
+                creation_time, model_package_status, model_approval_status,
+                model_life_cycle_stage, model_life_cycle_stage_status,
+                model_life_cycle_stage_description, model_package_registration_type, raw,
+                first_seen_at, last_changed_at)
+            SELECT i.model_package_arn, i.account_id, i.region, i.model_package_group_name,
+                   i.model_package_version, i.model_package_name, i.model_package_description,
+                   i.creation_time, i.model_package_status, i.model_approval_status,
+                   i.model_life_cycle_stage, i.model_life_cycle_stage_status,
+                   i.model_life_cycle_stage_description, i.model_package_registration_type,
+                   i.raw::jsonb, now(), now()
+              FROM incoming i
+            ON CONFLICT (model_package_arn) DO UPDATE SET
+                account_id = excluded.account_id,
+                region = excluded.region,
+                model_package_group_name = excluded.model_package_group_name,
+                model_package_version = excluded.model_package_version,
+                model_package_name = excluded.model_package_name,
+                model_package_description = excluded.model_package_description,
+                creation_time = excluded.creation_time,
+                model_package_status = excluded.model_package_status,
+                model_approval_status = excluded.model_approval_status,
+                model_life_cycle_stage = excluded.model_life_cycle_stage,
+                model_life_cycle_stage_status = excluded.model_life_cycle_stage_status,
+                model_life_cycle_stage_description = excluded.model_life_cycle_stage_description,
+                model_package_registration_type = excluded.model_package_registration_type,
+                raw = excluded.raw,
+                last_changed_at = excluded.last_changed_at,
+                deleted_at = NULL
+            -- Every column derives from raw (plus the ARN), so raw equality is row equality.
+            WHERE p.raw IS DISTINCT FROM excluded.raw OR p.deleted_at IS NOT NULL
+            RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+                      p.model_package_version, p.model_package_status, p.model_approval_status,
+                      p.model_life_cycle_stage, p.model_life_cycle_stage_status
+        ),
+        history AS (
+            INSERT INTO sagemaker.model_package_changes (
+                model_package_arn, account_id, region, model_package_group_name,
+                model_package_version, change_type, old_value, new_value, observed_at, run_id)
+            SELECT w.model_package_arn, w.account_id, w.region, w.model_package_group_name,
+                   w.model_package_version, c.change_type, c.old_value, c.new_value, now(),
+                   p_run_id
+              FROM written w
+              LEFT JOIN previous o USING (model_package_arn)
+             CROSS JOIN LATERAL (VALUES
+                ('created', NULL, w.model_approval_status,
+                    o.model_package_arn IS NULL),
+                ('reappeared', NULL, NULL,
+                    o.deleted_at IS NOT NULL),
+                ('model_approval_status', o.model_approval_status, w.model_approval_status,
+                    o.model_package_arn IS NOT NULL
+                    AND o.model_approval_status IS DISTINCT FROM w.model_approval_status),
+                ('model_package_status', o.model_package_status, w.model_package_status,
+                    o.model_package_arn IS NOT NULL
+                    AND o.model_package_status IS DISTINCT FROM w.model_package_status),
+                -- A package first seen in a stage enters it then: recorded, so that
+                -- "when did it reach Production" has an answer from the history alone.
+                ('model_life_cycle_stage', o.model_life_cycle_stage, w.model_life_cycle_stage,
+                    o.model_life_cycle_stage IS DISTINCT FROM w.model_life_cycle_stage),
+                ('model_life_cycle_stage_status', o.model_life_cycle_stage_status,
+                    w.model_life_cycle_stage_status,
+                    o.model_life_cycle_stage_status
+                        IS DISTINCT FROM w.model_life_cycle_stage_status)
+             ) AS c(change_type, old_value, new_value, happened)
+             WHERE c.happened
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE o.model_package_arn IS NULL),
+               count(*) FILTER (WHERE o.model_package_arn IS NOT NULL),
+               (SELECT count(*) FROM history)
+          INTO inserted, updated, changes
+          FROM written w
+          LEFT JOIN previous o USING (model_package_arn);
+
+        PERFORM sagemaker.advance_watermark(
+            p_account, p_region, p_kind, p_group,
+            (SELECT max(t) FROM unnest(p_creation_times) AS t));
+    END IF;
+
+    IF p_finish THEN
+        IF p_seen IS NOT NULL THEN
+            deleted := sagemaker.sweep_scope(
+                p_account, p_region, p_group, p_seen, p_absent_before, p_run_id);
+        END IF;
+        PERFORM sagemaker.scope_succeeded(p_account, p_region, p_kind, p_group, p_seen IS NOT NULL);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sagemaker.store_listing_page(
+    text, text, text, text, text[], text[], text[], text[], integer[], text[], text[],
+    timestamptz[], text[], text[], text[], text[], text[], text[], text[], bigint, boolean,
+    text[], timestamptz) IS
+    'registry-sync internal: stores one page of a scope''s listing (upsert, change history, watermark) and, for its last page, sweeps and records the scope; one round trip.';
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA sagemaker FROM PUBLIC;
+
+-- ---------------------------------------------------------------- reader role
+-- Creating a role needs CREATEROLE; a service account without it still migrates,
+-- and an administrator creates the role once (see README, Operations).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sagemaker_reader') THEN
+        IF EXISTS (SELECT 1 FROM pg_roles
+                    WHERE rolname = current_user AND (rolsuper OR rolcreaterole)) THEN
+            CREATE ROLE sagemaker_reader NOLOGIN;
+        ELSE
+            RAISE NOTICE 'role sagemaker_reader not created: % lacks CREATEROLE', current_user;
+        END IF;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sagemaker_reader') THEN
+        GRANT USAGE ON SCHEMA sagemaker TO sagemaker_reader;
+        GRANT SELECT ON ALL TABLES IN SCHEMA sagemaker TO sagemaker_reader;
+        ALTER DEFAULT PRIVILEGES IN SCHEMA sagemaker GRANT SELECT ON TABLES TO sagemaker_reader;
+    END IF;
+END
+$$;
