@@ -380,11 +380,16 @@ COMMENT ON COLUMN sagemaker.approval_history.change_id IS 'Id of the row in mode
 -- The page write and its pieces (see 0003_page_writes.sql and 0004_page_write_plans.sql
 -- for why they are functions and why they keep or refuse cached plans). Each runs
 -- with the caller's rights (SECURITY INVOKER); EXECUTE is not granted to PUBLIC.
+-- Each resolves names with search_path = pg_catalog, pg_temp, so that nobody's
+-- objects in public can stand in for a built-in (0006_function_search_path.sql);
+-- our own objects are named with their schema.
 
 -- The lock every writer of a scope takes first, for the rest of its transaction.
 CREATE OR REPLACE FUNCTION sagemaker.lock_scope(
     p_account text, p_region text, p_kind text, p_group text) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(
         1397181779, hashtext(concat_ws('/', p_account, p_region, p_kind, p_group)));
@@ -397,7 +402,9 @@ COMMENT ON FUNCTION sagemaker.lock_scope(text, text, text, text) IS
 CREATE OR REPLACE FUNCTION sagemaker.advance_watermark(
     p_account text, p_region text, p_kind text, p_group text, p_watermark timestamptz)
 RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     INSERT INTO sagemaker.sync_state AS s
            (account_id, region, scope_kind, model_package_group_name, watermark)
@@ -413,7 +420,9 @@ COMMENT ON FUNCTION sagemaker.advance_watermark(text, text, text, text, timestam
 CREATE OR REPLACE FUNCTION sagemaker.scope_succeeded(
     p_account text, p_region text, p_kind text, p_group text, p_full boolean)
 RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     INSERT INTO sagemaker.sync_state AS s
            (account_id, region, scope_kind, model_package_group_name,
@@ -438,6 +447,7 @@ CREATE OR REPLACE FUNCTION sagemaker.sweep_scope(
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_custom_plan
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE n bigint;
 BEGIN
@@ -485,6 +495,7 @@ SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
 SET enable_hashjoin = off
 SET enable_mergejoin = off
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM sagemaker.lock_scope(p_account, p_region, p_kind, p_group);
@@ -609,6 +620,9 @@ COMMENT ON FUNCTION sagemaker.store_listing_page(
     'registry-sync internal: stores one page of a scope''s listing (upsert, change history, watermark) and, for its last page, sweeps and records the scope; one round trip.';
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA sagemaker FROM PUBLIC;
+-- Functions this role creates later are not executable by PUBLIC either. For the
+-- whole database: a per-schema default cannot take away PUBLIC's EXECUTE.
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 -- ---------------------------------------------------------------- reader role
 -- Creating a role needs CREATEROLE; a service account without it still migrates,
