@@ -114,7 +114,10 @@ async def open_service(
     # the SageMaker clients, closed before the pool they write into.
     regions = settings.region_list(os.environ)
     async with open_store(settings) as store:
-        await store.migrate()
+        if settings.migrate:
+            await store.migrate()
+        else:
+            await store.require_current_schema()
         stats = ApiStats()
         async with SourcePool(source_options(settings, **source_extra), stats) as pool:
             sources = await pool.open(regions, settings.role_arns)

@@ -75,8 +75,12 @@ async def migrate(conn: asyncpg.Connection, up_to: int | None = None) -> list[st
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
     try:
-        async with conn.transaction():
-            await conn.execute(_BOOTSTRAP)
+        # No DDL once the table exists: a runtime role with only DML rights
+        # (no CREATE on the database) starts against a current schema, which
+        # `CREATE SCHEMA IF NOT EXISTS` would refuse even though it exists.
+        if await current_version(conn) == 0:
+            async with conn.transaction():
+                await conn.execute(_BOOTSTRAP)
         applied = {
             row["version"]: row
             for row in await conn.fetch(
@@ -110,6 +114,17 @@ async def migrate(conn: asyncpg.Connection, up_to: int | None = None) -> list[st
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
     return applied_now
+
+
+async def require_current(conn: asyncpg.Connection) -> None:
+    """For a service that does not migrate (SYNCER_MIGRATE=false): the schema must
+    already be at least this code's version."""
+    version, expected = await current_version(conn), latest_version()
+    if version < expected:
+        raise MigrationError(
+            f"schema version {version}, expected {expected}, and SYNCER_MIGRATE is false; "
+            "run `syncer migrate` (as a role that may change the schema) first"
+        )
 
 
 async def current_version(conn: asyncpg.Connection) -> int:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     regions: CommaList = Field(default_factory=list)
     role_arns: CommaList = Field(default_factory=list)
     http_port: int = Field(8080, ge=0, le=65535)
+    # `run` and `once` apply pending migrations first; false: a separate job
+    # migrates (`syncer migrate`), and the service, which may then hold DML
+    # rights only, refuses to start on an older schema.
+    migrate: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -147,6 +147,10 @@ class Store:
             self._session_locked.add(conn.get_server_pid())
             return await migrations.migrate(conn)
 
+    async def require_current_schema(self) -> None:
+        async with self._pool.acquire() as conn:
+            await migrations.require_current(conn)
+
     async def schema_version(self) -> int:
         async with self._pool.acquire() as conn:
             return await migrations.current_version(conn)
