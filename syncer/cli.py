@@ -184,7 +184,7 @@ async def cmd_check(settings: Settings) -> int:
                     break
     except SyncerError as exc:
         problems += 1
-        print(f"FAIL  sagemaker: {exc}")
+        print(f"FAIL  sagemaker: {mask_secrets(str(exc))}")
     return 2 if problems else 0
 
 

@@ -12,23 +12,104 @@ import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal
+from urllib.parse import unquote, unquote_plus
 
 import structlog
 
 from syncer.errors import describe
 
-_DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
-# A DSN may also carry the password (or a key's passphrase) as a query parameter.
-_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#\s]*", re.IGNORECASE)
+# Query parameters that carry a secret, as asyncpg reads them (keys percent-decoded).
+SECRET_KEYS = frozenset({"password", "sslpassword"})
+# Where a DSN may sit inside other text (a driver's message): its scheme, in any
+# case, up to the next whitespace or quote.
+_DSN_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]*", re.IGNORECASE)
+# A query parameter outside a recognisable DSN (a fragment quoted by a library).
+_QUERY_PARAM = re.compile(r"([?&;])([^=&#\s'\"]+)=([^&#\s'\"]*)")
+# Secrets of the configured DSN, replaced wherever they appear. Shorter ones are
+# left to the parsing above: replacing every "ab" would garble the logs.
+_MIN_KNOWN_SECRET = 4
+_known_secrets: set[str] = set()
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with every secret replaced by ``***``, by parsing it as asyncpg does:
+    the password of its user information, and the value of each query parameter
+    whose percent-decoded key, in any case, is a password."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        return mask_secrets(dsn) if "=" in dsn else dsn
+    end = len(rest)
+    for stop in "/?#":
+        found = rest.find(stop)
+        if found != -1:
+            end = min(end, found)
+    netloc, tail = rest[:end], rest[end:]
+    # asyncpg splits the user information at the first "@", urllib at the last:
+    # mask from the first ":" to the last "@", which covers either reading.
+    if "@" in netloc:
+        auth, _, host = netloc.rpartition("@")
+        user, colon, password = auth.partition(":")
+        if colon and password:
+            netloc = f"{user}:***@{host}"
+    path, qmark, query = tail.partition("?")
+    if qmark:
+        query, hash_, fragment = query.partition("#")
+        query = "&".join(_mask_parameter(part) for part in query.split("&"))
+        tail = f"{path}?{query}{hash_}{fragment}"
+    return f"{scheme}://{netloc}{tail}"
+
+
+def _mask_parameter(part: str) -> str:
+    key, equals, value = part.partition("=")
+    if equals and value and unquote_plus(key).strip().lower() in SECRET_KEYS:
+        return f"{key}=***"
+    return part
+
+
+def dsn_secrets(dsn: str) -> set[str]:
+    """The secrets a DSN carries, as written and percent-decoded."""
+    found: set[str] = set()
+    _, sep, rest = dsn.partition("://")
+    if not sep:
+        return found
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in netloc:
+        auth = netloc.rpartition("@")[0]
+        password = auth.partition(":")[2]
+        found |= {password, unquote(password), *(p for p in password.split("@"))}
+    query = rest.partition("?")[2].partition("#")[0]
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if unquote_plus(key).strip().lower() in SECRET_KEYS:
+            found |= {value, unquote_plus(value)}
+    return {secret for secret in found if secret}
+
+
+def remember_secrets(dsn: str) -> None:
+    """Mask this DSN's secrets in everything the process prints from now on,
+    whatever text they turn up in (a driver's error message, say)."""
+    _known_secrets.update(s for s in dsn_secrets(dsn) if len(s) >= _MIN_KNOWN_SECRET)
 
 
 def mask_secrets(text: str) -> str:
-    return _QUERY_PASSWORD.sub(r"\1***", _DSN_PASSWORD.sub(r"\1***\3", text))
+    """``text`` with the secrets of any DSN in it, and of the configured one, masked."""
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    text = _DSN_IN_TEXT.sub(lambda m: redact_dsn(m[0]), text)
+    return _QUERY_PARAM.sub(
+        lambda m: (
+            f"{m[1]}{m[2]}=***"
+            if m[3] and unquote_plus(m[2]).strip().lower() in SECRET_KEYS
+            else m[0]
+        ),
+        text,
+    )
 
 
 def _mask_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if isinstance(value, str) and "://" in value:
+        if isinstance(value, str):
             event[key] = mask_secrets(value)
     return event
 

@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from syncer.errors import ConfigError
-from syncer.logging import mask_secrets
+from syncer.logging import redact_dsn, remember_secrets
 
 ENV_PREFIX = "SYNCER_"
 # Upper bounds keep durations within what timedelta and PostgreSQL's settings
@@ -149,24 +149,17 @@ class Settings(BaseSettings):
         return redact_dsn(self.database_url.get_secret_value())
 
 
-def redact_dsn(dsn: str) -> str:
-    """The DSN with its password replaced, safe for logs and errors."""
-    parts = urlsplit(dsn)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        dsn = parts._replace(netloc=netloc).geturl()
-    return mask_secrets(dsn)  # a password given as a query parameter
-
-
 def load_settings(**overrides: object) -> Settings:
     """Settings from the process environment; keyword overrides win (used by `demo`).
 
     Raises ConfigError with one line naming the first offending variable.
     """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    remember_secrets(settings.database_url.get_secret_value())
+    return settings
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -22,7 +22,7 @@ import asyncpg
 
 from syncer import migrate as migrations
 from syncer.errors import DatabaseError, describe
-from syncer.logging import get_logger, mask_secrets
+from syncer.logging import get_logger, mask_secrets, redact_dsn
 from syncer.models import (
     MUTABLE_SUMMARY_KEYS,
     PackageChange,
@@ -31,7 +31,6 @@ from syncer.models import (
     Scope,
     Target,
 )
-from syncer.settings import redact_dsn
 from syncer.sql import QUERIES
 
 log = get_logger(__name__)

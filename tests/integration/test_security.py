@@ -257,6 +257,15 @@ async def test_secrets_never_appear_in_output_logs_status_metrics_or_rows(
         run("check", dsn=unreachable, endpoint=endpoint, expect=2)
         in_query = f"postgresql://svc@127.0.0.1:1/registry?sslmode=prefer&password={DB_PASSWORD}"
         run("once", dsn=in_query, endpoint=endpoint, expect=2)
+        # Forms asyncpg accepts that a pattern missed: any-case scheme, a
+        # percent-encoded key, a value with a space (ending in the secret).
+        for odd in (
+            with_password("POSTGRESQL://svc@127.0.0.1:1/registry"),
+            f"postgresql://svc@127.0.0.1:1/registry?pass%77ord={DB_PASSWORD}",
+            f"postgresql://svc@127.0.0.1:1/registry?password=x {DB_PASSWORD}",
+        ):
+            run("once", dsn=odd, endpoint=endpoint, expect=2)
+            run("check", dsn=odd, endpoint=endpoint, expect=2)
         run(
             "status",
             dsn=dsn.replace(database_url.rsplit("/", 1)[1], "no_such_db"),

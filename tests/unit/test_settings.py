@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from syncer.errors import ConfigError
-from syncer.logging import mask_secrets
-from syncer.settings import load_settings, redact_dsn
+from syncer.logging import mask_secrets, redact_dsn
+from syncer.settings import load_settings
 
 DSN = "postgresql://svc:s3cret@db.example:5432/registry"
 
