@@ -25,6 +25,8 @@ SECRET_KEYS = frozenset({"password", "sslpassword"})
 _DSN_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]*", re.IGNORECASE)
 # A query parameter outside a recognisable DSN (a fragment quoted by a library).
 _QUERY_PARAM = re.compile(r"([?&;])([^=&#\s'\"]+)=([^&#\s'\"]*)")
+# AWS's signature errors quote the canonical request, session token included.
+_AWS_TOKEN = re.compile(r"(x-amz-security-token[:=]\s*)[^\s'\"&]+", re.IGNORECASE)
 # Secrets of the configured DSN, replaced wherever they appear. Shorter ones are
 # left to the parsing above: replacing every "ab" would garble the logs.
 _MIN_KNOWN_SECRET = 4
@@ -96,6 +98,7 @@ def mask_secrets(text: str) -> str:
     for secret in sorted(_known_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
+    text = _AWS_TOKEN.sub(r"\1***", text)
     text = _DSN_IN_TEXT.sub(lambda m: redact_dsn(m[0]), text)
     return _QUERY_PARAM.sub(
         lambda m: (

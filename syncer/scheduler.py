@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from syncer.errors import SyncerError, describe
+from syncer.errors import SyncerError, describe, stored_error
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
 from syncer.models import UNVERSIONED, PackageGroup, Scope
@@ -402,10 +402,11 @@ class Syncer:
         else:  # a bug: keep the traceback
             log.error("sync.scope_failed", scope=name, error=message, exc_info=exc)
         result.totals.scopes_failed += 1
-        result.errors.append({"scope": name, "error": message[:500]})
+        stored = stored_error(message)
+        result.errors.append({"scope": name, "error": stored})
         self._metrics.scopes.labels("failed").inc()
         try:
-            await self._store.scope_failed(key, message)
+            await self._store.scope_failed(key, stored)
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
             log.error("sync.scope_failure_not_recorded", scope=name, error=describe(db_exc))
 

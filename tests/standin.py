@@ -251,6 +251,7 @@ class Faults:
     slow_groups: dict[str, float] = field(default_factory=dict)  # group -> seconds per call
     malformed_groups: set[str] = field(default_factory=set)  # groups answered a truncated body
     deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
+    deny_message: str = ""  # the AccessDeniedException's message, if not the default
     seed: int = 0
 
 
@@ -331,7 +332,8 @@ class StandIn:
             if group in faults.slow_groups:
                 await asyncio.sleep(faults.slow_groups[group])
             if operation in faults.deny_operations:
-                raise ApiError("AccessDeniedException", f"not authorized to perform {operation}")
+                message = faults.deny_message or f"not authorized to perform {operation}"
+                raise ApiError("AccessDeniedException", message)
             handler = getattr(self, f"op_{operation}", None)
             if handler is None:
                 raise ApiError("UnknownOperationException", f"{operation} not implemented")

@@ -1,0 +1,72 @@
+"""What SageMaker sends is untrusted: its error text, its strings, its paging.
+
+- An error's detail stays in the service's log (masked); the tables that
+  sagemaker_reader selects get the code and a bounded first line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import asyncpg
+
+from syncer.errors import STORED_ERROR_CHARS
+from syncer.logging import configure_logging
+from tests.conftest import sync_once
+from tests.standin import Faults, Registry, StandIn, serve_in_thread
+
+ROLE = "RegistrySyncProd"
+SESSION = "botocore-session-1764480000"
+TOKEN = "IQoJb3JpZ2luX2VjEJr-session-token-value"
+# An AccessDenied message as AWS writes it, followed by what a signature error
+# appends: the canonical request, with the session token among its headers.
+DENIED = (
+    f"User: arn:aws:sts::123456789012:assumed-role/{ROLE}/{SESSION} is not authorized to "
+    "perform: sagemaker:ListModelPackages on resource: "
+    "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/* "
+    "because no identity-based policy allows the sagemaker:ListModelPackages action"
+    "\n\nThe Canonical String for this request should have been\n'POST\n/\n\n"
+    "host:api.sagemaker.us-east-1.amazonaws.com\n"
+    f"x-amz-security-token:{TOKEN}\n'"
+)
+
+
+async def test_a_scope_error_is_stored_as_its_code_and_a_bounded_first_line(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    registry = Registry()
+    registry.create_group("churn")
+    registry.create_package("churn")
+    faults = Faults(deny_operations={"ListModelPackages"}, deny_message=DENIED)
+    log = io.StringIO()
+    configure_logging("INFO", "json", stream=log)
+    with serve_in_thread(StandIn(registry, faults)) as endpoint:
+        result = await sync_once(database_url, endpoint)
+    assert result.status in ("partial", "failed"), result
+
+    stored = [
+        row["last_error"]
+        for row in await db.fetch(
+            "SELECT last_error FROM sagemaker.sync_state WHERE last_error IS NOT NULL"
+        )
+    ]
+    run_errors = json.loads(
+        await db.fetchval("SELECT errors FROM sagemaker.sync_runs ORDER BY run_id DESC LIMIT 1")
+    )
+    texts = stored + [e["error"] for e in run_errors]
+    assert len(stored) >= 2 and len(run_errors) == len(stored), (stored, run_errors)
+    for text in texts:
+        assert "AccessDeniedException" in text
+        assert "arn:aws:sts::123456789012:***" in text
+        assert "\n" not in text and len(text) <= STORED_ERROR_CHARS
+        for secret in (ROLE, SESSION, TOKEN, "Canonical String"):
+            assert secret not in text, text
+
+    # The detail is in the service's log, the session token masked.
+    failures = [
+        json.loads(line) for line in log.getvalue().splitlines() if '"sync.scope_failed"' in line
+    ]
+    assert failures and all("x-amz-security-token:***" in f["error"] for f in failures)
+    assert all(ROLE in f["error"] for f in failures)
+    assert TOKEN not in log.getvalue()
