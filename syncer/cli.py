@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from syncer.errors import DatabaseError, SyncerError
-from syncer.logging import configure_logging, get_logger, mask_secrets
+from syncer.logging import configure_logging, get_logger, mask_secrets, printable
 from syncer.metrics import Metrics
 from syncer.scheduler import Syncer, run_until_stopped
 from syncer.settings import Settings, load_settings
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.log_format)
         return asyncio.run(dispatch(args, settings))
     except SyncerError as exc:
-        print(f"syncer: error: {mask_secrets(str(exc))}", file=sys.stderr)
+        print(f"syncer: error: {printable(mask_secrets(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -173,7 +173,7 @@ async def cmd_check(settings: Settings) -> int:
         print(f"ok    database {settings.redacted_database_url()} (schema version {version})")
     except SyncerError as exc:
         problems += 1
-        print(f"FAIL  database: {mask_secrets(str(exc))}")
+        print(f"FAIL  database: {printable(mask_secrets(str(exc)))}")
     try:
         regions = settings.region_list(os.environ)
         async with SourcePool(source_options(settings), ApiStats()) as pool:
@@ -184,7 +184,7 @@ async def cmd_check(settings: Settings) -> int:
                     break
     except SyncerError as exc:
         problems += 1
-        print(f"FAIL  sagemaker: {mask_secrets(str(exc))}")
+        print(f"FAIL  sagemaker: {printable(mask_secrets(str(exc)))}")
     return 2 if problems else 0
 
 
@@ -211,13 +211,14 @@ def _print_status(report: dict[str, Any]) -> None:
         f"changes {totals.get('changes', 0)}"
     )
     print(f"{'SCOPE':<50} {'WATERMARK':<26} {'LAG':>10} {'LAST SUCCESS':<26} ERROR")
+    # Group names and errors come from SageMaker: escaped, they cannot act on the terminal.
     for s in report["scopes"]:
         name = s["model_package_group_name"] or f"({s['scope_kind']})"
-        scope = f"{s['account_id']}/{s['region']}/{name}"
+        scope = printable(f"{s['account_id']}/{s['region']}/{name}")
         lag = f"{s['lag_seconds']:.0f}s" if s["lag_seconds"] is not None else "-"
         print(
             f"{scope:<50} {_fmt(s['watermark']):<26} {lag:>10} "
-            f"{_fmt(s['last_success_at']):<26} {s['last_error'] or ''}"
+            f"{_fmt(s['last_success_at']):<26} {printable(s['last_error'] or '')}"
         )
     print(f"\n{'RUN':>6} {'MODE':<12} {'STATUS':<12} {'STARTED':<26} {'SECONDS':>8}  COUNTS")
     for r in report["runs"]:

@@ -110,6 +110,35 @@ def mask_secrets(text: str) -> str:
     )
 
 
+# Characters that act on a terminal instead of showing: C0 and C1 controls
+# (ESC starts ANSI sequences), DEL, the Unicode line and paragraph separators,
+# and the bidirectional overrides that reorder what is shown.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE_BUT_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match[0].encode("unicode_escape").decode("ascii")
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to write to a terminal: control characters as escapes (``\\x1b``,
+    ``\\n``), so that a string from SageMaker can neither recolour, clear or retitle
+    the terminal nor forge a line of output."""
+    pattern = _UNPRINTABLE_BUT_NEWLINE if keep_newlines else _UNPRINTABLE
+    return pattern.sub(_escape, text)
+
+
+def _printable_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Console output only (JSON escapes these itself). A traceback keeps its lines."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = printable(value, keep_newlines=key == "exception")
+    return event
+
+
 def _mask_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
         if isinstance(value, str):
@@ -151,6 +180,7 @@ def configure_logging(
         if use_console
         else structlog.processors.JSONRenderer()
     )
+    escape: list[structlog.typing.Processor] = [_printable_event] if use_console else []
     stamp: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -161,6 +191,7 @@ def configure_logging(
             *stamp,
             structlog.processors.format_exc_info,
             _mask_event,
+            *escape,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
@@ -177,7 +208,7 @@ def configure_logging(
     _library_handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=stamp,
-            processors=[_library_event, _mask_event, renderer],
+            processors=[_library_event, _mask_event, *escape, renderer],
         )
     )
     root.addHandler(_library_handler)

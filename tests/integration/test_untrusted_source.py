@@ -2,6 +2,8 @@
 
 - An error's detail stays in the service's log (masked); the tables that
   sagemaker_reader selects get the code and a bounded first line.
+- Its strings reach a terminal (console logs, ``syncer status``) with their
+  control characters escaped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncpg
 
 from syncer.errors import STORED_ERROR_CHARS
 from syncer.logging import configure_logging
+from tests.acceptance.cli import service_env, syncer
 from tests.conftest import sync_once
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
@@ -70,3 +73,40 @@ async def test_a_scope_error_is_stored_as_its_code_and_a_bounded_first_line(
     assert failures and all("x-amz-security-token:***" in f["error"] for f in failures)
     assert all(ROLE in f["error"] for f in failures)
     assert TOKEN not in log.getvalue()
+
+
+# ---------------------------------------------------------------- control characters
+# A group name and an error message that would retitle, clear and recolour a
+# terminal, and forge a line of output, if printed raw.
+EVIL_GROUP = "churn\x1b]0;owned\x07\x1b[2J\u202e\nFORGED line"
+# Without whitespace: structlog's console renderer quotes (and so escapes) only
+# values with spaces or quotes in them; this one it printed as it was.
+BARE_GROUP = "evil\x1b]0;owned\x07\x1b[2J\u202e"
+EVIL_ERROR = "denied \x1b[31mred\x1b[0m \x9b2J for you"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def no_raw_controls(text: str) -> None:
+    for char in RAW:
+        assert char not in text, (char, text)
+    assert not any(line.startswith("FORGED") for line in text.splitlines()), text
+
+
+def test_sagemaker_strings_reach_the_console_log_and_status_escaped(database_url: str) -> None:
+    registry = Registry()
+    for group in (EVIL_GROUP, BARE_GROUP):
+        registry.create_group(group)
+        registry.create_package(group)
+    faults = Faults(deny_operations={"ListModelPackages"}, deny_message=EVIL_ERROR)
+    with serve_in_thread(StandIn(registry, faults)) as endpoint:
+        env = service_env(database_url, endpoint, SYNCER_LOG_FORMAT="console")
+        once = syncer("once", env=env)
+        status = syncer("status", env=env)
+    assert once.returncode == 1, once.stderr
+    assert status.returncode == 0, status.stderr
+    assert "sync.scope_failed" in once.stderr
+    no_raw_controls(once.stdout + once.stderr)
+    no_raw_controls(status.stdout + status.stderr)
+    # Escaped, not dropped: what was there can still be read.
+    assert "churn\\x1b]0;owned\\x07\\x1b[2J\\u202e\\nFORGED line" in status.stdout
+    assert "denied \\x1b[31mred\\x1b[0m \\x9b2J for you" in status.stdout

@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from syncer.logging import configure_logging, get_logger
+from syncer.logging import configure_logging, get_logger, printable
 
 DSN = "postgresql://sync:hunter2@db.internal:5432/registry"
 
@@ -54,3 +54,16 @@ def test_the_service_events_and_library_records_share_one_stream() -> None:
         ("cycle.started", "info"),
         ("Refreshing temporary credentials failed", "warning"),
     ]
+
+
+def test_console_lines_escape_control_characters_but_json_needs_nothing() -> None:
+    evil = "g\x1b[2J\x07\u202e"
+    out = io.StringIO()
+    configure_logging("INFO", "console", stream=out)
+    get_logger("t").warning("sync.scope_failed", scope=evil, error=f"x\n{evil}")
+    line = out.getvalue()
+    assert line.count("\n") == 1 and "\x1b" not in line and "\u202e" not in line, line
+    assert "g\\x1b[2J\\x07\\u202e" in line
+    assert printable("tab\there", keep_newlines=True) == "tab\\there"
+    assert printable("a\nb", keep_newlines=True) == "a\nb"
+    assert printable("ü é 中 ok") == "ü é 中 ok"
