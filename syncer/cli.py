@@ -17,10 +17,12 @@ from typing import Any
 from syncer.errors import DatabaseError, SyncerError
 from syncer.logging import configure_logging, get_logger, mask_secrets, printable
 from syncer.metrics import Metrics
+from syncer.models import Target
 from syncer.scheduler import Syncer, run_until_stopped
-from syncer.settings import Settings, load_settings
+from syncer.settings import Settings, load_settings, unknown_variables
 from syncer.source import ApiStats, RegistrySource, SourceOptions, SourcePool
 from syncer.store import Store, pool_size
+from syncer.targets import TargetPlan, Targets, target_states
 
 log = get_logger("syncer.cli")
 
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo()
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format)
+        if args.command != "check":  # check prints them among its findings
+            for line in unknown_variables(os.environ):
+                log.warning("settings.unknown_variable", message=line)
         return asyncio.run(dispatch(args, settings))
     except SyncerError as exc:
         print(f"syncer: error: {printable(mask_secrets(str(exc)))}", file=sys.stderr)
@@ -112,7 +117,7 @@ async def open_service(
     # Configuration is complete before anything is written; then the database,
     # whose schema must be current before any source is listed into it; then
     # the SageMaker clients, closed before the pool they write into.
-    regions = settings.region_list(os.environ)
+    plan = TargetPlan.from_settings(settings, os.environ)
     async with open_store(settings) as store:
         if settings.migrate:
             await store.migrate()
@@ -120,9 +125,12 @@ async def open_service(
             await store.require_current_schema()
         stats = ApiStats()
         async with SourcePool(source_options(settings, **source_extra), stats) as pool:
-            sources = await pool.open(regions, settings.role_arns)
+            targets = Targets(plan, pool)
+            sources = await targets.refresh()
             metrics = Metrics()
-            syncer = Syncer(settings, store, sources, stats, metrics=metrics, stop_event=stop)
+            syncer = Syncer(
+                settings, store, sources, stats, metrics=metrics, stop_event=stop, targets=targets
+            )
             yield Service(store, sources, stats, metrics, syncer)
 
 
@@ -167,6 +175,8 @@ async def cmd_run(settings: Settings, **source_extra: Any) -> int:
 
 async def cmd_check(settings: Settings) -> int:
     problems = 0
+    for line in unknown_variables(os.environ):
+        print(f"WARN  {line}")
     try:
         async with open_store(settings) as store:
             version = await store.schema_version()
@@ -175,17 +185,41 @@ async def cmd_check(settings: Settings) -> int:
         problems += 1
         print(f"FAIL  database: {printable(mask_secrets(str(exc)))}")
     try:
-        regions = settings.region_list(os.environ)
+        plan = TargetPlan.from_settings(settings, os.environ)
         async with SourcePool(source_options(settings), ApiStats()) as pool:
-            sources = await pool.open(regions, settings.role_arns)
+            targets = Targets(plan, pool)
+            sources = await targets.refresh()
+            if plan.discovers:
+                print(f"ok    organization: {_describe_targets(plan, targets)}")
             for source in sources:
-                async for page in source.list_groups(settings.group_name_contains):
-                    print(f"ok    sagemaker {source.target}: listed {len(page.items)} group(s)")
-                    break
+                problems += await _check_source(source, settings)
     except SyncerError as exc:
         problems += 1
         print(f"FAIL  sagemaker: {printable(mask_secrets(str(exc)))}")
     return 2 if problems else 0
+
+
+def _describe_targets(plan: TargetPlan, targets: Targets) -> str:
+    accounts = sorted({t.account_id for t in targets.current})
+    where = f" under {', '.join(plan.units)}" if plan.units else ""
+    skipped = f", {len(plan.skip)} skipped by SYNCER_SKIP_ACCOUNTS" if plan.skip else ""
+    return (
+        f"{len(accounts)} account(s){where} x {len(plan.regions)} region(s) = "
+        f"{len(targets.current)} target(s){skipped}, role {plan.role_name}"
+    )
+
+
+async def _check_source(source: RegistrySource, settings: Settings) -> int:
+    """One target's first group page; a failure is this target's alone."""
+    via = f" as {source.target.role_arn}" if source.target.role_arn else ""
+    try:
+        async for page in source.list_groups(settings.group_name_contains):
+            print(f"ok    sagemaker {source.target}{via}: listed {len(page.items)} group(s)")
+            break
+    except SyncerError as exc:
+        print(f"FAIL  sagemaker {source.target}{via}: {exc}")
+        return 1
+    return 0
 
 
 async def cmd_status(settings: Settings, *, as_json: bool) -> int:
@@ -196,6 +230,7 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
                 "run `syncer migrate` (or `syncer run`) first"
             )
         report = await store.status()
+    report["targets"] = await _target_report(settings, report["scopes"])
     if as_json:
         print(json.dumps(report, default=_json_default, indent=2))
         return 0
@@ -203,7 +238,65 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
+async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The configuration's targets (discovered, if discovery is on) and each one's state;
+    in the mirror but not targeted: accounts that left, or another deployment's."""
+    in_mirror = sorted({(s["account_id"], s["region"]) for s in scopes})
+    try:
+        plan = TargetPlan.from_settings(settings, os.environ)
+        if plan.discovers or plan.role_arns:
+            async with SourcePool(source_options(settings), ApiStats()) as pool:
+                current = await Targets(plan, pool).resolve()
+        else:  # the base credentials' account: no AWS call just to name it
+            current = [Target(a, r) for a, r in in_mirror if r in plan.regions]
+    except SyncerError as exc:
+        return {"error": str(exc), "targets": [], "not_targeted": []}
+    groups_rows = {
+        (s["account_id"], s["region"]): (
+            s["consecutive_failures"],
+            s["last_success_at"] is not None,
+        )
+        for s in scopes
+        if s["scope_kind"] == "groups"
+    }
+    states = target_states(current, groups_rows)
+    keys = {(t.account_id, t.region) for t in current}
+    return {
+        "error": None,
+        "targets": [
+            {
+                "account_id": t.account_id,
+                "region": t.region,
+                "role_arn": t.role_arn,
+                "state": states[t],
+            }
+            for t in current
+        ],
+        "not_targeted": [
+            {"account_id": a, "region": r} for a, r in in_mirror if (a, r) not in keys
+        ],
+    }
+
+
+def _print_targets(report: dict[str, Any]) -> None:
+    if report["error"]:
+        print(f"targets: could not be resolved: {report['error']}")
+    else:
+        print(f"{'TARGET':<30} {'STATE':<10} ROLE")
+        for t in report["targets"]:
+            name = f"{t['account_id']}/{t['region']}"
+            print(f"{name:<30} {t['state']:<10} {t['role_arn'] or '-'}")
+    for t in report["not_targeted"]:
+        name = f"{t['account_id']}/{t['region']}"
+        print(
+            f"{name:<30} {'untargeted':<10} "
+            "(in the mirror, not a target: left the organization, or another deployment's)"
+        )
+    print()
+
+
 def _print_status(report: dict[str, Any]) -> None:
+    _print_targets(report["targets"])
     totals = report["totals"]
     print(
         f"groups {totals.get('groups', 0)} (+{totals.get('groups_deleted', 0)} deleted), "

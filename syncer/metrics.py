@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from syncer.source import ApiStats
+from syncer.targets import TARGET_STATES
 
 # sync_runs statuses, plus "error": the cycle could not run or be recorded at all
 # (typically the database was unreachable), so it has no sync_runs row.
@@ -87,6 +88,14 @@ class Metrics:
             "Unix time of the end of the last cycle, whatever its outcome.",
             registry=r,
         )
+        self.targets = Gauge(
+            "syncer_targets",
+            "Targets (account x region) by state: ok (last listing succeeded), failing "
+            "(last attempt failed, e.g. the role could not be assumed), new (not synced "
+            "yet), departed (a target earlier in this process, no longer one).",
+            ["state"],
+            registry=r,
+        )
         self.up = Gauge(
             "syncer_database_up", "1 when the last database operation worked.", registry=r
         )
@@ -97,6 +106,8 @@ class Metrics:
             self.scopes.labels(outcome)
         for action in ("inserted", "updated", "deleted"):
             self.rows.labels(action)
+        for state in TARGET_STATES:
+            self.targets.labels(state)
         self._scopes = _ScopeCollector(clock)
         r.register(self._scopes)
         self._api: _ApiCollector | None = None
@@ -106,6 +117,14 @@ class Metrics:
         if self._api is None:
             self._api = _ApiCollector(stats)
             self.registry.register(self._api)
+
+    def set_targets(self, states: Iterable[str], departed: int) -> None:
+        counts = dict.fromkeys(TARGET_STATES, 0)
+        for state in states:
+            counts[state] += 1
+        counts["departed"] = departed
+        for state, count in counts.items():
+            self.targets.labels(state).set(count)
 
     def set_scopes(self, states: Mapping[tuple[str, str, str], ScopeState]) -> None:
         """Replace the per-scope gauges (scopes that vanished disappear)."""

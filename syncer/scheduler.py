@@ -35,6 +35,7 @@ from syncer.store import (
     scope_key,
 )
 from syncer.sync import ScopeResult, Stopped, sync_changes, sync_scope
+from syncer.targets import Targets, target_states
 
 log = get_logger(__name__)
 
@@ -72,10 +73,13 @@ class Syncer:
         now: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         stop_event: asyncio.Event | None = None,
+        targets: Targets | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._sources = sources
+        self._sources = list(sources)
+        # Re-resolved at the start of every cycle this replica leads (discovery).
+        self._targets = targets
         self._stats = stats
         self._metrics = metrics or Metrics()
         self._metrics.track_api(stats)
@@ -128,6 +132,7 @@ class Syncer:
         log.info("cycle.started", run_id=run_id, mode=mode)
         semaphore = asyncio.Semaphore(self._settings.concurrency)
         try:
+            await self._refresh_targets(result)
             async with asyncio.TaskGroup() as tasks:
                 for source in self._sources:
                     tasks.create_task(
@@ -141,6 +146,18 @@ class Syncer:
             result.status = self._status(result)
             await self._finish(result, started)
         return result
+
+    async def _refresh_targets(self, result: CycleResult) -> None:
+        """This cycle's targets. Failed discovery keeps the last ones and fails the cycle's
+        '(organization)' scope: the cycle is partial, the targets still synced."""
+        if self._targets is None:
+            return
+        self._sources = await self._targets.refresh()
+        if self._targets.error is not None:
+            result.totals.scopes_total += 1
+            result.totals.scopes_failed += 1
+            result.errors.append({"scope": "(organization)", "error": self._targets.error[:500]})
+            self._metrics.scopes.labels("failed").inc()
 
     def _status(self, result: CycleResult) -> str:
         if self.stop_event.is_set():
@@ -189,14 +206,30 @@ class Syncer:
         )
 
     async def _refresh_scope_metrics(self) -> None:
+        rows = await self._store.scope_lags()
+        # Only this deployment's targets: an account that left, or another
+        # deployment's, is not this one's lag to alert on.
+        ours = {(s.target.account_id, s.target.region) for s in self._sources}
         self._metrics.set_scopes(
             {
                 (row["account_id"], row["region"], row["scope"]): ScopeState(
                     row["watermark"], row["last_success"], row["consecutive_failures"]
                 )
-                for row in await self._store.scope_lags()
+                for row in rows
+                if (row["account_id"], row["region"]) in ours
             }
         )
+        groups_rows = {
+            (row["account_id"], row["region"]): (
+                row["consecutive_failures"],
+                row["last_success"] is not None,
+            )
+            for row in rows
+            if row["scope"] == "(groups)"
+        }
+        states = target_states([s.target for s in self._sources], groups_rows)
+        departed = len(self._targets.departed) if self._targets is not None else 0
+        self._metrics.set_targets(list(states.values()), departed)
 
     # ------------------------------------------------------------- one target
     async def _sync_target(

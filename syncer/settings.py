@@ -7,6 +7,7 @@ reads ``AWS_DEFAULT_REGION`` but containers and most tools set ``AWS_REGION``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -33,6 +34,13 @@ DAY_SECONDS = 24 * 3600
 # botocore's rule for a region name; anything else failed only at the first
 # client, after the schema had been migrated, without naming the variable.
 _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+# IAM's rules for a role name (a path may precede it), an account id, and the
+# id of an organizational unit or of the organization's root.
+_ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
+# Read from the environment by the test suite, not by the service.
+_KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -69,6 +77,11 @@ class Settings(BaseSettings):
     change_feed: bool = True
     regions: CommaList = Field(default_factory=list)
     role_arns: CommaList = Field(default_factory=list)
+    # Discovery (syncer/targets.py): the organization's ACTIVE accounts, each
+    # reached by assuming this role; optionally only those under some OUs.
+    organization_role_name: str | None = None
+    organization_units: CommaList = Field(default_factory=list)
+    skip_accounts: CommaList = Field(default_factory=list)
     http_port: int = Field(8080, ge=0, le=65535)
     # `run` and `once` apply pending migrations first; false: a separate job
     # migrates (`syncer migrate`), and the service, which may then hold DML
@@ -77,14 +90,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    @field_validator("regions", "role_arns", mode="before")
+    @field_validator("regions", "role_arns", "organization_units", "skip_accounts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("group_name_contains", mode="before")
+    @field_validator("group_name_contains", "organization_role_name", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -127,6 +140,39 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an IAM role ARN: {arn!r}")
         return value
 
+    @field_validator("organization_role_name")
+    @classmethod
+    def _role_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_NAME.match(value):
+            raise ValueError(f"not an IAM role name: {value[:80]!r}")
+        return value
+
+    @field_validator("organization_units")
+    @classmethod
+    def _parent_ids(cls, value: list[str]) -> list[str]:
+        for parent in value:
+            if not _PARENT_ID.match(parent):
+                raise ValueError(f"not an OU id (ou-...) or root id (r-...): {parent[:80]!r}")
+        return value
+
+    @field_validator("skip_accounts")
+    @classmethod
+    def _account_ids(cls, value: list[str]) -> list[str]:
+        for account in value:
+            if not _ACCOUNT_ID.match(account):
+                raise ValueError(f"not a 12-digit account id: {account[:40]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _units_need_discovery(self) -> Settings:
+        # Without a role name there is no discovery for the OUs to filter: the
+        # setting would silently change nothing.
+        if self.organization_units and not self.organization_role_name:
+            raise ValueError(
+                "SYNCER_ORGANIZATION_UNITS needs SYNCER_ORGANIZATION_ROLE_NAME (discovery)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _reconcile_not_faster_than_cycles(self) -> Settings:
         if self.reconcile_interval_seconds < self.interval_seconds:
@@ -147,6 +193,32 @@ class Settings(BaseSettings):
 
     def redacted_database_url(self) -> str:
         return redact_dsn(self.database_url.get_secret_value())
+
+
+def known_variables() -> list[str]:
+    """Every SYNCER_* variable that something here reads."""
+    names = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    return sorted([*names, *_KNOWN_ELSEWHERE])
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line for each set SYNCER_* variable that nothing reads, with the nearest known name.
+
+    A misspelt name (SYNCER_ORGANISATION_ROLE_NAME) would otherwise be ignored
+    in silence, and the service would mirror something other than was meant.
+    """
+    known = known_variables()
+    lines = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        # Compared without the prefix, which every name shares.
+        stems = [k.removeprefix(ENV_PREFIX) for k in known]
+        near = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), stems, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{near[0]}?" if near else ""
+        lines.append(f"{name} is not a registry-sync setting and is ignored{hint}")
+    return lines
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -233,6 +233,9 @@ async def _translate(method: str, call: Awaitable[dict[str, Any]]) -> dict[str, 
         return await call
     except ClientError as exc:
         error = exc.response.get("Error", {})
+        # An assumed role's credentials are fetched on first use, inside the call.
+        if exc.operation_name == "AssumeRole":
+            method = f"{method}: sts:AssumeRole"
         raise SourceError(
             f"{method}: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
         ) from exc
@@ -252,6 +255,10 @@ class SourcePool:
             AsyncLimiter(rate, time_period=1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
         )
         self._stack = contextlib.AsyncExitStack()
+        # Opened sources and the sessions behind them, by target and by role ARN
+        # (None: the base credentials); targets change between cycles.
+        self._sources: dict[Target, RegistrySource] = {}
+        self._sessions: dict[str | None, AioSession] = {}
 
     async def __aenter__(self) -> SourcePool:
         return self
@@ -286,22 +293,47 @@ class SourcePool:
 
     async def open(self, regions: Sequence[str], role_arns: Sequence[str]) -> list[RegistrySource]:
         """One source per (role or default credentials) x region."""
+        if role_arns:
+            targets = [
+                Target(arn.split(":")[4], region, arn) for arn in role_arns for region in regions
+            ]
+        else:
+            account_id = await self.caller_account(regions[0])
+            targets = [Target(account_id, region) for region in regions]
+        return await self.open_sources(targets)
+
+    async def open_sources(self, targets: Sequence[Target]) -> list[RegistrySource]:
+        """A source per target: opened once, then kept (with its role's session) for reuse."""
         sources = []
-        if not role_arns:
-            session = as_received(self._base_session())
-            account_id = await self._caller_account(session, regions[0])
-            for region in regions:
-                sources.append(await self._open_client(session, Target(account_id, region)))
-            return sources
-        base = self._base_session()
-        for role_arn in role_arns:
-            session = await self._assumed_session(base, role_arn, regions[0])
-            account_id = role_arn.split(":")[4]
-            for region in regions:
-                sources.append(
-                    await self._open_client(session, Target(account_id, region, role_arn))
-                )
+        for target in targets:
+            source = self._sources.get(target)
+            if source is None:
+                session = self._sessions.get(target.role_arn)
+                if session is None:
+                    if target.role_arn is None:
+                        session = as_received(self._base_session())
+                    else:
+                        session = await self._assumed_session(
+                            self._base_session(), target.role_arn, target.region
+                        )
+                    self._sessions[target.role_arn] = session
+                source = self._sources[target] = await self._open_client(session, target)
+            sources.append(source)
         return sources
+
+    def base_client(self, service: str, region: str) -> Any:
+        """A client of another service (Organizations) with the base credentials."""
+        kwargs = self._client_kwargs()
+        kwargs["config"] = kwargs["config"].merge(AioConfig(retries={"max_attempts": 3}))
+        return self._base_session().create_client(service, region_name=region, **kwargs)
+
+    def partition(self, region: str) -> str:
+        """The partition of a region (aws, aws-cn, aws-us-gov), for the ARNs of roles."""
+        return str(self._base_session().get_partition_for_region(region))
+
+    async def caller_account(self, region: str) -> str:
+        """The account of the base credentials (sts:GetCallerIdentity)."""
+        return await self._caller_account(as_received(self._base_session()), region)
 
     async def _open_client(self, session: AioSession, target: Target) -> RegistrySource:
         client = await self._stack.enter_async_context(

@@ -27,6 +27,7 @@ from syncer.scheduler import CycleResult, Syncer, utcnow
 from syncer.settings import Settings, load_settings
 from syncer.source import ApiStats, SourcePool
 from syncer.store import Store
+from syncer.targets import TargetPlan, Targets
 from tests.standin import REGION, Faults, Registry, StandIn, serve_in_thread
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -205,16 +206,21 @@ async def open_syncer(
     endpoint: str,
     *,
     now: Callable[[], datetime] | None = None,
+    credentials: tuple[str, str] = CREDENTIALS,
     **overrides: Any,
 ) -> AsyncIterator[Syncer]:
-    """The service against ``endpoint``; ``now`` replaces its clock (cadence tests)."""
+    """The service against ``endpoint``; ``now`` replaces its clock (cadence tests).
+
+    Its targets are resolved as the service resolves them, again at every cycle.
+    """
     settings = make_settings(database_url, **overrides)
     stats = ApiStats()
-    options = source_options(settings, endpoint_url=endpoint, static_credentials=CREDENTIALS)
+    options = source_options(settings, endpoint_url=endpoint, static_credentials=credentials)
     async with open_store(settings) as store, SourcePool(options, stats) as pool:
         await store.migrate()
-        sources = await pool.open(settings.region_list({}), settings.role_arns)
-        yield Syncer(settings, store, sources, stats, now=now or utcnow)
+        targets = Targets(TargetPlan.from_settings(settings, {}), pool)
+        sources = await targets.refresh()
+        yield Syncer(settings, store, sources, stats, now=now or utcnow, targets=targets)
 
 
 async def sync_once(

@@ -25,6 +25,7 @@ from syncer.http import build_app
 from syncer.metrics import Metrics, ScopeState
 from syncer.settings import ENV_PREFIX, Settings
 from syncer.source import OPERATIONS, ApiStats
+from syncer.targets import ORGANIZATIONS_OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -390,6 +391,54 @@ def test_trust_policy_names_the_kubernetes_service_account() -> None:
     assert next(v for k, v in conditions.items() if k.endswith(":aud")) == "sts.amazonaws.com"
 
 
+def _actions(statement: dict[str, Any]) -> set[str]:
+    granted = statement["Action"]
+    return {granted} if isinstance(granted, str) else set(granted)
+
+
+def test_member_role_template_grants_exactly_the_operations_and_trusts_the_syncer() -> None:
+    template = load_yaml(DEPLOY / "member-role.yaml")
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    [role] = template["Resources"].values()
+    assert role["Type"] == "AWS::IAM::Role"
+    properties = role["Properties"]
+    assert properties["RoleName"] == {"Ref": "RoleName"}
+    # Permissions: exactly what the code calls, the same as deploy/iam-policy.json.
+    [policy] = properties["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" and "NotAction" not in s for s in statements)
+    actions = set().union(*(_actions(s) for s in statements))
+    assert actions == {f"sagemaker:{operation}" for operation in OPERATIONS}
+    assert not properties.get("ManagedPolicyArns")
+    # Trust: only the syncer's principal, given as a parameter.
+    [trust] = properties["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"] == {"AWS": {"Ref": "SyncerPrincipalArn"}}
+    assert template["Parameters"]["SyncerPrincipalArn"]["Type"] == "String"
+    # StackSets-ready: nothing account- or region-specific is written into it.
+    text = (DEPLOY / "member-role.yaml").read_text()
+    assert not re.search(r"\b\d{12}\b", text), "a literal account id"
+    assert not re.search(r"\b[a-z]{2}-[a-z]+-\d\b", text), "a literal region"
+
+
+def test_syncer_policy_discovers_accounts_and_assumes_only_the_member_role() -> None:
+    policy = json.loads((DEPLOY / "syncer-policy.json").read_text())
+    role_name = load_yaml(DEPLOY / "member-role.yaml")["Parameters"]["RoleName"]["Default"]
+    granted: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        resources = statement["Resource"]
+        for action in _actions(statement):
+            granted.setdefault(action, set()).update(
+                {resources} if isinstance(resources, str) else resources
+            )
+    assert set(granted) == {
+        *(f"organizations:{operation}" for operation in ORGANIZATIONS_OPERATIONS),
+        "sts:AssumeRole",
+    }
+    assert granted["sts:AssumeRole"] == {f"arn:aws:iam::*:role/{role_name}"}
+
+
 # ---------------------------------------------------------------- monitoring
 def test_alert_rules_use_only_exposed_metrics() -> None:
     exposed = exposed_metric_names()
@@ -449,6 +498,9 @@ def test_readme_operations_section_points_at_the_deploy_files() -> None:
         "deploy/kubernetes",
         "deploy/iam-policy.json",
         "deploy/iam-trust-policy.json",
+        "deploy/member-role.yaml",
+        "deploy/syncer-policy.json",
+        "SYNCER_ORGANIZATION_ROLE_NAME",
         "deploy/prometheus/alerts.yaml",
         "deploy/prometheus/scrape-kubernetes.yaml",
         "deploy/grafana/registry-sync.json",
