@@ -279,24 +279,23 @@ async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> di
 
 
 def _print_targets(report: dict[str, Any]) -> None:
+    print()
     if report["error"]:
         print(f"targets: could not be resolved: {report['error']}")
     else:
-        print(f"{'TARGET':<30} {'STATE':<10} ROLE")
+        print(f"{'ACCOUNT':<14} {'REGION':<16} {'STATE':<10} ROLE")
         for t in report["targets"]:
-            name = f"{t['account_id']}/{t['region']}"
-            print(f"{name:<30} {t['state']:<10} {t['role_arn'] or '-'}")
+            print(
+                f"{t['account_id']:<14} {t['region']:<16} {t['state']:<10} {t['role_arn'] or '-'}"
+            )
     for t in report["not_targeted"]:
-        name = f"{t['account_id']}/{t['region']}"
         print(
-            f"{name:<30} {'untargeted':<10} "
+            f"{t['account_id']:<14} {t['region']:<16} {'untargeted':<10} "
             "(in the mirror, not a target: left the organization, or another deployment's)"
         )
-    print()
 
 
 def _print_status(report: dict[str, Any]) -> None:
-    _print_targets(report["targets"])
     totals = report["totals"]
     print(
         f"groups {totals.get('groups', 0)} (+{totals.get('groups_deleted', 0)} deleted), "
@@ -323,6 +322,7 @@ def _print_status(report: dict[str, Any]) -> None:
             f"+{r['packages_inserted']} ~{r['packages_updated']} -{r['packages_deleted']}, "
             f"api {r['api_calls']} (throttled {r['api_throttled']})"
         )
+    _print_targets(report["targets"])
 
 
 def _fmt(value: datetime | None) -> str:

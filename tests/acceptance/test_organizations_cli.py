@@ -43,7 +43,7 @@ async def test_check_and_status_list_the_discovered_targets(
         for a in sorted([ml, risk])
     ]
     text = syncer("status", env=env).stdout
-    assert f"{ml}/us-east-1" in text and "ok" in text
+    assert [ml, "us-east-1", "ok", role_arn(ml)] in [line.split() for line in text.splitlines()]
 
     # The account leaves: the mirror keeps it, status says it is no longer a target.
     organization.client.remove_account_from_organization(AccountId=ml)
