@@ -217,7 +217,7 @@ async def _check_source(source: RegistrySource, settings: Settings) -> int:
             print(f"ok    sagemaker {source.target}{via}: listed {len(page.items)} group(s)")
             break
     except SyncerError as exc:
-        print(f"FAIL  sagemaker {source.target}{via}: {exc}")
+        print(f"FAIL  sagemaker {source.target}{via}: {mask_secrets(str(exc))}")
         return 1
     return 0
 
