@@ -259,6 +259,7 @@ class SourcePool:
         # (None: the base credentials); targets change between cycles.
         self._sources: dict[Target, RegistrySource] = {}
         self._sessions: dict[str | None, AioSession] = {}
+        self._loader = get_session().get_component("data_loader")
 
     async def __aenter__(self) -> SourcePool:
         return self
@@ -284,9 +285,19 @@ class SourcePool:
             kwargs["endpoint_url"] = self._options.endpoint_url
         return kwargs
 
+    def _shares_models(self, session: AioSession) -> AioSession:
+        """``session``, loading service models through the pool's one loader and its cache.
+
+        Each session would otherwise load and keep its own copy of SageMaker's
+        model: 17 MB per assumed role, most of a replica's memory with an
+        organization's accounts (docs/scale.md); shared, a client costs ~1 MB.
+        """
+        session.register_component("data_loader", self._loader)
+        return session
+
     def _base_session(self) -> AioSession:
         """The session of the default credential chain (or the demo's fixed keys)."""
-        session = get_session()
+        session = self._shares_models(get_session())
         if self._options.static_credentials:
             session.set_credentials(*self._options.static_credentials)
         return session
@@ -383,7 +394,7 @@ class SourcePool:
             role_arn=role_arn,
             extra_args={"RoleSessionName": "registry-sync"},
         )
-        session = as_received(AioSession())
+        session = as_received(self._shares_models(AioSession()))
         # Refreshed before expiry by botocore, per request, for the life of the client.
         session._credentials = AioDeferredRefreshableCredentials(
             refresh_using=fetcher.fetch_credentials, method="assume-role"
