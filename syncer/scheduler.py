@@ -156,7 +156,8 @@ class Syncer:
         if self._targets.error is not None:
             result.totals.scopes_total += 1
             result.totals.scopes_failed += 1
-            result.errors.append({"scope": "(organization)", "error": self._targets.error[:500]})
+            error = stored_error(self._targets.error)
+            result.errors.append({"scope": "(organization)", "error": error})
             self._metrics.scopes.labels("failed").inc()
 
     def _status(self, result: CycleResult) -> str:
