@@ -168,18 +168,38 @@ class RegistrySource:
         async for items, last in self._pages("search", "Results", params, required=False):
             yield _parse_all(items, parse_package_change, "", str(self.target), last)
 
+    # A listing that never ends would hold its scope (and the cycle) forever
+    # while /healthz stays green: an endpoint can send a new token with every
+    # page. Real listings end far sooner: empty pages come a few at a time,
+    # and 100,000 pages are 10 million versions at the largest page size.
+    max_empty_pages = 1_000
+    max_pages = 100_000
+
     async def _pages(
         self, method: str, key: str, params: dict[str, Any], *, required: bool = True
     ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
         """Each page's items, and whether it is the last.
 
         Follow NextToken to its end, not to the first empty page: list calls
-        may return empty pages that still carry a token.
+        may return empty pages that still carry a token. A token seen before,
+        too many empty pages in a row or too many pages end the listing with
+        an error: the scope fails, and says why.
         """
         seen_tokens: set[str] = set()
         token: str | None = None
+        pages = empty_run = 0
         call = getattr(self._client, method)
         while True:
+            if pages >= self.max_pages:
+                raise ListingError(
+                    f"{method}: more than {self.max_pages} pages, each with a new NextToken; "
+                    "stopped the listing"
+                )
+            if empty_run >= self.max_empty_pages:
+                raise ListingError(
+                    f"{method}: {empty_run} empty pages in a row, each with a new NextToken; "
+                    "stopped the listing"
+                )
             request = dict(params, MaxResults=self._page_size)
             if token:
                 request["NextToken"] = token
@@ -190,6 +210,8 @@ class RegistrySource:
             if not isinstance(items, list):
                 raise ListingError(f"{method}: response has no {key} list")
             token = response.get("NextToken")
+            pages += 1
+            empty_run = 0 if items else empty_run + 1
             yield items, not token
             if not token:
                 return

@@ -4,6 +4,8 @@
   sagemaker_reader selects get the code and a bounded first line.
 - Its strings reach a terminal (console logs, ``syncer status``) with their
   control characters escaped.
+- Its paging cannot hold a scope forever: consecutive empty pages, and pages
+  per listing, are bounded.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import io
 import json
 
 import asyncpg
+import pytest
 
 from syncer.errors import STORED_ERROR_CHARS
 from syncer.logging import configure_logging
+from syncer.source import RegistrySource
 from tests.acceptance.cli import service_env, syncer
 from tests.conftest import sync_once
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
@@ -110,3 +114,41 @@ def test_sagemaker_strings_reach_the_console_log_and_status_escaped(database_url
     # Escaped, not dropped: what was there can still be read.
     assert "churn\\x1b]0;owned\\x07\\x1b[2J\\u202e\\nFORGED line" in status.stdout
     assert "denied \\x1b[31mred\\x1b[0m \\x9b2J for you" in status.stdout
+
+
+# ---------------------------------------------------------------- endless listings
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"max_empty_pages": 25}, "25 empty pages in a row, each with a new NextToken"),
+        ({"max_pages": 10}, "more than 10 pages, each with a new NextToken"),
+    ],
+)
+async def test_a_listing_that_never_ends_fails_its_scope_and_the_cycle_ends(
+    database_url: str,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    bounds: dict[str, int],
+    message: str,
+) -> None:
+    """Every listing answers empty pages, each with a new token, without end (no
+    token repeats, so only the bounds can stop it). Without them this never returns."""
+    for name, value in bounds.items():
+        monkeypatch.setattr(RegistrySource, name, value)
+    registry = Registry()
+    registry.create_group("churn")
+    registry.create_package("churn")
+    standin = StandIn(registry, Faults(empty_pages_with_token=10**9))
+    with serve_in_thread(standin) as endpoint:
+        result = await sync_once(database_url, endpoint, change_feed=False)
+    assert result.status == "failed", result
+    errors = dict(
+        await db.fetch(
+            "SELECT scope_kind, last_error FROM sagemaker.sync_state WHERE last_error IS NOT NULL"
+        )
+    )
+    assert set(errors) == {"groups", "unversioned"}, errors
+    for error in errors.values():
+        assert message in error, error
+    limit = next(iter(bounds.values()))
+    assert standin.calls["ListModelPackageGroups"] == limit
