@@ -94,6 +94,7 @@ def source_options(settings: Settings, **extra: Any) -> SourceOptions:
     return SourceOptions(
         concurrency=settings.concurrency,
         max_requests_per_second=settings.max_requests_per_second,
+        adaptive_rate=settings.adaptive_rate,
         page_size=settings.page_size,
         max_attempts=settings.max_attempts,
         api_timeout_seconds=settings.api_timeout_seconds,

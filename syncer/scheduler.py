@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from syncer.errors import SyncerError, describe, stored_error
+from syncer.limits import FairSlots, TargetSlots
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
 from syncer.models import UNVERSIONED, PackageGroup, Scope
@@ -130,11 +131,14 @@ class Syncer:
         result = CycleResult(run_id, mode, "running")
         calls_before, throttled_before = self._stats.total, self._stats.throttled
         log.info("cycle.started", run_id=run_id, mode=mode)
-        semaphore = asyncio.Semaphore(self._settings.concurrency)
+        # Bounded globally, and each target gets at most an equal share of the
+        # slots while others wait: a slow or throttled account cannot hold them all.
+        slots = FairSlots(self._settings.concurrency)
         try:
             await self._refresh_targets(result)
             async with asyncio.TaskGroup() as tasks:
                 for source in self._sources:
+                    semaphore = slots.for_target(source.target)
                     tasks.create_task(
                         self._sync_target(source, full, run_id, semaphore, result),
                         name=f"target:{source.target}",
@@ -238,7 +242,7 @@ class Syncer:
         source: RegistrySource,
         full: bool,
         run_id: int,
-        semaphore: asyncio.Semaphore,
+        semaphore: TargetSlots,
         result: CycleResult,
     ) -> None:
         target = source.target
@@ -292,7 +296,7 @@ class Syncer:
         self,
         source: RegistrySource,
         run_id: int,
-        semaphore: asyncio.Semaphore,
+        semaphore: TargetSlots,
         result: CycleResult,
         listed: Callable[[PackageGroup], None],
         feed_done: asyncio.Event,
@@ -344,7 +348,7 @@ class Syncer:
         self,
         source: RegistrySource,
         run_id: int,
-        semaphore: asyncio.Semaphore,
+        semaphore: TargetSlots,
         result: CycleResult,
     ) -> None:
         """The change feed of one target, recorded in its own sync_state row ('changes').
@@ -384,7 +388,7 @@ class Syncer:
         scope: Scope,
         watermark: datetime | None,
         run_id: int,
-        semaphore: asyncio.Semaphore,
+        semaphore: TargetSlots,
         result: CycleResult,
     ) -> None:
         """One scope, listed from ``watermark`` (None: all of it); its failure is

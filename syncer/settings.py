@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     # (16 writers cost a third more CPU than 2 for the same rows), and two
     # store ~700 pages/s on two cores, far above the API rate cap.
     database_connections: int = Field(2, ge=1, le=256)
+    # The ceiling per target (account x region); the allowed rate adapts below
+    # it unless adaptive_rate is off (then it is a fixed cap per operation class).
     max_requests_per_second: float = Field(10, gt=0)
+    adaptive_rate: bool = True
     page_size: int = Field(100, ge=1, le=100)
     max_attempts: int = Field(8, ge=1, le=20)
     api_timeout_seconds: float = Field(30, gt=0, le=DAY_SECONDS)

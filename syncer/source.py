@@ -1,10 +1,12 @@
-"""SageMaker, through aiobotocore: clients, paginated listings, retries and a rate cap.
+"""SageMaker, through aiobotocore: clients, paginated listings, retries and rate limits.
 
 One client per target (account x region), shared by every task of that target.
-Every HTTP attempt, retries included, first takes a token from one process-wide
-limiter, so ``SYNCER_MAX_REQUESTS_PER_SECOND`` holds however many scopes are
-listed at once. botocore's ``standard`` retry mode (``adaptive`` if
-AWS_RETRY_MODE says so) handles throttling and 5xx with jittered exponential
+Every HTTP attempt, retries included, first waits for its turn at the
+target's limits (syncer/limits.py): ``SYNCER_MAX_REQUESTS_PER_SECOND`` is the
+ceiling of each target, and within it an adaptive rate per operation class
+(list calls, Search) that backs off on throttling and finds the quota the
+account has left. botocore's ``standard`` retry mode (``adaptive`` if
+AWS_RETRY_MODE says so) retries throttling and 5xx with jittered exponential
 backoff and a bounded number of attempts.
 """
 
@@ -25,10 +27,10 @@ from aiobotocore.credentials import (
     AioDeferredRefreshableCredentials,
 )
 from aiobotocore.session import AioSession, get_session
-from aiolimiter import AsyncLimiter
 from botocore.exceptions import BotoCoreError, ClientError
 
 from syncer.errors import ListingError, SourceError
+from syncer.limits import TargetLimits
 from syncer.logging import get_logger
 from syncer.models import (
     InvalidRecord,
@@ -86,6 +88,8 @@ class SourceOptions:
     # (AWS_ENDPOINT_URL_SAGEMAKER, profiles, IMDS, web identity) applies.
     endpoint_url: str | None = None
     static_credentials: tuple[str, str] | None = None
+    # False: each operation class is paced at the ceiling, as a fixed cap.
+    adaptive_rate: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,10 +106,13 @@ class Page(Generic[T]):
 class RegistrySource:
     """The listings of one target. Pages are yielded as they arrive, so memory is one page."""
 
-    def __init__(self, client: Any, target: Target, page_size: int) -> None:
+    def __init__(
+        self, client: Any, target: Target, page_size: int, limits: TargetLimits | None = None
+    ) -> None:
         self._client = client
         self.target = target
         self._page_size = page_size
+        self.limits = limits
 
     async def list_groups(self, name_contains: str | None) -> AsyncIterator[Page[PackageGroup]]:
         params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
@@ -220,6 +227,10 @@ class RegistrySource:
             seen_tokens.add(token)
 
 
+# Skipped items are reported once per page: a count, and the first few with their reasons.
+SKIPPED_EXAMPLES = 5
+
+
 def _parse_all(
     items: Iterable[Any],
     parse: Callable[[dict[str, Any]], T],
@@ -229,6 +240,7 @@ def _parse_all(
 ) -> Page[T]:
     parsed: list[T] = []
     skipped_arns: list[str] = []
+    examples: list[tuple[str | None, str]] = []
     skipped = 0
     for item in items:
         try:
@@ -240,12 +252,17 @@ def _parse_all(
             arn = item.get(key) if isinstance(item, dict) else None
             if isinstance(arn, str) and arn:
                 skipped_arns.append(clean_text(arn))
-            log.warning(
-                "source.item_skipped",
-                target=where,
-                reason=str(exc),
-                arn=str(arn)[:200] if arn else None,
-            )
+            if len(examples) < SKIPPED_EXAMPLES:
+                examples.append((str(arn)[:200] if arn else None, str(exc)))
+    if skipped:
+        log.warning(
+            "source.items_skipped",
+            target=where,
+            count=skipped,
+            sample_arn=examples[0][0],
+            reason=examples[0][1],
+            examples=examples,
+        )
     return Page(parsed, skipped_arns, skipped, last)
 
 
@@ -271,11 +288,6 @@ class SourcePool:
     def __init__(self, options: SourceOptions, stats: ApiStats) -> None:
         self._options = options
         self._stats = stats
-        rate = options.max_requests_per_second
-        # A bucket of at least one token; below 1/s it refills one token per 1/rate s.
-        self._limiter = (
-            AsyncLimiter(rate, time_period=1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
-        )
         self._stack = contextlib.AsyncExitStack()
         # Opened sources and the sessions behind them, by target and by role ARN
         # (None: the base credentials); targets change between cycles.
@@ -372,20 +384,26 @@ class SourcePool:
         client = await self._stack.enter_async_context(
             session.create_client(SERVICE, region_name=target.region, **self._client_kwargs())
         )
-        self._instrument(client)
-        return RegistrySource(client, target, self._options.page_size)
+        limits = TargetLimits(
+            self._options.max_requests_per_second, adaptive=self._options.adaptive_rate
+        )
+        self._instrument(client, limits)
+        return RegistrySource(client, target, self._options.page_size, limits)
 
-    def _instrument(self, client: Any) -> None:
+    def _instrument(self, client: Any, limits: TargetLimits) -> None:
         events = client.meta.events
 
-        async def before_send(**_: Any) -> None:
-            # Retries pass through here too, so they count against the cap.
-            await self._limiter.acquire()
+        async def before_send(event_name: str, **_: Any) -> None:
+            # Retries pass through here too, so they wait for their turn as well.
+            # aiobotocore's emitter awaits a handler's coroutine.
+            await limits.acquire(event_name.rsplit(".", 1)[-1])
 
         def after_attempt(
             operation: Any, response: Any = None, caught_exception: Any = None, **_: Any
         ) -> None:
-            self._stats.record(operation.name, _outcome(response, caught_exception))
+            outcome = _outcome(response, caught_exception)
+            self._stats.record(operation.name, outcome)
+            limits.record(operation.name, outcome)
 
         events.register(f"before-send.{SERVICE}", before_send)
         events.register(f"needs-retry.{SERVICE}", after_attempt)

@@ -36,15 +36,22 @@ WITH incoming AS (
              model_life_cycle_stage_description, patch)
 ),
 changed AS (
-    SELECT i.*, (p.raw - $8::text[]) || i.patch::jsonb AS raw,
+    SELECT i.*, (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb AS raw,
            p.model_package_status AS old_package_status,
            p.model_approval_status AS old_approval_status,
            p.model_life_cycle_stage AS old_life_cycle_stage,
            p.model_life_cycle_stage_status AS old_life_cycle_stage_status
       FROM sagemaker.model_packages p
       JOIN incoming i USING (model_package_arn)
+      -- Search's records leave out null members that the listing's summary
+      -- carries: they stay, or every change would drop them from raw.
+     CROSS JOIN LATERAL (
+           SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), jsonb_build_object()) AS nulls
+             FROM unnest($8::text[]) AS k
+            WHERE p.raw -> k = 'null'::jsonb
+           ) kept
      WHERE p.deleted_at IS NULL
-       AND p.raw IS DISTINCT FROM (p.raw - $8::text[]) || i.patch::jsonb
+       AND p.raw IS DISTINCT FROM (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb
 ),
 written AS (
     UPDATE sagemaker.model_packages p

@@ -7,7 +7,7 @@ Two properties, both checked against the rows in PostgreSQL:
 
 - end to end (stand-in -> botocore -> sync -> Postgres): every odd summary is
   either a row equal to what was sent (NUL dropped, surrogates replaced) or
-  absent with a ``source.item_skipped`` event naming it and why; no scope of
+  absent with a ``source.items_skipped`` line (one per page) naming it and why; no scope of
   either cycle fails (change feed included), and a package created afterwards is still found
   by the next incremental cycle (no watermark poisoned by a date);
 - parse and store directly, with wrong JSON types too and many more examples:
@@ -248,7 +248,10 @@ async def test_odd_summaries_are_stored_faithfully_or_skipped_with_a_reason(
 
     for result in (first, second):
         assert not result.errors, result.errors
-    skipped = {e["arn"]: e["reason"] for e in logs if e["event"] == "source.item_skipped"}
+    # One warning line per page: the count, and (up to 5) the skipped ARNs with their reasons.
+    page_lines = [e for e in logs if e["event"] == "source.items_skipped"]
+    skipped = {arn: reason for e in page_lines for arn, reason in e["examples"]}
+    assert all(e["count"] == len(e["examples"]) and e["sample_arn"] in skipped for e in page_lines)
     expected = {s["ModelPackageArn"]: expected_row(s) for s in sent}
     rows = await stored_rows(db, [*normal, *(clean_text(a) for a in expected)])
     assert set(normal) <= set(rows), "a well-formed package was lost"
@@ -403,6 +406,7 @@ async def test_a_package_dated_in_the_far_future_hides_no_later_package(
     )
 
 
+
 @pytest.mark.parametrize(
     ("name", "stored"),
     [("模型-推荐-ранжирование", True), ("g" * 300, False), ("é" * 129, False)],
@@ -430,5 +434,5 @@ async def test_group_names_are_stored_or_skipped_with_a_reason(
     assert "plain" in groups and len(packages - {arn}) == 1
     assert (name in groups and arn in packages) is stored
     if not stored:
-        reasons = [e["reason"] for e in logs if e["event"] == "source.item_skipped"]
+        reasons = [e["reason"] for e in logs if e["event"] == "source.items_skipped"]
         assert reasons == [f"ModelPackageGroupName longer than {MAX_INDEXED_BYTES} bytes"]

@@ -1,0 +1,304 @@
+"""Client-side rate limits per target, adaptive, and a fair share of the concurrency slots.
+
+AWS throttles SageMaker per account, per region and per operation, at a quota
+that is not published and is shared with every other client there. So each
+target (account x region) gets a ceiling (``SYNCER_MAX_REQUESTS_PER_SECOND``)
+and, within it, one adaptive rate per operation class with a quota of its own
+(the list calls; Search). Every HTTP attempt, retries included, waits for its
+turn at both.
+
+The adaptive rate (``AdaptiveRate``) is additive-increase, multiplicative-
+decrease, with two changes that the benchmark (docs/benchmarks.md) showed to
+matter:
+
+- On a throttle the rate drops to a fraction of what the server *served* over
+  the last second (successful calls), not of what was allowed: when the
+  allowed rate is far above the quota (an unknown quota, a ceiling set high),
+  one step lands just under the quota, or under the share another client
+  leaves, instead of halving down from the ceiling for many steps.
+- The increase grows with the time since the last throttle (``increase`` x
+  (1 + seconds)): slow just under the quota it was throttled at, so few calls
+  are throttled, but back from 5 to 20 requests/s within seconds once a quota
+  is raised again. Only time spent sending counts, so an idle target does not
+  come back at its ceiling.
+
+One decrease per ``cooldown``: the calls in flight when the quota was hit come
+back throttled together, and count as one signal.
+
+``FairSlots`` bounds concurrency globally and gives each target at most an
+equal share of it among the targets that want slots, so one slow or throttled
+account cannot hold every slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+# The operation classes with a quota of their own. Any other operation is paced
+# with the list calls.
+LIST = "list"
+SEARCH = "search"
+CLASSES = (LIST, SEARCH)
+
+
+def operation_class(operation: str) -> str:
+    return SEARCH if operation == "Search" else LIST
+
+
+@dataclass(frozen=True)
+class AimdParams:
+    """The adaptive rate's constants (requests/s and seconds)."""
+
+    floor: float = 0.5  # never below: a throttled target still makes progress
+    increase: float = 0.5  # requests/s gained per second sending, x (1 + seconds since a throttle)
+    decrease: float = 0.9  # the rate after a throttle, as a share of the rate served
+    window: float = 1.0  # the served rate is measured over this many seconds
+    cooldown: float = 1.0  # at most one decrease in this many seconds
+    max_step: float = 1.0  # longest gap between successes that counts as sending time
+
+
+class AdaptiveRate:
+    """The allowed rate of one operation class of one target (requests/s).
+
+    ``success`` and ``throttled`` are fed with the outcome of every attempt;
+    ``rate`` is what the pacer allows now. Pure arithmetic on an injected clock.
+    """
+
+    def __init__(
+        self,
+        ceiling: float,
+        clock: Clock = time.monotonic,
+        params: AimdParams | None = None,
+        start: float | None = None,
+    ) -> None:
+        self.ceiling = ceiling
+        self.params = params or AimdParams()
+        self._clock = clock
+        self.rate = min(ceiling, start) if start else ceiling
+        self.throttles = 0
+        self.decreases = 0
+        self._served: deque[float] = deque()  # times of recent successes
+        self._last_success: float | None = None
+        self._sending = 0.0  # seconds of sending since the last decrease
+        self._decreased_at = -math.inf
+
+    def success(self) -> None:
+        now = self._clock()
+        p = self.params
+        self._served.append(now)
+        self._forget(now)
+        if self._last_success is not None:
+            step = min(max(0.0, now - self._last_success), p.max_step)
+            self._sending += step
+            gain = p.increase * (1.0 + self._sending) * step
+            self.rate = min(self.ceiling, self.rate + gain)
+        self._last_success = now
+
+    def throttled(self) -> None:
+        now = self._clock()
+        p = self.params
+        self.throttles += 1
+        if now - self._decreased_at < p.cooldown:
+            return
+        self._forget(now)
+        served = len(self._served) / p.window
+        self.rate = max(p.floor, min(self.ceiling, p.decrease * min(self.rate, served)))
+        self.decreases += 1
+        self._decreased_at = now
+        self._sending = 0.0
+
+    def served_rate(self) -> float:
+        """Successful calls per second over the last window."""
+        self._forget(self._clock())
+        return len(self._served) / self.params.window
+
+    def _forget(self, now: float) -> None:
+        horizon = now - self.params.window
+        while self._served and self._served[0] <= horizon:
+            self._served.popleft()
+
+
+class Pacer:
+    """Spaces acquisitions 1/rate apart, first come first served (no burst).
+
+    Each caller reserves the next free moment and sleeps until it, so waiters
+    keep their order; a lower rate applies from the next reservation.
+    """
+
+    def __init__(
+        self,
+        rate: Callable[[], float],
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = -math.inf
+
+    def reserve(self) -> float:
+        """Reserve the next slot; returns how long to wait for it."""
+        now = self._clock()
+        at = max(now, self._next)
+        self._next = at + 1.0 / self._rate()
+        return at - now
+
+    async def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await self._sleep(delay)
+
+
+@dataclass
+class ClassLimit:
+    """One operation class of one target: its adaptive (or fixed) rate and pacer."""
+
+    rate: AdaptiveRate
+    pacer: Pacer
+    adaptive: bool
+
+
+@dataclass
+class TargetLimits:
+    """The limits of one target (account x region)."""
+
+    ceiling: float
+    adaptive: bool = True
+    clock: Clock = time.monotonic
+    sleep: Sleep = asyncio.sleep
+    params: AimdParams = field(default_factory=AimdParams)
+    classes: dict[str, ClassLimit] = field(init=False)
+    _ceiling_pacer: Pacer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.classes = {}
+        for name in CLASSES:
+            rate = AdaptiveRate(self.ceiling, self.clock, self.params)
+            pacer = Pacer(self._allowed(rate), self.clock, self.sleep)
+            self.classes[name] = ClassLimit(rate, pacer, self.adaptive)
+        # Both classes together stay within the ceiling of the target.
+        self._ceiling_pacer = Pacer(lambda: self.ceiling, self.clock, self.sleep)
+
+    def _allowed(self, rate: AdaptiveRate) -> Callable[[], float]:
+        if self.adaptive:
+            return lambda: rate.rate
+        return lambda: self.ceiling
+
+    async def acquire(self, operation: str) -> None:
+        """Wait for the turn of one HTTP attempt of ``operation``."""
+        await self.classes[operation_class(operation)].pacer.acquire()
+        await self._ceiling_pacer.acquire()
+
+    def record(self, operation: str, outcome: str) -> None:
+        """Feed an attempt's outcome (ok, throttled, ...) to its class's rate."""
+        rate = self.classes[operation_class(operation)].rate
+        if outcome == "throttled":
+            rate.throttled()
+        elif outcome == "ok":
+            rate.success()
+
+    def allowed(self, operation_class_name: str) -> float:
+        limit = self.classes[operation_class_name]
+        return limit.rate.rate if self.adaptive else self.ceiling
+
+    def throttles(self, operation_class_name: str) -> int:
+        return self.classes[operation_class_name].rate.throttles
+
+
+class FairSlots:
+    """At most ``total`` holders at once, and per target at most an equal share.
+
+    The share is ``ceil(total / n)`` for the n targets that hold or wait for a
+    slot, so a single target can use every slot, and when several compete none
+    can take more than its share while another waits. Each target's waiters
+    are served in order; a released slot is handed straight to a waiter.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._held: dict[object, int] = {}
+        self._queues: dict[object, deque[asyncio.Future[None]]] = {}
+
+    def share(self) -> int:
+        wanting = set(self._held) | set(self._queues)
+        return max(1, math.ceil(self.total / max(1, len(wanting))))
+
+    def _may_take(self, key: object) -> bool:
+        in_use = sum(self._held.values())
+        return in_use < self.total and self._held.get(key, 0) < self.share()
+
+    def held(self, key: object) -> int:
+        return self._held.get(key, 0)
+
+    def for_target(self, key: object) -> TargetSlots:
+        return TargetSlots(self, key)
+
+    async def acquire(self, key: object) -> None:
+        if key not in self._queues and self._may_take(key):
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(key, deque()).append(granted)
+        self._grant()  # this target may now count in the share, others' shrink
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release(key)  # granted as the waiter was cancelled: give it back
+            else:
+                self._remove(key, granted)
+            raise
+
+    def release(self, key: object) -> None:
+        self._held[key] -= 1
+        if not self._held[key]:
+            del self._held[key]
+        self._grant()
+
+    def _remove(self, key: object, waiter: asyncio.Future[None]) -> None:
+        queue = self._queues.get(key)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del self._queues[key]
+        self._grant()  # one target fewer may want slots: the others' share grows
+
+    def _grant(self) -> None:
+        """Hand free slots to the first waiter of each target that is under its share."""
+        progress = True
+        while progress:
+            progress = False
+            for key in list(self._queues):
+                if not self._may_take(key):
+                    continue
+                queue = self._queues[key]
+                waiter = queue.popleft()
+                if not queue:
+                    del self._queues[key]
+                progress = True
+                if waiter.done():  # cancelled, its task not yet told
+                    continue
+                self._held[key] = self._held.get(key, 0) + 1
+                waiter.set_result(None)
+
+
+class TargetSlots:
+    """The slots of one target, used as ``async with slots:`` like a semaphore."""
+
+    def __init__(self, pool: FairSlots, key: object) -> None:
+        self._pool = pool
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        await self._pool.acquire(self._key)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pool.release(self._key)

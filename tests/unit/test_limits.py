@@ -1,0 +1,232 @@
+"""The limiter's arithmetic, on an injected clock: no test here waits for real time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from syncer.limits import (
+    LIST,
+    SEARCH,
+    AdaptiveRate,
+    AimdParams,
+    FairSlots,
+    Pacer,
+    TargetLimits,
+    operation_class,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def succeed(rate: AdaptiveRate, clock: Clock, calls: int, per_second: float) -> None:
+    for _ in range(calls):
+        clock.advance(1 / per_second)
+        rate.success()
+
+
+def test_starts_at_the_ceiling_and_never_exceeds_it() -> None:
+    clock = Clock()
+    rate = AdaptiveRate(10, clock)
+    assert rate.rate == 10
+    succeed(rate, clock, 100, 10)
+    assert rate.rate == 10
+
+
+def test_a_throttle_drops_to_a_share_of_the_rate_served() -> None:
+    """Allowed far above the quota, one decrease lands just under what was served."""
+    clock = Clock()
+    rate = AdaptiveRate(100_000, clock)
+    succeed(rate, clock, 20, 20)  # the server served 20/s over the last second
+    rate.throttled()
+    assert rate.rate == pytest.approx(0.9 * 20)
+    assert (rate.throttles, rate.decreases) == (1, 1)
+
+
+def test_throttles_within_the_cooldown_count_once() -> None:
+    clock = Clock()
+    rate = AdaptiveRate(50, clock)
+    succeed(rate, clock, 20, 20)
+    rate.throttled()
+    after_first = rate.rate
+    clock.advance(0.5)
+    rate.throttled()
+    rate.throttled()
+    assert rate.rate == after_first
+    assert (rate.throttles, rate.decreases) == (3, 1)
+    clock.advance(0.6)  # 1.1 s after the first: a new signal
+    rate.throttled()
+    assert rate.decreases == 2
+    assert rate.rate < after_first
+
+
+def test_the_rate_never_drops_below_the_floor() -> None:
+    clock = Clock()
+    rate = AdaptiveRate(10, clock, AimdParams(floor=0.5))
+    rate.throttled()  # nothing served at all in the last second
+    assert rate.rate == 0.5
+
+
+def test_the_increase_grows_with_the_time_since_the_last_throttle() -> None:
+    """0.5/s per second x (1 + t): +0.75 after 1 s, +4 after 3 s, +12 after 6 s."""
+    clock = Clock()
+    rate = AdaptiveRate(100, clock)
+    succeed(rate, clock, 10, 10)
+    rate.throttled()
+    base = rate.rate
+    assert base == pytest.approx(9.0)
+    gains = []
+    for _ in range(6):
+        succeed(rate, clock, 100, 100)  # one second of sending, 100 small steps
+        gains.append(rate.rate - base)
+    # The integral of 0.5 (1 + t) dt: 0.5 (t + t^2 / 2).
+    for seconds, gain in enumerate(gains, start=1):
+        assert gain == pytest.approx(0.5 * (seconds + seconds**2 / 2), rel=0.02)
+
+
+def test_time_without_calls_does_not_raise_the_rate() -> None:
+    clock = Clock()
+    rate = AdaptiveRate(100, clock)
+    succeed(rate, clock, 10, 10)
+    rate.throttled()
+    base = rate.rate
+    clock.advance(3600)  # idle for an hour
+    rate.success()
+    # At most one max_step (1 s) of sending counts for the gap.
+    assert rate.rate <= base + 0.5 * 2 * 1.0 + 1e-9
+
+
+def test_recovers_from_5_to_20_within_ten_seconds_of_sending() -> None:
+    clock = Clock()
+    rate = AdaptiveRate(100, clock)
+    succeed(rate, clock, 6, 6)
+    rate.throttled()
+    assert rate.rate == pytest.approx(5.4)
+    seconds = 0.0
+    while rate.rate < 20:
+        clock.advance(0.05)
+        rate.success()
+        seconds += 0.05
+    assert seconds < 10
+
+
+def test_the_pacer_spaces_reservations_one_over_the_rate() -> None:
+    clock = Clock()
+    pacer = Pacer(lambda: 4.0, clock)
+    delays = [pacer.reserve() for _ in range(5)]
+    assert delays == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    clock.advance(10)  # idle: no burst saved up
+    assert [pacer.reserve(), pacer.reserve()] == pytest.approx([0.0, 0.25])
+
+
+async def test_the_pacer_sleeps_on_the_injected_sleep() -> None:
+    clock = Clock()
+    pacer = Pacer(lambda: 2.0, clock, clock.sleep)
+    start = clock.now
+    for _ in range(5):
+        await pacer.acquire()
+    assert clock.now - start == pytest.approx(2.0)
+
+
+def test_operation_classes() -> None:
+    assert operation_class("Search") == SEARCH
+    assert operation_class("ListModelPackages") == LIST
+    assert operation_class("ListModelPackageGroups") == LIST
+
+
+async def test_target_limits_adapt_each_class_on_its_own() -> None:
+    clock = Clock()
+    limits = TargetLimits(100, clock=clock, sleep=clock.sleep)
+    for _ in range(20):
+        await limits.acquire("ListModelPackages")
+        clock.advance(0.05)
+        limits.record("ListModelPackages", "ok")
+    limits.record("ListModelPackages", "throttled")
+    assert limits.allowed(LIST) < 20
+    assert limits.allowed(SEARCH) == 100
+    assert (limits.throttles(LIST), limits.throttles(SEARCH)) == (1, 0)
+
+
+async def test_target_limits_keep_both_classes_within_the_ceiling() -> None:
+    clock = Clock()
+    limits = TargetLimits(10, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    for i in range(20):
+        await limits.acquire("Search" if i % 2 else "ListModelPackages")
+    # 20 attempts at a ceiling of 10/s for the target: 1.9 s, not 0.9 s.
+    assert clock.now - start == pytest.approx(1.9)
+
+
+async def test_fixed_limits_ignore_throttles() -> None:
+    clock = Clock()
+    limits = TargetLimits(10, adaptive=False, clock=clock, sleep=clock.sleep)
+    limits.record("ListModelPackages", "throttled")
+    assert limits.allowed(LIST) == 10
+    assert limits.throttles(LIST) == 1
+
+
+async def test_fair_slots_let_one_target_use_every_slot() -> None:
+    slots = FairSlots(4)
+    for _ in range(4):
+        await slots.acquire("a")
+    assert slots.held("a") == 4
+
+
+async def test_fair_slots_bound_each_target_to_its_share_while_another_waits() -> None:
+    slots = FairSlots(4)
+    for _ in range(2):
+        await slots.acquire("a")
+    b = [asyncio.create_task(slots.acquire("b")) for _ in range(3)]
+    more_a = asyncio.create_task(slots.acquire("a"))
+    await asyncio.sleep(0)
+    # Two targets want slots: each gets at most two of the four.
+    assert slots.held("b") == 2 and slots.held("a") == 2
+    assert not more_a.done() and sum(t.done() for t in b) == 2
+    slots.release("b")
+    await asyncio.sleep(0)
+    assert slots.held("b") == 2  # b's third waiter got the slot b gave up
+    assert not more_a.done()
+    slots.release("a")
+    await asyncio.sleep(0)
+    assert more_a.done() and slots.held("a") == 2
+
+
+async def test_fair_slots_share_grows_when_a_target_is_done() -> None:
+    slots = FairSlots(4)
+    await slots.acquire("a")
+    await slots.acquire("b")
+    await slots.acquire("b")
+    waiting = [asyncio.create_task(slots.acquire("a")) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert slots.held("a") == 2  # its share of the four while b holds slots
+    slots.release("b")
+    slots.release("b")
+    await asyncio.sleep(0)
+    assert slots.held("a") == 4 and all(t.done() for t in waiting)
+
+
+async def test_a_cancelled_waiter_takes_no_slot() -> None:
+    slots = FairSlots(1)
+    await slots.acquire("a")
+    waiter = asyncio.create_task(slots.acquire("a"))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    slots.release("a")
+    assert slots.held("a") == 0
+    await slots.acquire("b")
+    assert slots.held("b") == 1
