@@ -23,6 +23,7 @@ from syncer.settings import Settings, load_settings, unknown_variables
 from syncer.source import ApiStats, RegistrySource, SourceOptions, SourcePool
 from syncer.store import Store, pool_size
 from syncer.targets import TargetPlan, Targets, target_states
+from syncer.tls import unverified_tls
 
 log = get_logger("syncer.cli")
 
@@ -59,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "check":  # check prints them among its findings
             for line in unknown_variables(os.environ):
                 log.warning("settings.unknown_variable", message=line)
+        tls = unverified_tls(settings.database_url.get_secret_value(), os.environ)
+        if tls:
+            log.warning("database.tls_unverified", **tls)
         return asyncio.run(dispatch(args, settings))
     except SyncerError as exc:
         print(f"syncer: error: {printable(mask_secrets(str(exc)))}", file=sys.stderr)
