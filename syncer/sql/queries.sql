@@ -45,9 +45,12 @@ changed AS (
       JOIN incoming i USING (model_package_arn)
       -- Search's records leave out null members that the listing's summary
       -- carries: they stay, or every change would drop them from raw.
+      -- pg_catalog named: a one-array unnest, or an aggregate over "any", is
+      -- what an object in public with exact types could stand in for.
      CROSS JOIN LATERAL (
-           SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), jsonb_build_object()) AS nulls
-             FROM unnest($8::text[]) AS k
+           SELECT coalesce(pg_catalog.jsonb_object_agg(k, 'null'::jsonb),
+                           pg_catalog.jsonb_build_object()) AS nulls
+             FROM pg_catalog.unnest($8::text[]) AS k
             WHERE p.raw -> k = 'null'::jsonb
            ) kept
      WHERE p.deleted_at IS NULL

@@ -37,6 +37,11 @@ BEGIN
     INSERT INTO public.hijack_marker VALUES (current_user, 'concat_ws');
     RETURN pg_catalog.concat_ws(sep, a, b, c, d);
 END $$;
+CREATE FUNCTION public.unnest(a text[]) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.hijack_marker VALUES (current_user, 'unnest');
+    RETURN QUERY SELECT pg_catalog.unnest(a);
+END $$;
 """
 
 
@@ -93,12 +98,20 @@ async def test_a_user_with_create_on_public_cannot_run_code_inside_a_sync(
         await attacker.close()
     with serve_in_thread(StandIn(registry)) as endpoint:
         first = await sync_once(empty_database_url, endpoint)
-        second = await sync_once(empty_database_url, endpoint, full=True)
-    assert first.status == second.status == "succeeded", (first.errors, second.errors)
+        # A change for the change feed to apply (a statement of the service's own).
+        registry.update_package(next(iter(registry.packages)), approval="Rejected")
+        second = await sync_once(empty_database_url, endpoint)
+        third = await sync_once(empty_database_url, endpoint, full=True)
+    results = (first, second, third)
+    assert {r.status for r in results} == {"succeeded"}, [r.errors for r in results]
 
     conn = await asyncpg.connect(empty_database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM sagemaker.model_packages") == 2
+        assert await conn.fetchval(
+            "SELECT count(*) FROM sagemaker.model_package_changes"
+            " WHERE change_type = 'model_approval_status'"
+        )
         ran = await conn.fetch("SELECT DISTINCT ran_as, via FROM public.hijack_marker ORDER BY 2")
     finally:
         await conn.close()
