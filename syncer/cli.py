@@ -286,7 +286,7 @@ async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> di
 def _print_targets(report: dict[str, Any]) -> None:
     print()
     if report["error"]:
-        print(f"targets: could not be resolved: {report['error']}")
+        print(f"targets: could not be resolved: {printable(report['error'])}")
     else:
         print(f"{'ACCOUNT':<14} {'REGION':<16} {'STATE':<10} ROLE")
         for t in report["targets"]:
