@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from syncer.errors import DatabaseError, SyncerError
 from syncer.logging import configure_logging, get_logger, mask_secrets, printable
-from syncer.metrics import Metrics
 from syncer.models import Target
-from syncer.scheduler import Syncer, run_until_stopped
+from syncer.scheduler import run_until_stopped
+from syncer.service import open_service, open_store, run_service, source_options, stop_on_signals
 from syncer.settings import Settings, load_settings, unknown_variables
-from syncer.source import ApiStats, RegistrySource, SourceOptions, SourcePool
-from syncer.store import Store, pool_size
+from syncer.source import ApiStats, RegistrySource, SourcePool
 from syncer.targets import TargetPlan, Targets, target_states
 from syncer.tls import unverified_tls
 
@@ -81,62 +77,8 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "once":
         return await cmd_once(settings, full=args.full)
     if args.command == "run":
-        return await cmd_run(settings)
+        return await run_service(settings)
     raise AssertionError(args.command)
-
-
-def open_store(settings: Settings) -> contextlib.AbstractAsyncContextManager[Store]:
-    return Store.open(
-        settings.database_url.get_secret_value(),
-        # Scopes waiting for a writer keep their listing slot: the database paces the API.
-        max_size=pool_size(settings.database_connections),
-        statement_timeout_seconds=settings.statement_timeout_seconds,
-    )
-
-
-def source_options(settings: Settings, **extra: Any) -> SourceOptions:
-    return SourceOptions(
-        concurrency=settings.concurrency,
-        max_requests_per_second=settings.max_requests_per_second,
-        adaptive_rate=settings.adaptive_rate,
-        page_size=settings.page_size,
-        max_attempts=settings.max_attempts,
-        api_timeout_seconds=settings.api_timeout_seconds,
-        **extra,
-    )
-
-
-@dataclass
-class Service:
-    store: Store
-    sources: list[RegistrySource]
-    stats: ApiStats
-    metrics: Metrics
-    syncer: Syncer
-
-
-@contextlib.asynccontextmanager
-async def open_service(
-    settings: Settings, stop: asyncio.Event | None = None, **source_extra: Any
-) -> AsyncIterator[Service]:
-    # Configuration is complete before anything is written; then the database,
-    # whose schema must be current before any source is listed into it; then
-    # the SageMaker clients, closed before the pool they write into.
-    plan = TargetPlan.from_settings(settings, os.environ)
-    async with open_store(settings) as store:
-        if settings.migrate:
-            await store.migrate()
-        else:
-            await store.require_current_schema()
-        stats = ApiStats()
-        async with SourcePool(source_options(settings, **source_extra), stats) as pool:
-            targets = Targets(plan, pool)
-            sources = await targets.refresh()
-            metrics = Metrics()
-            syncer = Syncer(
-                settings, store, sources, stats, metrics=metrics, stop_event=stop, targets=targets
-            )
-            yield Service(store, sources, stats, metrics, syncer)
 
 
 async def cmd_migrate(settings: Settings) -> int:
@@ -147,35 +89,13 @@ async def cmd_migrate(settings: Settings) -> int:
 
 
 async def cmd_once(settings: Settings, *, full: bool) -> int:
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     async with open_service(settings, stop) as service:
         work = asyncio.create_task(service.syncer.run_cycle(full=full, wait=True), name="cycle")
         await run_until_stopped(work, stop)
         if work.cancelled():
             return 1
         return 0 if work.result().ok else 1
-
-
-async def cmd_run(settings: Settings, **source_extra: Any) -> int:
-    from syncer.http import build_app, serve_http, stuck_after_seconds
-
-    stop = _stop_on_signals()  # before startup: a SIGTERM while migrating still exits 0
-    async with open_service(settings, stop, **source_extra) as service:
-        loop_task = asyncio.create_task(service.syncer.run_forever(), name="sync-loop")
-        async with contextlib.AsyncExitStack() as stack:
-            if settings.http_port:
-                app = build_app(
-                    service.syncer,
-                    service.store,
-                    service.metrics,
-                    loop_task,
-                    stuck_after=stuck_after_seconds(settings),
-                )
-                await stack.enter_async_context(serve_http(app, settings.http_port))
-                log.info("http.listening", port=settings.http_port)
-            await run_until_stopped(loop_task, stop)
-    log.info("service.stopped")
-    return 0
 
 
 async def cmd_check(settings: Settings) -> int:
@@ -338,12 +258,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event that SIGTERM and SIGINT set; signals only ever set it."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop

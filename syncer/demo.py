@@ -5,6 +5,13 @@ SYNCER_DATABASE_URL or else an embedded PostgreSQL (the pgserver wheel), and
 then the ordinary `run` loop. A background thread keeps registering and
 approving versions so that each cycle has something to mirror.
 Needs the `demo` extra: pip install 'registry-sync[demo]'.
+
+Each run starts a new registry, and shows exactly that registry: the
+embedded server gets a new database each run (the last run's stays until the
+next one starts, for a look after Ctrl-C). A database given in
+SYNCER_DATABASE_URL is never dropped or emptied; there the first cycle is a
+reconcile, which marks what earlier runs stored and this registry lacks
+deleted (they stay in the tables with deleted_at set, out of the views).
 """
 
 from __future__ import annotations
@@ -17,14 +24,18 @@ import socket
 import sys
 import threading
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from syncer.errors import ConfigError
+from syncer.http import listen
 from syncer.logging import configure_logging
-from syncer.settings import load_settings
+from syncer.service import open_service, run_service
+from syncer.settings import Settings, load_settings
 
 REGION = "us-east-1"
+EMBEDDED_DATABASE = "registry_sync_demo"
 DEMO_KEYS = ("demo", "demo")  # moto accepts any credentials
 SAMPLE_GROUPS = {
     "churn-predictor": ("Monthly churn propensity, XGBoost", 24),
@@ -103,6 +114,7 @@ def _free_port() -> int:
 
 
 def _embedded_postgres() -> str:
+    """A new, empty database on the embedded server: this run's registry only."""
     data = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"))
     data = data / "registry-sync" / "pgdata"
     data.mkdir(parents=True, exist_ok=True)
@@ -112,7 +124,38 @@ def _embedded_postgres() -> str:
         import pgserver
 
         server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
-    return str(server.get_uri())
+    # The server and its data directory are the demo's own; the database the
+    # previous run mirrored into goes, whatever it held.
+    server.psql(
+        "SET client_min_messages = warning;\n"
+        f"DROP DATABASE IF EXISTS {EMBEDDED_DATABASE} WITH (FORCE);\n"
+        f"CREATE DATABASE {EMBEDDED_DATABASE};\n"
+    )
+    return str(server.get_uri(EMBEDDED_DATABASE))
+
+
+def _demo_settings(database_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        regions=[REGION],
+        interval_seconds=float(os.environ.get("SYNCER_INTERVAL_SECONDS", 15)),
+        reconcile_interval_seconds=float(os.environ.get("SYNCER_RECONCILE_INTERVAL_SECONDS", 60)),
+        # moto lists what it has at once: nothing recent needs sparing from a sweep.
+        lookback_seconds=float(os.environ.get("SYNCER_LOOKBACK_SECONDS", 0)),
+        http_host=os.environ.get("SYNCER_HTTP_HOST") or "127.0.0.1",
+    )
+
+
+def _demo_listener(settings: Settings) -> socket.socket | None:
+    """SYNCER_HTTP_PORT if set (0: no HTTP), else a free port on SYNCER_HTTP_HOST."""
+    if "SYNCER_HTTP_PORT" not in os.environ:
+        return listen(settings.http_host, 0)
+    return listen(settings.http_host, settings.http_port) if settings.http_port else None
+
+
+async def _reconcile(settings: Settings, **source_extra: Any) -> None:
+    async with open_service(settings, **source_extra) as service:
+        await service.syncer.run_cycle(full=True, wait=True)
 
 
 def run_demo() -> int:
@@ -123,53 +166,81 @@ def run_demo() -> int:
         raise ConfigError(
             "syncer demo needs the demo extra: pip install 'registry-sync[demo]'"
         ) from None
-    from syncer.cli import cmd_run
 
-    dsn = os.environ.get("SYNCER_DATABASE_URL") or _embedded_postgres()
-    settings = load_settings(
-        database_url=dsn,
-        regions=[REGION],
-        interval_seconds=float(os.environ.get("SYNCER_INTERVAL_SECONDS", 15)),
-        reconcile_interval_seconds=float(os.environ.get("SYNCER_RECONCILE_INTERVAL_SECONDS", 60)),
-    )
-    configure_logging(settings.log_level, settings.log_format)
+    user_database = os.environ.get("SYNCER_DATABASE_URL")
+    # Settings and the port before anything starts: bad input or a busy port
+    # ends the demo with one line, nothing written.
+    settings = _demo_settings(user_database or "postgresql://demo@127.0.0.1/demo")
+    listener = _demo_listener(settings)
+    with listener or nullcontext():
+        if not user_database:
+            settings = _demo_settings(_embedded_postgres())
+        configure_logging(settings.log_level, settings.log_format)
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
-    port = _free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "sagemaker",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id=DEMO_KEYS[0],
-        aws_secret_access_key=DEMO_KEYS[1],
-    )
-    packages = seed_registry(client, random.Random(42))
-    stop_activity = threading.Event()
-    activity = threading.Thread(
-        target=_registry_activity,
-        args=(client, stop_activity, settings.interval_seconds),
-        name="demo-registry-activity",
-        daemon=True,
-    )
-    activity.start()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+        port = _free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        moto.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client(
+            "sagemaker",
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id=DEMO_KEYS[0],
+            aws_secret_access_key=DEMO_KEYS[1],
+        )
+        packages = seed_registry(client, random.Random(42))
+        stop_activity = threading.Event()
+        activity = threading.Thread(
+            target=_registry_activity,
+            args=(client, stop_activity, settings.interval_seconds),
+            name="demo-registry-activity",
+            daemon=True,
+        )
+        activity.start()
+        source = {"endpoint_url": endpoint, "static_credentials": DEMO_KEYS}
+        try:
+            if user_database:
+                # Earlier runs' packages are in this database: a reconcile first
+                # marks those this registry lacks deleted, before the views are read.
+                asyncio.run(_reconcile(settings, **source))
+            _print_banner(settings, endpoint, packages, listener, reused=bool(user_database))
+            return asyncio.run(run_service(settings, listener=listener, **source))
+        finally:
+            stop_activity.set()
+            moto.stop()
 
+
+def _print_banner(
+    settings: Settings,
+    endpoint: str,
+    packages: int,
+    listener: socket.socket | None,
+    *,
+    reused: bool,
+) -> None:
+    database = settings.redacted_database_url()
+    where = (
+        "  (yours: never dropped or emptied; reconciled against this run's registry first)\n"
+        if reused
+        else "  (embedded, new for this run)\n"
+    )
+    if listener is None:
+        health = "Health:   off (SYNCER_HTTP_PORT=0)\n"
+    else:
+        host, port = listener.getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        health = f"Health:   http://{host}:{port}/readyz  (metrics at /metrics)\n"
     print(
         f"\nregistry-sync demo: a local SageMaker at {endpoint} with {len(SAMPLE_GROUPS)} groups "
         f"and {packages} packages; syncing every {settings.interval_seconds:.0f}s into\n"
-        f"  {settings.redacted_database_url()}\n\n"
-        f"Connect:  psql '{settings.redacted_database_url()}'\n"
+        f"  {database}\n{where}\n"
+        f"Connect:  psql '{database}'\n"
         "Try:      SELECT model_package_group_name, model_package_version, creation_time\n"
         "            FROM sagemaker.latest_approved_model_packages;\n"
         "          SELECT * FROM sagemaker.pending_approvals ORDER BY waiting_for DESC;\n"
-        f"Health:   http://127.0.0.1:{settings.http_port}/readyz  (metrics at /metrics)\n"
+        f"{health}"
         "Stop with Ctrl-C.\n",
         file=sys.stderr,
+        flush=True,
     )
-    try:
-        return asyncio.run(cmd_run(settings, endpoint_url=endpoint, static_credentials=DEMO_KEYS))
-    finally:
-        stop_activity.set()
-        moto.stop()

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import errno
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from syncer.errors import ConfigError
 from syncer.metrics import Metrics
 from syncer.migrate import latest_version
 from syncer.scheduler import Syncer
@@ -22,6 +26,10 @@ from syncer.settings import Settings
 from syncer.store import Store
 
 READY_DB_TIMEOUT_SECONDS = 2.0
+# /readyz asks the database at most this often; the answer is shared meanwhile.
+READY_CACHE_SECONDS = 1.0
+# Idle keep-alive connections close after this (aiohttp's default is an hour).
+KEEPALIVE_TIMEOUT_SECONDS = 5.0
 STUCK_FLOOR_SECONDS = 300.0
 # botocore's standard retry mode sleeps at most this long between two attempts.
 MAX_RETRY_BACKOFF_SECONDS = 20.0
@@ -44,6 +52,42 @@ def stuck_after_seconds(settings: Settings) -> float:
     return max(STUCK_FLOOR_SECONDS, 3 * step)
 
 
+class SchemaCheck:
+    """The database half of /readyz: reachable, and at which schema version.
+
+    One check at a time, its answer reused for ``ttl`` seconds: /readyz is
+    unauthenticated, and a flood of it then costs the database one query a
+    second and holds at most one of the pool's connections (pool_size keeps
+    one beyond the writers' for it), never one a writer waits for.
+    """
+
+    def __init__(
+        self,
+        version: Callable[[], Awaitable[int]],
+        *,
+        ttl: float = READY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._version = version
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._answer: tuple[int | None, str | None] = (None, None)
+        self._checked_at: float | None = None
+
+    async def __call__(self) -> tuple[int | None, str | None]:
+        """(schema version, None), or (None, why the database could not answer)."""
+        async with self._lock:
+            if self._checked_at is None or self._clock() - self._checked_at >= self._ttl:
+                try:
+                    async with asyncio.timeout(READY_DB_TIMEOUT_SECONDS):
+                        self._answer = (await self._version(), None)
+                except Exception as exc:  # any failure to answer means not ready
+                    self._answer = (None, f"database unreachable: {type(exc).__name__}")
+                self._checked_at = self._clock()
+            return self._answer
+
+
 def build_app(
     syncer: Syncer,
     store: Store,
@@ -51,8 +95,10 @@ def build_app(
     loop_task: asyncio.Task[None],
     *,
     stuck_after: float = STUCK_FLOOR_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     expected_schema = latest_version()
+    schema_check = SchemaCheck(lambda: store.schema_version(), clock=clock)
 
     async def healthz(_: web.Request) -> web.Response:
         # Answering at all shows the event loop turns; the loop task must be alive.
@@ -69,13 +115,11 @@ def build_app(
 
     async def readyz(_: web.Request) -> web.Response:
         reasons = []
-        try:
-            async with asyncio.timeout(READY_DB_TIMEOUT_SECONDS):
-                version = await store.schema_version()
-            if version != expected_schema:
-                reasons.append(f"schema version {version}, expected {expected_schema}")
-        except Exception as exc:  # any failure to answer means not ready
-            reasons.append(f"database unreachable: {type(exc).__name__}")
+        version, unreachable = await schema_check()
+        if unreachable:
+            reasons.append(unreachable)
+        elif version != expected_schema:
+            reasons.append(f"schema version {version}, expected {expected_schema}")
         if not syncer.ready:
             reasons.append("no cycle completed yet")
         if reasons:
@@ -93,14 +137,36 @@ def build_app(
     return app
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port, or a ConfigError naming the settings.
+
+    The service binds before it opens the database, so a busy port stops it
+    with one line and exit 2, before anything is written.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the address is already in use; set SYNCER_HTTP_PORT to a free port"
+        else:
+            reason = exc.strerror or str(exc)
+        raise ConfigError(
+            f"SYNCER_HTTP_PORT={port}: cannot listen on {where} (SYNCER_HTTP_HOST={host}): {reason}"
+        ) from None
+
+
 @contextlib.asynccontextmanager
-async def serve_http(app: web.Application, port: int, host: str = "0.0.0.0") -> AsyncIterator[None]:  # noqa: S104 - a container listens on all interfaces
+async def serve_http(app: web.Application, listener: socket.socket) -> AsyncIterator[None]:
+    """Serve ``app`` on ``listener`` (see listen) until the block ends."""
     # A short shutdown: probes and scrapes are quick, and the stop has a 10 s budget.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        await web.SockSite(runner, listener).start()
         yield
     finally:
         await runner.cleanup()

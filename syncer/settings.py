@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     organization_role_name: str | None = None
     organization_units: CommaList = Field(default_factory=list)
     skip_accounts: CommaList = Field(default_factory=list)
+    # A container listens on all interfaces; `demo` on 127.0.0.1.
+    http_host: str = Field("0.0.0.0", min_length=1, max_length=255)  # noqa: S104
     http_port: int = Field(8080, ge=0, le=65535)
     # `run` and `once` apply pending migrations first; false: a separate job
     # migrates (`syncer migrate`), and the service, which may then hold DML

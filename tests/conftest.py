@@ -21,9 +21,9 @@ import boto3
 import pytest
 import structlog
 
-from syncer.cli import open_store, source_options
 from syncer.logging import configure_logging
 from syncer.scheduler import CycleResult, Syncer, utcnow
+from syncer.service import open_store, source_options
 from syncer.settings import Settings, load_settings
 from syncer.source import ApiStats, SourcePool
 from syncer.store import Store

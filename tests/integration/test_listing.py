@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from syncer.cli import open_store
+from syncer.service import open_store
 from tests.conftest import CREDENTIALS, Backend, make_settings, sync_once
 from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
 from tests.standin import JSON_11, REGION
