@@ -248,6 +248,33 @@ def _print_status(report: dict[str, Any]) -> None:
             f"api {r['api_calls']} (throttled {r['api_throttled']})"
         )
     _print_targets(report["targets"])
+    _print_quota(report["quota"])
+
+
+def _print_quota(rows: list[dict[str, Any]]) -> None:
+    """Per account and region: the API rates allowed, throttles, and the change feed."""
+    if not rows:
+        return
+    print(
+        f"\n{'ACCOUNT/REGION':<32} {'LIST/S':>8} {'SEARCH/S':>8} {'CEILING':>8} "
+        f"{'THROTTLED':>9}  CHANGE FEED"
+    )
+    for q in rows:
+
+        def rate(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        feed = "on"
+        if q["change_feed_off_since"] is not None:
+            feed = (
+                f"off since {_fmt(q['change_feed_off_since'])}, retried after "
+                f"{_fmt(q['change_feed_off_until'])} or at the next reconcile: "
+                f"{printable(q['change_feed_off_reason'])}"
+            )
+        print(
+            f"{q['account_id'] + '/' + q['region']:<32} {rate(q['list_rate']):>8} "
+            f"{rate(q['search_rate']):>8} {rate(q['ceiling']):>8} {q['throttles']:>9}  {feed}"
+        )
 
 
 def _fmt(value: datetime | None) -> str:

@@ -23,6 +23,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from syncer.limits import CLASSES, TargetLimits
+from syncer.models import Target
 from syncer.source import ApiStats
 from syncer.targets import TARGET_STATES
 
@@ -111,6 +113,14 @@ class Metrics:
         self._scopes = _ScopeCollector(clock)
         r.register(self._scopes)
         self._api: _ApiCollector | None = None
+        self._feed = Gauge(
+            "syncer_change_feed_up",
+            "1 while the change feed (Search) of an account and region runs; 0 while it "
+            "is switched off because SageMaker refused it (syncer status says why).",
+            ["account_id", "region"],
+            registry=r,
+        )
+        self._limits: _LimitsCollector | None = None
 
     def track_api(self, stats: ApiStats) -> None:
         """Expose the source's attempt counts (read at scrape time)."""
@@ -125,6 +135,15 @@ class Metrics:
         counts["departed"] = departed
         for state, count in counts.items():
             self.targets.labels(state).set(count)
+
+    def track_limits(self, limits: Callable[[], Mapping[Target, TargetLimits]]) -> None:
+        """Expose each target's allowed rate and throttles (read at scrape time)."""
+        if self._limits is None:
+            self._limits = _LimitsCollector(limits)
+            self.registry.register(self._limits)
+
+    def change_feed_up(self, target: Target, up: bool) -> None:
+        self._feed.labels(target.account_id, target.region).set(1 if up else 0)
 
     def set_scopes(self, states: Mapping[tuple[str, str, str], ScopeState]) -> None:
         """Replace the per-scope gauges (scopes that vanished disappear)."""
@@ -153,6 +172,39 @@ class _ApiCollector(Collector):
             "SageMaker attempts answered with a throttling error.",
             value=throttled,
         )
+
+
+class _LimitsCollector(Collector):
+    def __init__(self, limits: Callable[[], Mapping[Target, TargetLimits]]) -> None:
+        self._limits = limits
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["account_id", "region", "operation_class"]
+        allowed = GaugeMetricFamily(
+            "syncer_api_allowed_rate",
+            "Requests/s the service allows itself per account, region and operation class "
+            "(list calls, Search): adapts below the ceiling, drops on throttling.",
+            labels=labels,
+        )
+        ceiling = GaugeMetricFamily(
+            "syncer_api_rate_ceiling",
+            "SYNCER_MAX_REQUESTS_PER_SECOND: the ceiling of each account and region.",
+            labels=["account_id", "region"],
+        )
+        throttles = CounterMetricFamily(
+            "syncer_api_target_throttles",
+            "Attempts answered with throttling, per account, region and operation class.",
+            labels=labels,
+        )
+        for target, limits in sorted(self._limits().items(), key=lambda kv: str(kv[0])):
+            ceiling.add_metric([target.account_id, target.region], limits.ceiling)
+            for name in CLASSES:
+                key = [target.account_id, target.region, name]
+                allowed.add_metric(key, limits.allowed(name))
+                throttles.add_metric(key, limits.throttles(name))
+        yield allowed
+        yield ceiling
+        yield throttles
 
 
 class _ScopeCollector(Collector):

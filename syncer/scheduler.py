@@ -20,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from syncer.availability import FeedAvailability, RateRecorder
 from syncer.errors import SyncerError, describe, stored_error
 from syncer.limits import FairSlots, TargetSlots
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
-from syncer.models import UNVERSIONED, PackageGroup, Scope
+from syncer.models import UNVERSIONED, PackageGroup, Scope, Target
 from syncer.settings import Settings
-from syncer.source import ApiStats, RegistrySource
+from syncer.source import ApiStats, RegistrySource, feed_refusal
 from syncer.store import (
     CONNECTION_ERRORS,
     RunTotals,
@@ -84,6 +85,11 @@ class Syncer:
         self._stats = stats
         self._metrics = metrics or Metrics()
         self._metrics.track_api(stats)
+        self._metrics.track_limits(
+            lambda: {s.target: s.limits for s in self._sources if s.limits is not None}
+        )
+        self._feed = FeedAvailability(store, self._metrics, now)
+        self._rates = RateRecorder(store)
         self._now = now
         self._monotonic = monotonic
         # Passed in when signals must be caught before the service is built.
@@ -258,7 +264,7 @@ class Syncer:
         async def change_feed() -> None:
             try:
                 if self._settings.change_feed:
-                    await self._sync_changes(source, run_id, semaphore, result)
+                    await self._sync_changes(source, full, run_id, semaphore, result)
             finally:
                 feed_done.set()
 
@@ -291,6 +297,16 @@ class Syncer:
             if await self._sync_groups(source, run_id, semaphore, result, listed, feed_done):
                 for name in recreated:
                     start(Scope(target, name), None)
+        await self._record_rates(source)
+
+    async def _record_rates(self, source: RegistrySource) -> None:
+        """The target's allowed rates and throttles, for `syncer status`."""
+        if source.limits is None:
+            return
+        try:
+            await self._rates.record(source.target, source.limits)
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("limits.not_recorded", target=str(source.target), error=describe(exc))
 
     async def _sync_groups(
         self,
@@ -347,19 +363,29 @@ class Syncer:
     async def _sync_changes(
         self,
         source: RegistrySource,
+        full: bool,
         run_id: int,
         semaphore: TargetSlots,
         result: CycleResult,
     ) -> None:
         """The change feed of one target, recorded in its own sync_state row ('changes').
 
-        The listings still run, and the reconcile still converges, so the cycle
-        goes on; it counts as partial, because approvals may be stale until then.
+        A failure counts the cycle partial (approvals may be stale until the
+        reconcile), except SageMaker refusing Search: then the feed is off for
+        the target for a while (syncer/availability.py) and the cycle succeeds.
         """
         target = source.target
         name = f"{target}/(changes)"
         async with semaphore:
             if self.stop_event.is_set():
+                return
+            try:
+                usable = await self._feed.usable(target, full=full)
+            except Exception as exc:
+                result.totals.scopes_total += 1
+                await self._scope_failed(changes_key(target), name, exc, result)
+                return
+            if not usable:
                 return
             result.totals.scopes_total += 1
             try:
@@ -371,16 +397,29 @@ class Syncer:
                     stop=self.stop_event,
                 )
                 await self._store.scope_succeeded(changes_key(target), full=False)
+                await self._feed.worked(target)
             except Stopped:
                 log.info("sync.scope_stopped", scope=name)
                 return
             except Exception as exc:
-                await self._scope_failed(changes_key(target), name, exc, result)
+                code = feed_refusal(exc)
+                if code is None:
+                    await self._scope_failed(changes_key(target), name, exc, result)
+                else:
+                    await self._feed_refused(target, name, code, exc, result)
                 return
         self.beat()
         # Search results are not listed packages: only what they changed counts.
         self._add(result.totals, replace(outcome, listed=0))
         self._metrics.scopes.labels("succeeded").inc()
+
+    async def _feed_refused(
+        self, target: Target, name: str, code: str, exc: Exception, result: CycleResult
+    ) -> None:
+        try:
+            await self._feed.refused(target, code, stored_error(str(exc)))
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
+            await self._scope_failed(changes_key(target), name, db_exc, result)
 
     async def _guarded_scope(
         self,

@@ -54,6 +54,12 @@ OPERATIONS = ("ListModelPackageGroups", "ListModelPackages", "Search")
 # The change feed: Search filters and sorts packages on LastModifiedTime, which
 # summaries lack, and returns their approval, status and life-cycle stage.
 SEARCH_PACKAGES: dict[str, Any] = {"Resource": "ModelPackage", "SortBy": "LastModifiedTime"}
+# A Search filter's timestamp value, as documented (in UTC).
+SEARCH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+# Errors that mean Search will not work for the target as configured (the role
+# may not call it, or the request is refused): the change feed is switched off
+# there for a while instead of failing every cycle.
+FEED_REFUSALS = frozenset({"AccessDeniedException", "AccessDenied", "ValidationException"})
 THROTTLE_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
@@ -161,10 +167,12 @@ class RegistrySource:
         """Packages of the target (all groups, and unversioned) modified after a moment.
 
         Sorted by LastModifiedTime, ascending, so that a page's last row bounds
-        what has been applied so far. The bound is sent in whole seconds, rounded
-        down: a second more of overlap, whatever precision the service parses.
+        what has been applied so far. The bound is sent as the botocore model and
+        the API reference document a timestamp filter value, ``YYYY-mm-dd'T'HH:MM:SS``
+        (UTC, no zone designator), so in whole seconds, rounded down: a second
+        more of overlap.
         """
-        after = modified_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        after = modified_after.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
         params = dict(
             SEARCH_PACKAGES,
             SortOrder="Ascending",
@@ -440,6 +448,16 @@ class SourcePool:
             refresh_using=fetcher.fetch_credentials, method="assume-role"
         )
         return session
+
+
+def feed_refusal(exc: BaseException) -> str | None:
+    """The error code when ``exc`` is SageMaker refusing Search (see FEED_REFUSALS)."""
+    cause = exc.__cause__ if isinstance(exc, SourceError) else None
+    if isinstance(cause, ClientError):
+        code = cause.response.get("Error", {}).get("Code")
+        if code in FEED_REFUSALS:
+            return str(code)
+    return None
 
 
 def retry_mode(environ: Mapping[str, str] = os.environ) -> str:

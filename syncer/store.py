@@ -371,6 +371,46 @@ class Store:
         return gone, packages_deleted
 
     # ------------------------------------------------------------- reporting
+    # ------------------------------------------------------------- change feed availability
+    async def change_feed_off(self, target: Target) -> asyncpg.Record | None:
+        """(off_since, off_until, reason) while the target's change feed is off; else None."""
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            QUERIES["change_feed_off"], target.account_id, target.region
+        )
+        return row
+
+    async def switch_change_feed_off(self, target: Target, reason: str, until: datetime) -> bool:
+        """Record the feed off until ``until``; True if it was on before."""
+        was_on = await self._pool.fetchval(
+            QUERIES["switch_change_feed_off"],
+            target.account_id,
+            target.region,
+            reason[:2000],
+            until,
+        )
+        return bool(was_on)
+
+    async def switch_change_feed_on(self, target: Target) -> datetime | None:
+        """Forget that the feed was off; returns since when it was (None: it was on)."""
+        off_since: datetime | None = await self._pool.fetchval(
+            QUERIES["switch_change_feed_on"], target.account_id, target.region
+        )
+        return off_since
+
+    async def record_api_rates(
+        self, target: Target, ceiling: float, rates: Sequence[tuple[str, float, int]]
+    ) -> None:
+        """(operation class, allowed rate, throttles in the cycle) of a target, for status."""
+        await self._pool.execute(
+            QUERIES["record_api_rates"],
+            target.account_id,
+            target.region,
+            [r[0] for r in rates],
+            [r[1] for r in rates],
+            ceiling,
+            [r[2] for r in rates],
+        )
+
     async def scope_lags(self) -> list[asyncpg.Record]:
         return list(await self._pool.fetch(QUERIES["scope_lags"]))
 
@@ -379,8 +419,10 @@ class Store:
             scopes = await conn.fetch(QUERIES["status_scopes"])
             totals = await conn.fetchrow(QUERIES["status_totals"])
             last_runs = await conn.fetch(QUERIES["last_runs"], runs)
+            quota = await conn.fetch(QUERIES["status_quota"])
         return {
             "scopes": [dict(r) for r in scopes],
+            "quota": [dict(r) for r in quota],
             "totals": dict(totals) if totals else {},
             "runs": [dict(r) for r in last_runs],
         }

@@ -252,6 +252,7 @@ class Faults:
     malformed_groups: set[str] = field(default_factory=set)  # groups answered a truncated body
     deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
     deny_message: str = ""  # the AccessDeniedException's message, if not the default
+    reject_operations: set[str] = field(default_factory=set)  # answered ValidationException
     seed: int = 0
 
 
@@ -331,6 +332,8 @@ class StandIn:
             group = body.get("ModelPackageGroupName")
             if group in faults.slow_groups:
                 await asyncio.sleep(faults.slow_groups[group])
+            if operation in faults.reject_operations:
+                raise ApiError("ValidationException", f"{operation}: invalid request")
             if operation in faults.deny_operations:
                 message = faults.deny_message or f"not authorized to perform {operation}"
                 raise ApiError("AccessDeniedException", message)

@@ -256,3 +256,56 @@ SELECT run_id, mode, status, started_at, finished_at, scopes_total, scopes_faile
   FROM sagemaker.sync_runs
  ORDER BY run_id DESC
  LIMIT $1;
+
+-- name: change_feed_off
+-- Whether the change feed of an account and region is switched off, and why.
+SELECT off_since, off_until, reason
+  FROM sagemaker.change_feed_availability
+ WHERE account_id = $1 AND region = $2;
+
+-- name: switch_change_feed_off
+-- Off until $4; off_since stays that of the first refusal. Returns whether the
+-- feed was on before (so that only that transition is warned about).
+WITH previous AS (
+    SELECT 1 FROM sagemaker.change_feed_availability WHERE account_id = $1 AND region = $2
+)
+INSERT INTO sagemaker.change_feed_availability AS a (account_id, region, off_since, off_until, reason)
+VALUES ($1, $2, now(), $4, $3)
+ON CONFLICT (account_id, region) DO UPDATE
+   SET off_until = excluded.off_until, reason = excluded.reason
+RETURNING NOT EXISTS (SELECT 1 FROM previous) AS was_on;
+
+-- name: switch_change_feed_on
+DELETE FROM sagemaker.change_feed_availability
+ WHERE account_id = $1 AND region = $2
+RETURNING off_since;
+
+-- name: record_api_rates
+-- Written only when a value changed (an unchanged cycle leaves no dead tuple).
+INSERT INTO sagemaker.api_rates AS r
+       (account_id, region, operation_class, allowed_rate, ceiling, throttles, updated_at)
+SELECT $1, $2, c, a, $5, t, now()
+  FROM unnest($3::text[], $4::float8[], $6::bigint[]) AS u(c, a, t)
+ON CONFLICT (account_id, region, operation_class) DO UPDATE
+   SET allowed_rate = excluded.allowed_rate, ceiling = excluded.ceiling,
+       throttles = excluded.throttles, updated_at = excluded.updated_at
+ WHERE (r.allowed_rate, r.ceiling, r.throttles)
+       IS DISTINCT FROM (excluded.allowed_rate, excluded.ceiling, excluded.throttles);
+
+-- name: status_quota
+-- Per account and region: the change feed's availability and the API rates.
+SELECT t.account_id, t.region,
+       a.off_since AS change_feed_off_since, a.off_until AS change_feed_off_until,
+       a.reason AS change_feed_off_reason,
+       l.allowed_rate AS list_rate, s.allowed_rate AS search_rate,
+       coalesce(l.ceiling, s.ceiling) AS ceiling,
+       coalesce(l.throttles, 0) + coalesce(s.throttles, 0) AS throttles,
+       greatest(l.updated_at, s.updated_at) AS rates_updated_at
+  FROM (SELECT account_id, region FROM sagemaker.api_rates
+        UNION SELECT account_id, region FROM sagemaker.change_feed_availability) t
+  LEFT JOIN sagemaker.change_feed_availability a USING (account_id, region)
+  LEFT JOIN sagemaker.api_rates l
+         ON l.account_id = t.account_id AND l.region = t.region AND l.operation_class = 'list'
+  LEFT JOIN sagemaker.api_rates s
+         ON s.account_id = t.account_id AND s.region = t.region AND s.operation_class = 'search'
+ ORDER BY t.account_id, t.region;
