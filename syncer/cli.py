@@ -256,7 +256,7 @@ def _print_quota(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     print(
-        f"\n{'ACCOUNT/REGION':<32} {'LIST/S':>8} {'SEARCH/S':>8} {'CEILING':>8} "
+        f"\n{'ACCOUNT':<14} {'REGION':<16} {'LIST/S':>8} {'SEARCH/S':>8} {'CEILING':>8} "
         f"{'THROTTLED':>9}  CHANGE FEED"
     )
     for q in rows:
@@ -272,7 +272,7 @@ def _print_quota(rows: list[dict[str, Any]]) -> None:
                 f"{printable(q['change_feed_off_reason'])}"
             )
         print(
-            f"{q['account_id'] + '/' + q['region']:<32} {rate(q['list_rate']):>8} "
+            f"{q['account_id']:<14} {q['region']:<16} {rate(q['list_rate']):>8} "
             f"{rate(q['search_rate']):>8} {rate(q['ceiling']):>8} {q['throttles']:>9}  {feed}"
         )
 
