@@ -605,8 +605,36 @@ def _comparable(value: Any) -> tuple[int, Any]:
     return (1, "") if value is None else (0, value)
 
 
+class Regions:
+    """One stand-in per region behind one endpoint, as SageMaker's regional endpoints.
+
+    botocore sends every region's requests to the one ``AWS_ENDPOINT_URL``; the
+    region is read from the request's SigV4 credential scope. Each region has
+    its own registry, faults (a quota of its own) and counters: separate
+    quotas, as separate accounts or regions have.
+    """
+
+    def __init__(self, standins: dict[str, StandIn]) -> None:
+        self.standins = standins
+        self._first = next(iter(standins.values()))
+        self.arrivals: list[str] = []  # the region of each request, in order of arrival
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_post("/", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        scope = request.headers.get("Authorization", "").split("Credential=", 1)[-1]
+        parts = scope.split("/")
+        region = parts[2] if len(parts) > 2 else ""
+        if request.headers.get("X-Amz-Target"):
+            self.arrivals.append(region)
+        return await self.standins.get(region, self._first).handle(request)
+
+
 @contextlib.contextmanager
-def serve_in_thread(standin: StandIn, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(standin: StandIn | Regions, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run the server on its own loop in a thread; yields its endpoint URL."""
     ready = threading.Event()
     state: dict[str, Any] = {}
