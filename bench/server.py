@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,10 @@ class BenchStandIn(StandIn):
         self._index: dict[str | None, list[Package]] = {}
         self._by_modification: list[Package] = []
         self._modification_times: list[float] = []
+        self._by_creation: list[Package] = []
+        self._creation_times: list[float] = []
+        # Search calls by (resource, sort key): the change feed's and the details'.
+        self.searches: Counter[str] = Counter()
         self._indexed_count = -1
         with registry.lock:  # built before the first call, which is timed
             self._reindex()
@@ -103,10 +108,17 @@ class BenchStandIn(StandIn):
         return app
 
     async def stats(self, _: web.Request) -> web.Response:
-        return web.json_response({"calls": dict(self.calls), "outcomes": dict(self.outcomes)})
+        return web.json_response(
+            {
+                "calls": dict(self.calls),
+                "outcomes": dict(self.outcomes),
+                "searches": dict(self.searches),
+            }
+        )
 
     async def reset(self, _: web.Request) -> web.Response:
         self.reset_counters()
+        self.searches.clear()
         return web.json_response({})
 
     async def set_faults(self, request: web.Request) -> web.Response:
@@ -132,6 +144,9 @@ class BenchStandIn(StandIn):
         self._index, self._indexed_count = index, len(self.registry.packages)
         self._by_modification = ordered
         self._modification_times = [p.last_modified for p in ordered]
+        created = sorted(self.registry.packages.values(), key=lambda p: (p.created, p.arn))
+        self._by_creation = created
+        self._creation_times = [p.created for p in created]
 
     def _scope(self, group: str | None) -> list[Package]:
         with self.registry.lock:
@@ -158,22 +173,29 @@ class BenchStandIn(StandIn):
         return result
 
     def op_Search(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The change feed's searches: every package, or those modified after a moment,
-        by LastModifiedTime."""
+        """The change feed's searches (by LastModifiedTime) and the details' (by
+        CreationTime): every package, or those modified or created after a moment."""
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
-        # Served here: no filter, or the feed's one "LastModifiedTime GreaterThan".
+        by = body.get("SortBy")
+        self.searches[f"{body.get('Resource')}/{by}"] += 1
+        # Served here: no filter, or one "<the sort key> GreaterThan".
         after = [(f.get("Name"), f.get("Operator"), f.get("Value")) for f in filters]
-        if (body.get("Resource"), body.get("SortBy")) != ("ModelPackage", "LastModifiedTime") or (
-            after and (len(after) > 1 or after[0][:2] != ("LastModifiedTime", "GreaterThan"))
+        if (
+            body.get("Resource") != "ModelPackage"
+            or by not in ("LastModifiedTime", "CreationTime")
+            or (after and (len(after) > 1 or after[0][:2] != (by, "GreaterThan")))
         ):
             return super().op_Search(body)
         now = time.time()
         with self.registry.lock:
             self._reindex()
-            start = (
-                bisect.bisect_right(self._modification_times, as_epoch(after[0][2])) if after else 0
+            ordered, times = (
+                (self._by_modification, self._modification_times)
+                if by == "LastModifiedTime"
+                else (self._by_creation, self._creation_times)
             )
-            found = [p for p in self._by_modification[start:] if p.visible_at <= now]
+            start = bisect.bisect_right(times, as_epoch(after[0][2])) if after else 0
+            found = [p for p in ordered[start:] if p.visible_at <= now]
             if body.get("SortOrder") == "Descending":
                 found.reverse()
             return self._search_page(found, body)
@@ -258,6 +280,10 @@ class Server:
 
     def sagemaker_calls(self) -> int:
         return sum(self.calls().values())
+
+    def searches(self) -> dict[str, int]:
+        """Search calls since the last reset by "resource/sort key" (feed: LastModifiedTime)."""
+        return dict(self.stats().get("searches", {}))
 
 
 @contextlib.contextmanager

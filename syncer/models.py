@@ -275,6 +275,11 @@ class PackageChange:
     life_cycle_stage_status: str | None
     life_cycle_stage_description: str | None
     patch: str
+    # Who last modified the record and the approval note, as of this read
+    # (governance details; the change history keeps them with an approval change).
+    modified_by_arn: str | None = None
+    modified_by_user_profile: str | None = None
+    approval_description: str | None = None
 
 
 # The summary keys a change may replace (the mutable fields of a ListModelPackages summary).
@@ -288,12 +293,13 @@ def parse_package_change(record: dict[str, Any]) -> PackageChange:
         raise InvalidRecord("search result has no ModelPackage object")
     # Only the fields used are cleaned and encoded: the rest (inference
     # specification, metrics) can be large and is not stored.
-    fields = _clean({k: item[k] for k in ("ModelPackageArn", *MUTABLE_SUMMARY_KEYS) if k in item})
+    fields = _clean({k: item[k] for k in (*_CHANGE_KEYS, *MUTABLE_SUMMARY_KEYS) if k in item})
     arn, _, _ = _arn(fields, "ModelPackageArn")
     life_cycle = fields.get("ModelLifeCycle")
     if not isinstance(life_cycle, dict):
         life_cycle = {}
     patch = {k: fields[k] for k in MUTABLE_SUMMARY_KEYS if fields.get(k) is not None}
+    modified_by = user_context(fields.get("LastModifiedBy"))
     return PackageChange(
         arn=arn,
         last_modified=parse_timestamp(_require(item, "LastModifiedTime")),
@@ -305,7 +311,22 @@ def parse_package_change(record: dict[str, Any]) -> PackageChange:
         life_cycle_stage_status=_text(life_cycle, "StageStatus"),
         life_cycle_stage_description=_text(life_cycle, "StageDescription"),
         patch=_json(patch),
+        modified_by_arn=modified_by[0],
+        modified_by_user_profile=modified_by[1],
+        approval_description=_text(fields, "ApprovalDescription"),
     )
+
+
+_CHANGE_KEYS = ("ModelPackageArn", "LastModifiedBy", "ApprovalDescription")
+
+
+def user_context(value: Any) -> tuple[str | None, str | None]:
+    """A UserContext's IAM ARN and Studio user profile name (either may be missing)."""
+    if not isinstance(value, dict):
+        return None, None
+    identity = value.get("IamIdentity")
+    arn = _text(identity, "Arn") if isinstance(identity, dict) else None
+    return arn, _text(value, "UserProfileName")
 
 
 def _require(item: dict[str, Any], key: str) -> Any:

@@ -27,8 +27,14 @@ from typing import Any
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from aiobotocore.session import AioSession
 
-# Output shapes returned as decoded, without the walk.
-VERBATIM_OUTPUTS = frozenset({"ListModelPackagesOutput", "ListModelPackageGroupsOutput"})
+# Output shapes returned as decoded, without the walk. Search's too: its
+# ModelPackage and ModelPackageGroup records (all this code searches) have no
+# blob, renamed member or union either, the governance details keep the
+# record as received, and the walk over 100 whole records cost the service
+# more than a page's call itself (about 100 ms a page, docs/benchmarks.md).
+VERBATIM_OUTPUTS = frozenset(
+    {"ListModelPackagesOutput", "ListModelPackageGroupsOutput", "SearchResponse"}
+)
 
 
 class ListingParser(AioJSONParser):  # type: ignore[misc]  # aiobotocore has no types

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from syncer.availability import FeedAvailability, RateRecorder
+from syncer.details_store import DetailsStore
+from syncer.details_sync import details_budget, store_feed_details, sync_details
 from syncer.errors import SyncerError, describe, stored_error
 from syncer.limits import FairSlots, TargetSlots
 from syncer.logging import get_logger
@@ -36,7 +39,7 @@ from syncer.store import (
     groups_key,
     scope_key,
 )
-from syncer.sync import ScopeResult, Stopped, sync_changes, sync_scope
+from syncer.sync import ScopeResult, Stopped, StoreRecords, sync_changes, sync_scope
 from syncer.targets import Targets, target_states
 
 log = get_logger(__name__)
@@ -79,6 +82,7 @@ class Syncer:
     ) -> None:
         self._settings = settings
         self._store = store
+        self._details = DetailsStore(store.pool)
         self._sources = list(sources)
         # Re-resolved at the start of every cycle this replica leads (discovery).
         self._targets = targets
@@ -274,6 +278,10 @@ class Syncer:
 
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(change_feed(), name=f"changes:{target}")
+            if self._settings.details:
+                tasks.create_task(
+                    self._sync_details(source, full, feed_done), name=f"details:{target}"
+                )
 
             def start(scope: Scope, watermark: datetime | None) -> None:
                 tasks.create_task(scope_after_feed(scope, watermark), name=f"scope:{scope}")
@@ -395,6 +403,7 @@ class Syncer:
                     lookback=timedelta(seconds=self._settings.lookback_seconds),
                     run_id=run_id,
                     stop=self.stop_event,
+                    details=self._feed_details(target) if self._settings.details else None,
                 )
                 await self._store.scope_succeeded(changes_key(target), full=False)
                 await self._feed.worked(target)
@@ -420,6 +429,58 @@ class Syncer:
             await self._feed.refused(target, code, stored_error(str(exc)))
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
             await self._scope_failed(changes_key(target), name, db_exc, result)
+
+    def _feed_details(self, target: Target) -> StoreRecords:
+        s = self._settings
+        return functools.partial(
+            store_feed_details,
+            self._details,
+            str(target),
+            name_contains=s.group_name_contains,
+            include_unversioned=s.include_unversioned,
+        )
+
+    async def _sync_details(
+        self,
+        source: RegistrySource,
+        full: bool,
+        feed_done: asyncio.Event,
+    ) -> None:
+        """The target's governance-details reads (syncer/details_sync.py), after the feed.
+
+        A failure (Search denied, say) is logged and recorded in details_state;
+        it leaves the details as they were and the cycle's outcome alone.
+        """
+        await feed_done.wait()
+        # One stream of Search calls per target, beside the listings rather than
+        # in one of their SYNCER_CONCURRENCY slots (a pass is one call after the
+        # other); the rate cap applies to it as to every call.
+        if self.stop_event.is_set():
+            return
+        s = self._settings
+        try:
+            await sync_details(
+                source,
+                self._details,
+                full_cycle=full,
+                budget=details_budget(s.max_requests_per_second, s.interval_seconds),
+                lookback=timedelta(seconds=s.lookback_seconds),
+                name_contains=s.group_name_contains,
+                include_unversioned=s.include_unversioned,
+                stop=self.stop_event,
+            )
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, SyncerError) else describe(exc)
+            known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
+            log.warning(
+                "details.failed",
+                target=str(source.target),
+                error=message,
+                exc_info=None if known else exc,
+            )
+            with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
+                await self._details.failed(source.target, message)
+        self.beat()
 
     async def _guarded_scope(
         self,

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Between reconciles, apply the approval, status and stage changes that
     # Search reports (needs sagemaker:Search); off: they wait for the reconcile.
     change_feed: bool = True
+    # Governance details (who, approval note, tags, metadata, containers,
+    # metrics) from Search records, beside the summaries (needs sagemaker:Search).
+    details: bool = True
     regions: CommaList = Field(default_factory=list)
     role_arns: CommaList = Field(default_factory=list)
     # Discovery (syncer/targets.py): the organization's ACTIVE accounts, each

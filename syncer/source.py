@@ -16,7 +16,7 @@ import contextlib
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -107,6 +107,9 @@ class Page(Generic[T]):
     skipped: int
     # No NextToken: the listing ends with this page.
     last: bool = True
+    # The items as received, where a caller reads more of them (the change
+    # feed's records also carry governance details).
+    received: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RegistrySource:
@@ -181,7 +184,27 @@ class RegistrySource:
             },
         )
         async for items, last in self._pages("search", "Results", params, required=False):
-            yield _parse_all(items, parse_package_change, "", str(self.target), last)
+            page = _parse_all(items, parse_package_change, "", str(self.target), last)
+            yield replace(page, received=items)
+
+    async def search_records(
+        self, resource: str, created_after: datetime | None = None
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
+        """Search results of a resource (ModelPackage, ModelPackageGroup) as received,
+        by CreationTime ascending, created after a moment (sent in whole seconds,
+        rounded down) or all of them; with whether each page is the last."""
+        params: dict[str, Any] = {
+            "Resource": resource,
+            "SortBy": "CreationTime",
+            "SortOrder": "Ascending",
+        }
+        if created_after is not None:
+            after = created_after.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
+            params["SearchExpression"] = {
+                "Filters": [{"Name": "CreationTime", "Operator": "GreaterThan", "Value": after}]
+            }
+        async for items, last in self._pages("search", "Results", params, required=False):
+            yield items, last
 
     # A listing that never ends would hold its scope (and the cycle) forever
     # while /healthz stays green: an endpoint can send a new token with every

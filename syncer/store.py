@@ -290,6 +290,9 @@ class Store:
                 [c.patch for c in rows],
                 list(MUTABLE_SUMMARY_KEYS),
                 run_id,
+                [c.modified_by_arn for c in rows],
+                [c.modified_by_user_profile for c in rows],
+                [c.approval_description for c in rows],
             )
             await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
         assert record is not None

@@ -14,9 +14,10 @@ packages listed before, from Search sorted on LastModifiedTime.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from syncer.logging import get_logger
 from syncer.models import Scope
@@ -27,6 +28,14 @@ log = get_logger(__name__)
 
 ONE_MILLISECOND = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Stores the governance details of a page of Search records as received.
+StoreRecords = Callable[[list[dict[str, Any]]], Awaitable[object]]
+# A change without who made it (governance details off: no identities stored).
+ANONYMOUS: dict[str, Any] = {
+    "modified_by_arn": None,
+    "modified_by_user_profile": None,
+    "approval_description": None,
+}
 
 
 class Stopped(Exception):
@@ -118,8 +127,12 @@ async def sync_changes(
     lookback: timedelta,
     run_id: int,
     stop: asyncio.Event,
+    details: StoreRecords | None = None,
 ) -> ScopeResult:
     """Apply the approvals, statuses and stages that Search reports changed since the cursor.
+
+    ``details`` (governance details on) stores the records' details first, at
+    no extra call; without it the change history records no identities.
 
     A creation-time listing never sees those changes; without this feed they
     wait for the next full reconcile. Deletions still do: Search does not
@@ -140,7 +153,12 @@ async def sync_changes(
     async for page in source.changed_packages(modified_after):
         if stop.is_set():
             raise Stopped(f"{target}/(changes)")
-        counts = await store.store_changes(target, page.items, run_id)
+        changes = page.items
+        if details is not None:
+            await details(page.received)
+        else:
+            changes = [replace(c, **ANONYMOUS) for c in changes]
+        counts = await store.store_changes(target, changes, run_id)
         result.pages += 1
         result.listed += len(page.items) + page.skipped
         result.skipped += page.skipped

@@ -63,6 +63,13 @@ class Package:
     visible_at: float = 0.0  # eventual consistency: hidden from listings until then
     extra: dict[str, Any] = field(default_factory=dict)  # raw fields for odd-data tests
     modified: float = 0.0
+    # Governance details: in Search and Describe records, never in list summaries.
+    created_by: dict[str, Any] = field(default_factory=dict)
+    modified_by: dict[str, Any] | None = None
+    approval_description: str | None = None
+    tags: list[dict[str, str]] = field(default_factory=list)  # Search only (not Describe)
+    # InferenceSpecification etc.; None: what a pipeline registers (built when read).
+    governance: dict[str, Any] | None = None
 
     @property
     def last_modified(self) -> float:
@@ -92,16 +99,23 @@ class Package:
         return item
 
     def described(self) -> dict[str, Any]:
+        """As DescribeModelPackage returns it: the details too, except Tags."""
         item = self.summary()
         item["LastModifiedTime"] = self.last_modified
         item.setdefault("ModelPackageName", self.group or self.name)
+        item.update(default_governance(self.arn) if self.governance is None else self.governance)
+        if self.created_by:
+            item["CreatedBy"] = self.created_by
+        if self.modified_by:
+            item["LastModifiedBy"] = self.modified_by
+        if self.approval_description is not None:
+            item["ApprovalDescription"] = self.approval_description
         return item
 
     def searched(self) -> dict[str, Any]:
         """As Search returns it: the whole package, more than a summary holds."""
         item = self.described()
-        item["InferenceSpecification"] = {"Containers": [{"Image": "standin:latest"}]}
-        item["CreatedBy"] = {"UserProfileName": "standin"}
+        item["Tags"] = [dict(t) for t in self.tags]
         return item
 
 
@@ -113,6 +127,8 @@ class Group:
     description: str | None = None
     status: str = "Completed"
     next_version: int = 1
+    created_by: dict[str, Any] = field(default_factory=dict)
+    tags: list[dict[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -124,6 +140,56 @@ class Group:
         if self.description is not None:
             item["ModelPackageGroupDescription"] = self.description
         return item
+
+    def searched(self) -> dict[str, Any]:
+        item = self.summary()
+        if self.created_by:
+            item["CreatedBy"] = self.created_by
+        item["Tags"] = [dict(t) for t in self.tags]
+        return item
+
+
+# CreateModelPackage fields that only Search and Describe return.
+GOVERNANCE_KEYS = (
+    "InferenceSpecification",
+    "CustomerMetadataProperties",
+    "ModelMetrics",
+    "DriftCheckBaselines",
+    "SourceUri",
+    "Domain",
+    "Task",
+    "SamplePayloadUrl",
+    "ModelCard",
+)
+
+
+def user(name: str, account: str = "123456789012") -> dict[str, Any]:
+    """A UserContext as SageMaker records it: an assumed role's session and a Studio profile."""
+    return {
+        "UserProfileName": name,
+        "DomainId": "d-standin",
+        "IamIdentity": {
+            "Arn": f"arn:aws:sts::{account}:assumed-role/SageMakerUser/{name}",
+            "PrincipalId": f"AROASTANDIN:{name}",
+        },
+    }
+
+
+def default_governance(arn: str) -> dict[str, Any]:
+    """What a package registered by a pipeline carries: one container and its artifact."""
+    key = arn.rsplit(":", 1)[-1].split("/", 1)[-1]
+    return {
+        "InferenceSpecification": {
+            "Containers": [
+                {
+                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/standin:latest",
+                    "ModelDataUrl": f"s3://standin-models/{key}/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        }
+    }
 
 
 class Registry:
@@ -147,13 +213,22 @@ class Registry:
 
     # ---- mutations (also reachable through the API)
     def create_group(
-        self, name: str, description: str | None = None, created: float | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        created: float | None = None,
+        *,
+        created_by: str = "standin",
+        tags: dict[str, str] | None = None,
     ) -> str:
         with self.lock:
             if name in self.groups:
                 raise ApiError("ValidationException", f"Model Package Group {name} already exists")
             arn = self._arn("model-package-group", name.lower())
-            self.groups[name] = Group(arn, name, created or self.clock(), description)
+            group = Group(arn, name, created or self.clock(), description)
+            group.created_by = user(created_by, self.account_id)
+            group.tags = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+            self.groups[name] = group
             return arn
 
     def create_package(
@@ -169,6 +244,9 @@ class Registry:
         registration_type: str | None = None,
         visible_after: float = 0.0,
         extra: dict[str, Any] | None = None,
+        created_by: str = "standin",
+        tags: dict[str, str] | None = None,
+        governance: dict[str, Any] | None = None,
     ) -> str:
         with self.lock:
             when = self.clock() if created is None else created
@@ -190,6 +268,10 @@ class Registry:
             pkg.visible_at = time.time() + visible_after
             pkg.extra = dict(extra or {})
             pkg.modified = when
+            pkg.created_by = user(created_by, self.account_id)
+            pkg.modified_by = pkg.created_by
+            pkg.tags = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+            pkg.governance = None if governance is None else dict(governance)
             self.packages[arn] = pkg
             return arn
 
@@ -200,16 +282,32 @@ class Registry:
         approval: str | None = None,
         life_cycle: dict[str, str] | None = None,
         status: str | None = None,
+        by: str = "standin",
+        approval_description: str | None = None,
+        governance: dict[str, Any] | None = None,
     ) -> None:
+        """An UpdateModelPackage: moves LastModifiedTime and sets LastModifiedBy."""
         with self.lock:
             pkg = self._package(arn)
             if approval is not None:
                 pkg.approval = approval
+                pkg.approval_description = approval_description
             if life_cycle is not None:
                 pkg.life_cycle = life_cycle
             if status is not None:
                 pkg.status = status
+            if governance is not None:
+                base = default_governance(arn) if pkg.governance is None else pkg.governance
+                pkg.governance = {**base, **governance}
+            pkg.modified_by = user(by, self.account_id)
             pkg.modified = max(self.clock(), pkg.modified + 0.001)
+
+    def tag_package(self, arn: str, tags: dict[str, str]) -> None:
+        """An AddTags: LastModifiedTime does not move (so the change feed cannot see it)."""
+        with self.lock:
+            pkg = self._package(arn)
+            kept = [t for t in pkg.tags if t["Key"] not in tags]
+            pkg.tags = kept + [{"Key": k, "Value": v} for k, v in tags.items()]
 
     def delete_package(self, arn: str) -> None:
         with self.lock:
@@ -469,13 +567,18 @@ class StandIn:
             description=body.get("ModelPackageDescription"),
             life_cycle=body.get("ModelLifeCycle"),
             registration_type=body.get("ModelPackageRegistrationType"),
+            tags={t["Key"]: t["Value"] for t in body.get("Tags") or []},
+            governance={k: body[k] for k in GOVERNANCE_KEYS if k in body} or None,
         )
         return {"ModelPackageArn": arn}
 
     def op_UpdateModelPackage(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = body["ModelPackageArn"]
         self.registry.update_package(
-            arn, approval=body.get("ModelApprovalStatus"), life_cycle=body.get("ModelLifeCycle")
+            arn,
+            approval=body.get("ModelApprovalStatus"),
+            life_cycle=body.get("ModelLifeCycle"),
+            approval_description=body.get("ApprovalDescription"),
         )
         return {"ModelPackageArn": self.registry._package(arn).arn}
 
@@ -497,8 +600,10 @@ class StandIn:
         Whole records are built for the page only: the benchmarks search
         registries of 200,000 packages.
         """
+        if body.get("Resource") == "ModelPackageGroup":
+            return self._search_groups(body)
         if body.get("Resource") != "ModelPackage":
-            raise ApiError("ValidationException", "the stand-in searches ModelPackage only")
+            raise ApiError("ValidationException", "the stand-in searches model packages only")
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
         by = body.get("SortBy") or "CreationTime"
         now = time.time()
@@ -514,6 +619,25 @@ class StandIn:
                 reverse=body.get("SortOrder") == "Descending",
             )
             return self._search_page(found, body)
+
+    def _search_groups(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Search(Resource="ModelPackageGroup"), by CreationTime, filtered on it only."""
+        filters = (body.get("SearchExpression") or {}).get("Filters") or []
+        if any(f.get("Name") != "CreationTime" for f in filters):
+            raise ApiError("ValidationException", "the stand-in filters groups on CreationTime")
+        with self.registry.lock:
+            found = sorted(
+                (
+                    g
+                    for g in self.registry.groups.values()
+                    if all(_matches(g.created, f) for f in filters)
+                ),
+                key=lambda g: (g.created, g.arn),
+                reverse=body.get("SortOrder") == "Descending",
+            )
+            result = self._page(found, body, "Results", "(search)")
+            result["Results"] = [{"ModelPackageGroup": g.searched()} for g in result["Results"]]
+            return result
 
     def _search_page(self, found: list[Package], body: dict[str, Any]) -> dict[str, Any]:
         """The requested page of Search results, whole records built for it only."""

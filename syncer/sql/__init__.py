@@ -22,4 +22,17 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
-QUERIES = parse_queries(resources.files(__name__).joinpath("queries.sql").read_text("utf-8"))
+def load_queries(*files: str) -> dict[str, str]:
+    """The named queries of several files; a name defined in two is an error."""
+    queries: dict[str, str] = {}
+    for file in files:
+        for name, sql in parse_queries(
+            resources.files(__name__).joinpath(file).read_text("utf-8")
+        ).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} defined twice")
+            queries[name] = sql
+    return queries
+
+
+QUERIES = load_queries("queries.sql", "details.sql")

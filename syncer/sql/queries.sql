@@ -26,14 +26,17 @@ SELECT sagemaker.sweep_scope($1, $2, $3, $4::text[], $5, $6);
 -- listings, which store their summary. `raw` keeps the ListModelPackages
 -- summary's shape: only the keys the fields come from ($8, as received) are
 -- replaced, so the row is what a listing would store and the next listing
--- finds nothing to change. Rows that would not change are not touched.
+-- finds nothing to change. Rows that would not change are not touched. An
+-- approval change keeps who last modified the record and its approval note
+-- as of this read ($10..$12; NULL with SYNCER_DETAILS=false).
 WITH incoming AS (
     SELECT *
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                  $7::text[])
+                  $7::text[], $10::text[], $11::text[], $12::text[])
         AS t(model_package_arn, model_package_status, model_approval_status,
              model_life_cycle_stage, model_life_cycle_stage_status,
-             model_life_cycle_stage_description, patch)
+             model_life_cycle_stage_description, patch, last_modified_by_arn,
+             last_modified_by_user_profile, approval_description)
 ),
 changed AS (
     SELECT i.*, (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb AS raw,
@@ -73,18 +76,23 @@ written AS (
 history AS (
     INSERT INTO sagemaker.model_package_changes (
         model_package_arn, account_id, region, model_package_group_name,
-        model_package_version, change_type, old_value, new_value, observed_at, run_id)
+        model_package_version, change_type, old_value, new_value, observed_at, run_id,
+        last_modified_by_arn, last_modified_by_user_profile, approval_description)
     SELECT w.model_package_arn, w.account_id, w.region, w.model_package_group_name,
-           w.model_package_version, v.change_type, v.old_value, v.new_value, now(), $9
+           w.model_package_version, v.change_type, v.old_value, v.new_value, now(), $9,
+           v.who_arn, v.who_profile, v.why
       FROM written w
       JOIN changed c USING (model_package_arn)
      CROSS JOIN LATERAL (VALUES
-        ('model_approval_status', c.old_approval_status, c.model_approval_status),
-        ('model_package_status', c.old_package_status, c.model_package_status),
-        ('model_life_cycle_stage', c.old_life_cycle_stage, c.model_life_cycle_stage),
+        ('model_approval_status', c.old_approval_status, c.model_approval_status,
+            c.last_modified_by_arn, c.last_modified_by_user_profile, c.approval_description),
+        ('model_package_status', c.old_package_status, c.model_package_status,
+            NULL, NULL, NULL),
+        ('model_life_cycle_stage', c.old_life_cycle_stage, c.model_life_cycle_stage,
+            NULL, NULL, NULL),
         ('model_life_cycle_stage_status', c.old_life_cycle_stage_status,
-            c.model_life_cycle_stage_status)
-     ) AS v(change_type, old_value, new_value)
+            c.model_life_cycle_stage_status, NULL, NULL, NULL)
+     ) AS v(change_type, old_value, new_value, who_arn, who_profile, why)
      WHERE v.old_value IS DISTINCT FROM v.new_value
     RETURNING 1
 )

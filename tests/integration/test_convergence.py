@@ -163,7 +163,7 @@ async def test_the_change_feed_cursor_and_the_bound_it_sends(
         return [
             body.get("SearchExpression", {}).get("Filters", [{}])[0].get("Value")
             for op, body in standin.requests
-            if op == "Search"
+            if op == "Search" and body.get("SortBy") == "LastModifiedTime"  # the feed's
         ]
 
     def bound(cursor: datetime) -> str:

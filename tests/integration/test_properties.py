@@ -10,13 +10,15 @@ marks what it did not contain. From that it predicts every row of
 sagemaker.model_packages (state and deleted or not) and the exact set of
 changes each run writes to sagemaker.model_package_changes, and both are
 checked after every cycle. After every full cycle the live mirror also equals
-the source, field by field, read through the API.
+the source, field by field, read through the API, and so do its governance
+details (creator, last modifier, approval note, tags).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import time
 from collections import Counter
@@ -44,6 +46,8 @@ APPROVALS = ("Approved", "Rejected", "PendingManualApproval")
 STAGES = ("Development", "Staging", "Production")
 STAGE_STATUSES = ("Approved", "PendingApproval")
 STATUSES = ("InProgress", "Completed", "Failed")
+PEOPLE = ("ana", "maria")
+TEAMS = ("growth", "risk")
 # The change types of the mutable fields, in the order of State's fields.
 FIELDS = (
     "model_approval_status",
@@ -59,7 +63,9 @@ pick = st.integers(0, 60)  # which package, modulo how many there are
 mutation = st.one_of(
     st.tuples(st.just("create"), st.sampled_from(GROUPS), st.sampled_from(APPROVALS)),
     st.tuples(st.just("create_unversioned"), st.integers(0, 3)),
-    st.tuples(st.just("approval"), pick, st.sampled_from(APPROVALS)),
+    st.tuples(st.just("approval"), pick, st.sampled_from(APPROVALS), st.sampled_from(PEOPLE)),
+    # Tags change without moving LastModifiedTime: only a reconcile's re-read sees them.
+    st.tuples(st.just("tag"), pick, st.sampled_from(TEAMS)),
     st.tuples(st.just("stage"), pick, st.sampled_from(STAGES), st.sampled_from(STAGE_STATUSES)),
     st.tuples(st.just("status"), pick, st.sampled_from(STATUSES)),
     st.tuples(st.just("delete_package"), pick),
@@ -187,7 +193,9 @@ def apply(registry: Registry, op: tuple[Any, ...]) -> None:
         elif kind == "create_unversioned":
             registry.create_package(name=f"standalone-{op[1]}")
         elif kind == "approval" and target:
-            registry.update_package(target, approval=op[2])
+            registry.update_package(target, approval=op[2], by=op[3], approval_description=op[3])
+        elif kind == "tag" and target:
+            registry.tag_package(target, {"team": op[2]})
         elif kind == "stage" and target:
             registry.update_package(target, life_cycle={"Stage": op[2], "StageStatus": op[3]})
         elif kind == "status" and target:
@@ -220,6 +228,35 @@ async def mirrored_rows(conn: asyncpg.Connection) -> dict[str, tuple[State, bool
         " FROM sagemaker.model_packages"
     )
     return {r[0]: ((r[1], r[2], r[3], r[4]), r["deleted"]) for r in rows}
+
+
+Details = tuple[str | None, str | None, str | None, dict[str, str] | None]
+
+
+def source_details(registry: Registry) -> dict[str, Details]:
+    """Who created and last modified each package, its approval note and tags, per Search."""
+    details = {}
+    for arn, p in registry.packages.items():
+        record = p.searched()
+        details[arn] = (
+            record["CreatedBy"]["UserProfileName"],
+            record["LastModifiedBy"]["UserProfileName"],
+            record.get("ApprovalDescription"),
+            {t["Key"]: t["Value"] for t in record["Tags"]},
+        )
+    return details
+
+
+async def mirrored_details(conn: asyncpg.Connection) -> dict[str, Details]:
+    """The details of the packages that exist (deleted ones keep their last details)."""
+    rows = await conn.fetch(
+        "SELECT d.model_package_arn, d.created_by_user_profile,"
+        " d.last_modified_by_user_profile, d.approval_description, d.tags"
+        " FROM sagemaker.model_package_details d"
+        " JOIN sagemaker.model_packages p USING (model_package_arn)"
+        " WHERE p.deleted_at IS NULL"
+    )
+    return {r[0]: (r[1], r[2], r[3], json.loads(r[4])) for r in rows}
 
 
 async def written_changes(conn: asyncpg.Connection, run_id: int | None) -> Counter[Change]:
@@ -258,6 +295,7 @@ async def run_history(
                     if full:
                         assert_same(await mirror_packages(conn), source_packages(client))
                         assert_same(await mirror_groups(conn), source_groups(client))
+                        assert await mirrored_details(conn) == source_details(registry)
             finally:
                 await conn.close()
 

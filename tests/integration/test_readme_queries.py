@@ -1,8 +1,9 @@
 """The README's "Querying the mirror" queries run against a mirror filled by real syncs.
 
 The registry below has what the questions ask about: approvals decided between
-two syncs, a version sent back to pending, life-cycle stages, a deleted
-version and a deleted group, an unversioned package. Every query must run and
+two syncs (one with a note, by someone else than the creator), a version sent
+back to pending, life-cycle stages, a deleted version and a deleted group, an
+unversioned package, team tags on groups, a version with metrics and a commit. Every query must run and
 return rows, so the documentation cannot drift from the schema.
 """
 
@@ -15,12 +16,21 @@ from pathlib import Path
 import asyncpg
 
 from tests.conftest import Backend, sync_once
-from tests.standin import Registry
+from tests.standin import Registry, default_governance
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Querying the mirror"
 DAY = 86_400.0
 PRODUCTION = {"Stage": "Production", "StageStatus": "Approved"}
+# A version registered by a pipeline with its evaluation and its commit.
+EVALUATED = {
+    "ModelMetrics": {
+        "ModelQuality": {
+            "Statistics": {"ContentType": "application/json", "S3Uri": "s3://eval/churn/1.json"}
+        }
+    },
+    "CustomerMetadataProperties": {"git_commit": "9f2c1ab"},
+}
 STAGING = {"Stage": "Staging", "StageStatus": "Approved"}
 
 
@@ -44,15 +54,26 @@ def ago(days: float) -> float:
 
 def seed_registry(registry: Registry) -> dict[str, str]:
     """The first state of the registry; returns ARNs by a short name."""
-    registry.create_group("customer-churn", "Churn propensity, retrained monthly", ago(90))
-    registry.create_group("fraud-detection", "Card fraud scores", ago(90))
-    registry.create_group("demand-forecast", "Weekly demand per store", ago(30))
+    registry.create_group(
+        "customer-churn", "Churn propensity, retrained monthly", ago(90), tags={"team": "growth"}
+    )
+    registry.create_group("fraud-detection", "Card fraud scores", ago(90), tags={"team": "risk"})
+    registry.create_group(
+        "demand-forecast", "Weekly demand per store", ago(30), tags={"team": "supply"}
+    )
     registry.create_group("ranking-experiment", "Abandoned experiment", ago(60))
     return {
         "churn1": registry.create_package(
-            "customer-churn", approval="Approved", created=ago(60), life_cycle=PRODUCTION
+            "customer-churn",
+            approval="Approved",
+            created=ago(60),
+            life_cycle=PRODUCTION,
+            created_by="ana",
+            governance={**default_governance("churn/1"), **EVALUATED},
         ),
-        "churn2": registry.create_package("customer-churn", approval="Approved", created=ago(40)),
+        "churn2": registry.create_package(
+            "customer-churn", approval="Approved", created=ago(40), created_by="ana"
+        ),
         "churn3": registry.create_package("customer-churn", created=ago(10)),
         "churn4": registry.create_package("customer-churn", created=ago(3)),
         "churn5": registry.create_package("customer-churn", created=ago(1)),
@@ -67,7 +88,9 @@ def seed_registry(registry: Registry) -> dict[str, str]:
 
 def change_registry(registry: Registry, arn: dict[str, str]) -> None:
     """What happens between the two syncs: decisions, a stage change, deletions."""
-    registry.update_package(arn["churn3"], approval="Approved")
+    registry.update_package(
+        arn["churn3"], approval="Approved", by="maria", approval_description="AUC 0.91 on May"
+    )
     registry.update_package(arn["churn4"], approval="Rejected")
     registry.update_package(arn["churn2"], life_cycle=STAGING)
     registry.update_package(arn["fraud1"], approval="PendingManualApproval")
@@ -86,9 +109,9 @@ async def seed_mirror(backend: Backend, database_url: str) -> dict[str, str]:
     return arn
 
 
-def test_the_section_has_ten_questions_each_with_its_query() -> None:
+def test_the_section_has_fifteen_questions_each_with_its_query() -> None:
     queries = readme_queries()
-    assert len(queries) == 10, [q for q, _ in queries]
+    assert len(queries) == 15, [q for q, _ in queries]
     assert all(sql.lstrip().upper().startswith("SELECT") for _, sql in queries)
 
 

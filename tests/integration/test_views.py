@@ -126,6 +126,70 @@ async def test_views_answer_from_a_synced_mirror(
     assert order == sorted(order, reverse=True)
 
 
+async def test_governance_views_answer_from_a_synced_mirror(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    """Who, why, what runs, and whose: the details a real sync stored, through the views."""
+    arn = await seed_mirror(standin_backend, database_url)
+
+    def person(name: str) -> str:
+        return f"arn:aws:sts::123456789012:assumed-role/SageMakerUser/{name}"
+
+    approvals = await rows(
+        db,
+        "SELECT model_package_arn, last_modified_by, approval_description"
+        " FROM sagemaker.approval_history WHERE change_type = 'model_approval_status'"
+        " AND to_status = 'Approved'",
+    )
+    assert approvals == [
+        {
+            "model_package_arn": arn["churn3"],
+            "last_modified_by": person("maria"),
+            "approval_description": "AUC 0.91 on May",
+        }
+    ]
+
+    running = await rows(
+        db,
+        "SELECT l.model_package_arn, d.image_uris, d.model_data_urls"
+        " FROM sagemaker.latest_approved_model_packages l"
+        " JOIN sagemaker.model_package_details d USING (model_package_arn)",
+    )
+    assert running == [
+        {
+            "model_package_arn": arn["churn3"],
+            "image_uris": ["123456789012.dkr.ecr.us-east-1.amazonaws.com/standin:latest"],
+            "model_data_urls": ["s3://standin-models/customer-churn/3/model.tar.gz"],
+        }
+    ]
+
+    unevaluated = await rows(
+        db,
+        "SELECT model_package_arn FROM sagemaker.model_package_governance"
+        " WHERE model_approval_status = 'Approved' AND NOT has_model_metrics",
+    )
+    assert {r["model_package_arn"] for r in unevaluated} == {arn["churn2"], arn["churn3"]}
+
+    teams = await rows(
+        db,
+        "SELECT model_package_group_name, tags ->> 'team' AS team"
+        " FROM sagemaker.model_package_group_governance ORDER BY 1",
+    )
+    assert [tuple(r.values()) for r in teams] == [
+        ("customer-churn", "growth"),
+        ("demand-forecast", "supply"),
+        ("fraud-detection", "risk"),
+    ]
+
+    creators = await rows(
+        db,
+        "SELECT created_by, count(*) AS versions FROM sagemaker.model_package_governance"
+        " GROUP BY 1 ORDER BY 1",
+    )
+    # Live packages only: fraud 3 and the ranking version are deleted.
+    assert [tuple(r.values()) for r in creators] == [(person("ana"), 2), (person("standin"), 7)]
+
+
 # ---------------------------------------------------------------- indexes
 # A few thousand packages in 200 groups, a small share pending, two years of
 # history: enough that the planner prefers an index for selective filters.

@@ -42,17 +42,31 @@ def _tree(
         yield from _tree(child, f"{path or shape.name}.{name}", seen)
 
 
-def test_the_verbatim_outputs_are_the_listings() -> None:
-    assert {_output(operation).name for operation in LISTINGS} == VERBATIM_OUTPUTS
+def test_the_verbatim_outputs_are_the_listings_and_search() -> None:
+    assert {_output(operation).name for operation in (*LISTINGS, "Search")} == VERBATIM_OUTPUTS
 
 
-@pytest.mark.parametrize("operation", LISTINGS)
+def _searched(resource: str) -> Shape:
+    """The record Search returns for a resource (the only ones this code searches)."""
+    result = _output("Search").members["Results"].member
+    return result.members[resource]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        *[_output(operation) for operation in LISTINGS],
+        _searched("ModelPackage"),
+        _searched("ModelPackageGroup"),
+    ],
+    ids=[*LISTINGS, "Search.ModelPackage", "Search.ModelPackageGroup"],
+)
 def test_botocore_would_change_nothing_in_a_listing_but_drop_keys_and_nulls(
-    operation: str,
+    output: Shape,
 ) -> None:
     """No blob to decode, no member sent under another name, no union or document:
     were botocore's model for these outputs to gain one, the walk would be needed."""
-    for path, shape in _tree(_output(operation)):
+    for path, shape in _tree(output):
         assert shape.type_name != "blob", path
         assert not shape.serialization.get("name"), path
         assert not getattr(shape, "is_document_type", False), path

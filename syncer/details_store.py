@@ -1,0 +1,144 @@
+"""PostgreSQL side of the governance details: upserts of Search records and pass progress.
+
+SQL in ``syncer/sql/details.sql``. Rows are sent sorted by ARN, so that two
+writers of overlapping pages (the change feed and a pass) lock them in the
+same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from syncer.details import GroupDetails, PackageDetails
+from syncer.models import Target
+from syncer.sql import QUERIES
+
+
+@dataclass(frozen=True)
+class DetailsState:
+    """Where the details reads of a target stand (sagemaker.details_state)."""
+
+    pass_started_at: datetime | None = None
+    pass_from: datetime | None = None
+    pass_cursor: datetime | None = None
+    pass_full: bool = False
+    looked_through: datetime | None = None
+    last_full_pass_started_at: datetime | None = None
+    last_error: str | None = None
+
+
+class DetailsStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def state(self, target: Target) -> DetailsState | None:
+        row = await self._pool.fetchrow(
+            QUERIES["get_details_state"], target.account_id, target.region
+        )
+        return DetailsState(**dict(row)) if row is not None else None
+
+    async def missing(self, target: Target, since: datetime | None) -> tuple[datetime | None, bool]:
+        """The oldest creation time of live packages first seen since ``since`` that have
+        no details, and whether such a group exists."""
+        row = await self._pool.fetchrow(
+            QUERIES["details_missing"], target.account_id, target.region, since
+        )
+        assert row is not None
+        return row["packages_since"], bool(row["groups_missing"])
+
+    async def store_packages(self, details: Sequence[PackageDetails]) -> int:
+        """Upsert package details; returns how many rows were written."""
+        if not details:
+            return 0
+        async with self._pool.acquire() as conn:
+            return await _upsert_packages(conn, details)
+
+    async def store_groups(self, details: Sequence[GroupDetails]) -> int:
+        if not details:
+            return 0
+        rows = sorted({d.arn: d for d in details}.values(), key=lambda d: d.arn)
+        written = await self._pool.fetchval(
+            QUERIES["upsert_group_details"],
+            [d.arn for d in rows],
+            [d.created_by_arn for d in rows],
+            [d.created_by_user_profile for d in rows],
+            [d.tags for d in rows],
+            [d.record for d in rows],
+        )
+        return int(written)
+
+    async def open_pass(self, target: Target, created_after: datetime | None, full: bool) -> None:
+        await self._pool.execute(
+            QUERIES["open_details_pass"], target.account_id, target.region, created_after, full
+        )
+
+    async def store_pass_page(
+        self,
+        target: Target,
+        details: Sequence[PackageDetails],
+        cursor: datetime | None,
+        *,
+        last: bool,
+        lookback_seconds: float,
+    ) -> int:
+        """A page of a pass and its progress, in one transaction; the last page closes it."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            written = await _upsert_packages(conn, details) if details else 0
+            if cursor is not None:
+                await conn.execute(
+                    QUERIES["advance_details_pass"], target.account_id, target.region, cursor
+                )
+            if last:
+                await conn.execute(
+                    QUERIES["close_details_pass"],
+                    target.account_id,
+                    target.region,
+                    lookback_seconds,
+                )
+        return written
+
+    async def failed(self, target: Target, error: str) -> None:
+        await self._pool.execute(
+            QUERIES["details_failed"], target.account_id, target.region, error[:2000]
+        )
+
+
+async def _upsert_packages(conn: asyncpg.Connection, details: Sequence[PackageDetails]) -> int:
+    rows = sorted({d.arn: d for d in details}.values(), key=lambda d: d.arn)
+    written = await conn.fetchval(QUERIES["upsert_package_details"], *_columns(rows))
+    return int(written)
+
+
+def _columns(rows: Sequence[PackageDetails]) -> list[list[Any]]:
+    def array(values: list[str]) -> str:
+        return json.dumps(values, ensure_ascii=False)
+
+    return [
+        [d.arn for d in rows],
+        [d.created_by_arn for d in rows],
+        [d.created_by_user_profile for d in rows],
+        [d.last_modified_by_arn for d in rows],
+        [d.last_modified_by_user_profile for d in rows],
+        [d.last_modified_time for d in rows],
+        [d.approval_description for d in rows],
+        [d.tags for d in rows],
+        [d.customer_metadata for d in rows],
+        [array(d.image_uris) for d in rows],
+        [array(d.model_data_urls) for d in rows],
+        [d.source_uri for d in rows],
+        [d.domain for d in rows],
+        [d.task for d in rows],
+        [d.sample_payload_url for d in rows],
+        [d.has_model_metrics for d in rows],
+        [array(d.model_metrics_s3_uris) for d in rows],
+        [d.has_drift_check_baselines for d in rows],
+        [array(d.drift_check_baselines_s3_uris) for d in rows],
+        [d.model_card_status for d in rows],
+        [d.record for d in rows],
+    ]
