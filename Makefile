@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench lock clean
 
 $(BIN)/syncer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ lint: $(BIN)/syncer
 	$(BIN)/ruff check syncer tests bench
 	$(BIN)/ruff format --check syncer
 	$(BIN)/mypy
+
+## lock: re-pin the image's dependencies, with hashes, from pyproject.toml (see README)
+lock: $(BIN)/syncer
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --output-file requirements/image.txt pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --build-deps-for=wheel --only-build-deps --output-file requirements/build.txt pyproject.toml
 
 bench: $(BIN)/syncer
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -788,8 +788,7 @@ def serve_in_thread(standin: StandIn | Regions, host: str = "127.0.0.1", port: i
         thread.join(10)
 
 
-def main() -> None:
-    """`python -m tests.standin [--port N] [--groups G --versions V]`: a seeded server."""
+def _parser() -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -798,7 +797,37 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--versions", type=int, default=20)
     parser.add_argument("--unversioned", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="health check: GET /health of the stand-in that is this container's main process",
+    )
+    return parser
+
+
+def served_port(cmdline: list[str]) -> int:
+    """The port a `python -m tests.standin ...` command line serves on (its --port)."""
+    args = cmdline[cmdline.index("tests.standin") + 1 :]
+    return int(_parser().parse_known_args(args)[0].port)
+
+
+def probe(cmdline_path: str = "/proc/1/cmdline") -> None:
+    """The image's HEALTHCHECK: the port comes from the main process's own command
+    line, so it follows a CMD that says `--port`; raises unless /health answers."""
+    import urllib.request
+
+    with open(cmdline_path, "rb") as f:
+        cmdline = [part.decode() for part in f.read().split(b"\0") if part]
+    port = served_port(cmdline)
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+
+
+def main() -> None:
+    """`python -m tests.standin [--port N] [--groups G --versions V]`: a seeded server."""
+    args = _parser().parse_args()
+    if args.probe:
+        probe()
+        return
     registry = Registry()
     seed(registry, args.groups, args.versions, args.unversioned)
     web.run_app(StandIn(registry).app(), host=args.host, port=args.port)
