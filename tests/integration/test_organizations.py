@@ -214,6 +214,18 @@ def _grant_member_role(endpoint: str, account: str) -> None:
     )
 
 
+def _syncer_identity(endpoint: str, policy: dict[str, Any]) -> tuple[str, str]:
+    """An IAM user of the management account with ``policy``: the syncer's base credentials."""
+    iam = boto_client(endpoint, "iam")
+    iam.create_user(UserName="registry-sync")
+    iam.put_user_policy(
+        UserName="registry-sync", PolicyName="syncer", PolicyDocument=json.dumps(policy)
+    )
+    key = iam.create_access_key(UserName="registry-sync")["AccessKey"]
+    assert (key["AccessKeyId"], key["SecretAccessKey"]) != CREDENTIALS
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
 async def test_account_whose_role_cannot_be_assumed_fails_alone(
     organization: Organization, enforced_iam: str, database_url: str, db: asyncpg.Connection
 ) -> None:
@@ -224,23 +236,17 @@ async def test_account_whose_role_cannot_be_assumed_fails_alone(
         register(endpoint, account, f"model-{account}")
         _grant_member_role(endpoint, account)
     # The syncer's own identity: deploy/'s syncer policy, and a Deny on one member's role.
-    iam = boto_client(endpoint, "iam")
-    iam.create_user(UserName="registry-sync")
     policy = _deploy_policy("syncer-policy.json")
     policy["Statement"].append(
         {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": role_arn(locked)}
     )
-    iam.put_user_policy(
-        UserName="registry-sync", PolicyName="syncer", PolicyDocument=json.dumps(policy)
-    )
-    key = iam.create_access_key(UserName="registry-sync")["AccessKey"]
-    assert (key["AccessKeyId"], key["SecretAccessKey"]) != CREDENTIALS
+    credentials = _syncer_identity(endpoint, policy)
     _moto_auth(endpoint, "0")
 
     async with open_syncer(
         database_url,
         endpoint,
-        credentials=(key["AccessKeyId"], key["SecretAccessKey"]),
+        credentials=credentials,
         organization_role_name=ROLE_NAME,
         skip_accounts=[MANAGEMENT],
         change_feed=False,
@@ -263,3 +269,45 @@ async def test_account_whose_role_cannot_be_assumed_fails_alone(
     )
     assert metrics.registry.get_sample_value("syncer_targets", {"state": "failing"}) == 1
     assert metrics.registry.get_sample_value("syncer_targets", {"state": "ok"}) == 1
+
+
+async def test_failed_discovery_keeps_the_last_targets_and_the_cycle_is_partial(
+    organization: Organization, enforced_iam: str, database_url: str, db: asyncpg.Connection
+) -> None:
+    endpoint = organization.endpoint
+    member = organization.add_account("member")
+    register(endpoint, member, "first-model")
+    _grant_member_role(endpoint, member)
+    credentials = _syncer_identity(endpoint, _deploy_policy("syncer-policy.json"))
+    _moto_auth(endpoint, "0")
+
+    async with open_syncer(
+        database_url,
+        endpoint,
+        credentials=credentials,
+        organization_role_name=ROLE_NAME,
+        skip_accounts=[MANAGEMENT],
+        change_feed=False,
+    ) as syncer:
+        first = await syncer.run_cycle(full=True, wait=True)
+        # Organizations now refuses the syncer; the member's role still works.
+        _moto_auth(endpoint, "inf")
+        boto_client(endpoint, "iam").delete_user_policy(
+            UserName="registry-sync", PolicyName="syncer"
+        )
+        register(endpoint, member, "second-model")
+        _moto_auth(endpoint, "0")
+        second = await syncer.run_cycle(full=False, wait=True)
+
+    assert first.status == "succeeded", first.errors
+    assert second.status == "partial"
+    [error] = second.errors
+    assert error["scope"] == "(organization)"
+    # moto's refusal of a JSON-protocol call is an XML body, so botocore sees only "403".
+    assert error["error"].startswith("organizations:ListAccounts: "), error
+    assert await mirrored(db) == [(member, "first-model", 1), (member, "second-model", 1)]
+    run = await db.fetchrow(
+        "SELECT status, scopes_failed, errors FROM sagemaker.sync_runs ORDER BY run_id DESC LIMIT 1"
+    )
+    assert run["status"] == "partial" and run["scopes_failed"] == 1
+    assert "(organization)" in run["errors"]
