@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -39,8 +40,9 @@ from aiohttp import web
 
 from bench.database import migrated_template, scratch
 from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape
-from bench.service import Run, syncer_once
+from syncer.cli import open_service
 from syncer.logging import configure_logging
+from syncer.settings import load_settings
 from tests.standin import Registry, seed
 
 ROLE_NAME = "RegistryReader"
@@ -225,93 +227,133 @@ def _calls(endpoint: str) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class Cycle:
+    status: str
+    seconds: float
+    cpu_seconds: float  # this process's, during the cycle only
+    api_calls: int
+    inserted: int
+    listed: int
+    calls_per_target: list[int]  # as the server counted them, sorted
+
+
+@dataclass(frozen=True)
 class Measured:
     targets: int
-    packages: int
-    first: Run
-    incremental: Run
-    reconcile: Run
-    calls_per_target: dict[str, list[int]]  # by run: each target's SageMaker calls
+    setup_cpu_seconds: float  # discovery, clients and credentials of every target
+    rss_mb_before: float  # the process, before the service opened
+    rss_mb_open: float  # once every target's client was open
+    rss_mb_peak: float
+    cycles: dict[str, Cycle]
+
+
+def _rss_mb(field: str = "VmRSS") -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(field)
 
 
 async def measure(accounts: int, regions: str, shape: Shape, template: str) -> Measured:
-    settings = {
-        "organization_role_name": ROLE_NAME,
-        "regions": regions,
-        "skip_accounts": MANAGEMENT,
-        "concurrency": "16",
-    }
-    targets = accounts * len(regions.split(","))
-    per_target: dict[str, list[int]] = {}
+    """The service in this process: open it (discovery, a client per target), then a
+    first sync, an unchanged incremental cycle and an unchanged reconcile, each
+    timed by this process's CPU clock alone."""
+    cycles: dict[str, Cycle] = {}
     with running(accounts, regions, shape) as endpoint:
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_EC2_METADATA_DISABLED="true",
+        )
         async with scratch(template) as dsn:
-            runs = {}
-            for name, full in (("first", True), ("incremental", False), ("reconcile", True)):
-                _post(endpoint + "/reset")
-                runs[name] = await syncer_once(dsn, endpoint, full=full, **settings)
-                if runs[name].status != "succeeded":
-                    raise RuntimeError(f"{name}: {runs[name].status}: {runs[name].stderr_tail}")
-                per_target[name] = sorted(_calls(endpoint).values())
-    return Measured(
-        targets,
-        targets * shape.packages,
-        runs["first"],
-        runs["incremental"],
-        runs["reconcile"],
-        per_target,
-    )
+            settings = load_settings(
+                database_url=dsn,
+                organization_role_name=ROLE_NAME,
+                regions=regions.split(","),
+                skip_accounts=[MANAGEMENT],
+                max_requests_per_second=100000,
+                http_port=0,
+            )
+            rss_before = _rss_mb()
+            started = time.process_time()
+            async with open_service(settings) as service:
+                setup = time.process_time() - started
+                rss_open = _rss_mb()
+                for name, full in (("first", True), ("incremental", False), ("reconcile", True)):
+                    _post(endpoint + "/reset")
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    result = await service.syncer.run_cycle(full=full, wait=True)
+                    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                    if result.status != "succeeded":
+                        raise RuntimeError(f"{name}: {result.status}: {result.errors[:3]}")
+                    t = result.totals
+                    cycles[name] = Cycle(
+                        result.status,
+                        wall,
+                        cpu,
+                        t.api_calls,
+                        t.packages_inserted,
+                        t.packages_listed,
+                        sorted(_calls(endpoint).values()),
+                    )
+                targets = len(service.syncer._sources)
+    return Measured(targets, setup, rss_before, rss_open, _rss_mb("VmHWM"), cycles)
 
 
 def report(small: Measured, large: Measured, shape: Shape) -> str:
-    def slope(value: str, run: str, per: str) -> float:
-        a, b = getattr(small, run), getattr(large, run)
-        return float(getattr(b, value) - getattr(a, value)) / float(
-            getattr(b, per) - getattr(a, per)
-        )
+    def delta(name: str, value: str) -> float:
+        return float(getattr(large.cycles[name], value) - getattr(small.cycles[name], value))
 
-    per_call = slope("cpu_seconds", "incremental", "api_calls")
-
-    def per_package(run: str, counted: str) -> float:
-        a, b = getattr(small, run), getattr(large, run)
-        cpu = (b.cpu_seconds - a.cpu_seconds) - per_call * (b.api_calls - a.api_calls)
-        return float(cpu / (getattr(b, counted) - getattr(a, counted)))
-
-    stored = per_package("first", "packages_inserted")
-    listed = per_package("reconcile", "packages_listed")
-    memory = (large.incremental.peak_rss_mb - small.incremental.peak_rss_mb) / (
-        large.targets - small.targets
+    per_call = delta("incremental", "cpu_seconds") / delta("incremental", "api_calls")
+    stored = (delta("first", "cpu_seconds") - per_call * delta("first", "api_calls")) / delta(
+        "first", "inserted"
     )
+    listed = (
+        delta("reconcile", "cpu_seconds") - per_call * delta("reconcile", "api_calls")
+    ) / delta("reconcile", "listed")
+    targets = large.targets - small.targets
+    memory = (large.rss_mb_open - large.rss_mb_before) - (small.rss_mb_open - small.rss_mb_before)
+    setup = (large.setup_cpu_seconds - small.setup_cpu_seconds) / targets
     lines = [
         f"shape per target: {shape.groups} groups x {shape.versions} versions "
         f"+ {shape.unversioned} unversioned = {shape.packages} packages",
         "",
-        "| targets | run | status | cycle s | process CPU s | peak RSS MB | API calls "
+        "| targets | cycle | status | seconds | CPU s | API calls "
         "| calls per target (min/median/max) | inserted | listed |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for m in (small, large):
-        for name in ("first", "incremental", "reconcile"):
-            r: Run = getattr(m, name)
-            calls = m.calls_per_target[name]
+        for name, c in m.cycles.items():
+            calls = c.calls_per_target
             lines.append(
-                f"| {m.targets} | {name} | {r.status} | {r.cycle_seconds:.2f} | "
-                f"{r.cpu_seconds:.2f} | {r.peak_rss_mb:.0f} | {r.api_calls} | "
-                f"{calls[0]}/{statistics.median(calls):.0f}/{calls[-1]} | "
-                f"{r.packages_inserted} | {r.packages_listed} |"
+                f"| {m.targets} | {name} | {c.status} | {c.seconds:.2f} | {c.cpu_seconds:.2f} | "
+                f"{c.api_calls} | {calls[0]}/{statistics.median(calls):.0f}/{calls[-1]} | "
+                f"{c.inserted} | {c.listed} |"
             )
     lines += [
+        "",
+        "| targets | opening: CPU s | RSS before MB | RSS open MB | peak RSS MB |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {m.targets} | {m.setup_cpu_seconds:.2f} | {m.rss_mb_before:.0f} | "
+            f"{m.rss_mb_open:.0f} | {m.rss_mb_peak:.0f} |"
+            for m in (small, large)
+        ),
         "",
         f"CPU per SageMaker call (unchanged incremental cycles): {per_call * 1000:.2f} ms",
         f"CPU per stored package (first sync, calls deducted): {stored * 1000:.3f} ms",
         f"CPU per listed unchanged package (reconcile, calls deducted): {listed * 1000:.3f} ms",
-        f"memory per target (peak RSS, incremental cycles): {memory:.2f} MB",
+        f"opening a target (credentials, client), once per process: {setup * 1000:.0f} ms CPU",
+        f"memory per target (RSS with every client open): {memory / targets:.2f} MB",
     ]
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.organization", description=__doc__)
-    parser.add_argument("mode", nargs="?", choices=("measure", "serve"), default="measure")
+    parser.add_argument("mode", nargs="?", choices=("measure", "one", "serve"), default="measure")
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--regions", default="us-east-1,eu-west-1")
     parser.add_argument("--groups", type=int, default=20)
@@ -320,12 +362,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run(args: argparse.Namespace) -> str:
+def _measured(data: dict[str, Any]) -> Measured:
+    cycles = {name: Cycle(**cycle) for name, cycle in data.pop("cycles").items()}
+    return Measured(**data, cycles=cycles)
+
+
+def measure_in_a_process(accounts: int, regions: str, shape: Shape) -> Measured:
+    """``measure`` in a process of its own: its memory starts from nothing every time."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.organization",
+        "one",
+        f"--accounts={accounts}",
+        f"--regions={regions}",
+        f"--groups={shape.groups}",
+        f"--versions={shape.versions}",
+        f"--unversioned={shape.unversioned}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.organization one: {done.stderr[-2000:]}")
+    return _measured(json.loads(done.stdout.splitlines()[-1]))
+
+
+async def measure_one(args: argparse.Namespace) -> Measured:
     shape = Shape(args.groups, args.versions, args.unversioned)
     async with migrated_template() as template:
-        small = await measure(1, args.regions.split(",")[0], shape, template)
-        large = await measure(args.accounts, args.regions, shape, template)
-    return report(small, large, shape)
+        return await measure(args.accounts, args.regions, shape, template)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -335,7 +399,13 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(serve(args))
         return
     configure_logging("WARNING", "console")
-    print(asyncio.run(run(args)))
+    if args.mode == "one":
+        print(json.dumps(dataclasses.asdict(asyncio.run(measure_one(args)))))
+        return
+    shape = Shape(args.groups, args.versions, args.unversioned)
+    small = measure_in_a_process(1, args.regions.split(",")[0], shape)
+    large = measure_in_a_process(args.accounts, args.regions, shape)
+    print(report(small, large, shape))
 
 
 if __name__ == "__main__":
