@@ -40,8 +40,8 @@ from aiohttp import web
 
 from bench.database import migrated_template, scratch
 from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape
-from syncer.cli import open_service
 from syncer.logging import configure_logging
+from syncer.service import open_service
 from syncer.settings import load_settings
 from tests.standin import Registry, seed
 
