@@ -43,7 +43,7 @@ from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape
 from syncer.logging import configure_logging
 from syncer.service import open_service
 from syncer.settings import load_settings
-from tests.standin import Registry, seed
+from tests.standin import Faults, Registry, seed
 
 ROLE_NAME = "RegistryReader"
 MANAGEMENT = "999999999999"  # listed by Organizations, skipped: its registry is not seeded
@@ -78,7 +78,9 @@ def _clock(start: float, step: float) -> Callable[[], float]:
 class OrganizationStandIn:
     """A BenchStandIn per (account, region), and Organizations and STS in front of them."""
 
-    def __init__(self, accounts: list[str], regions: list[str], shape: Shape) -> None:
+    def __init__(
+        self, accounts: list[str], regions: list[str], shape: Shape, latency: float = 0.0
+    ) -> None:
         self.accounts = accounts
         start = time.time() - HISTORY_SECONDS
         step = HISTORY_SECONDS / max(1, shape.packages + shape.groups)
@@ -87,7 +89,9 @@ class OrganizationStandIn:
             for region in regions:
                 registry = Registry(account, region, clock=_clock(start, step))
                 seed(registry, shape.groups, shape.versions, shape.unversioned)
-                self.targets[(account, region)] = BenchStandIn(registry)
+                self.targets[(account, region)] = BenchStandIn(
+                    registry, Faults(latency_seconds=latency)
+                )
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -184,6 +188,7 @@ async def serve(args: argparse.Namespace) -> None:
         account_ids(args.accounts),
         args.regions.split(","),
         Shape(args.groups, args.versions, args.unversioned),
+        args.latency,
     )
     runner = web.AppRunner(standin.app(), access_log=None)
     await runner.setup()
@@ -195,7 +200,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 @contextlib.contextmanager
-def running(accounts: int, regions: str, shape: Shape) -> Iterator[str]:
+def running(accounts: int, regions: str, shape: Shape, latency: float = 0.0) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
@@ -206,6 +211,7 @@ def running(accounts: int, regions: str, shape: Shape) -> Iterator[str]:
         f"--groups={shape.groups}",
         f"--versions={shape.versions}",
         f"--unversioned={shape.unversioned}",
+        f"--latency={latency}",
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
@@ -264,12 +270,14 @@ def _rss_mb(field: str = "VmRSS") -> float:
     raise RuntimeError(field)
 
 
-async def measure(accounts: int, regions: str, shape: Shape, template: str) -> Measured:
+async def measure(
+    accounts: int, regions: str, shape: Shape, template: str, latency: float = 0.0
+) -> Measured:
     """The service in this process: open it (discovery, a client per target), then a
     first sync, an unchanged incremental cycle and an unchanged reconcile, each
     timed by this process's CPU clock alone."""
     cycles: dict[str, Cycle] = {}
-    with running(accounts, regions, shape) as endpoint:
+    with running(accounts, regions, shape, latency) as endpoint:
         os.environ.update(
             AWS_ENDPOINT_URL=endpoint,
             AWS_ACCESS_KEY_ID="bench",
@@ -358,7 +366,7 @@ def report(small: Measured, large: Measured, shape: Shape) -> str:
         "",
         f"CPU per SageMaker call (unchanged incremental cycles): {per_call * 1000:.2f} ms",
         f"CPU per stored package (refill, calls deducted): {stored * 1000:.3f} ms",
-        f"a target's first cycle beyond that (credentials, client warm-up): {warm_up * 1000:.0f} ms",
+        f"a target's first cycle beyond that (credentials, warm-up): {warm_up * 1000:.0f} ms",
         f"CPU per listed unchanged package (reconcile, calls deducted): {listed * 1000:.3f} ms",
         f"opening a target (credentials, client), once per process: {setup * 1000:.0f} ms CPU",
         f"memory per target (RSS with every client open): {memory / targets:.2f} MB",
@@ -374,6 +382,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--unversioned", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each call")
     return parser.parse_args(argv)
 
 
@@ -382,7 +391,9 @@ def _measured(data: dict[str, Any]) -> Measured:
     return Measured(**data, cycles=cycles)
 
 
-def measure_in_a_process(accounts: int, regions: str, shape: Shape) -> Measured:
+def measure_in_a_process(
+    accounts: int, regions: str, shape: Shape, latency: float = 0.0
+) -> Measured:
     """``measure`` in a process of its own: its memory starts from nothing every time."""
     command = [
         sys.executable,
@@ -394,6 +405,7 @@ def measure_in_a_process(accounts: int, regions: str, shape: Shape) -> Measured:
         f"--groups={shape.groups}",
         f"--versions={shape.versions}",
         f"--unversioned={shape.unversioned}",
+        f"--latency={latency}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
     if done.returncode != 0:
@@ -404,7 +416,7 @@ def measure_in_a_process(accounts: int, regions: str, shape: Shape) -> Measured:
 async def measure_one(args: argparse.Namespace) -> Measured:
     shape = Shape(args.groups, args.versions, args.unversioned)
     async with migrated_template() as template:
-        return await measure(args.accounts, args.regions, shape, template)
+        return await measure(args.accounts, args.regions, shape, template, args.latency)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -418,8 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(dataclasses.asdict(asyncio.run(measure_one(args)))))
         return
     shape = Shape(args.groups, args.versions, args.unversioned)
-    small = measure_in_a_process(1, args.regions.split(",")[0], shape)
-    large = measure_in_a_process(args.accounts, args.regions, shape)
+    small = measure_in_a_process(1, args.regions.split(",")[0], shape, args.latency)
+    large = measure_in_a_process(args.accounts, args.regions, shape, args.latency)
     print(report(small, large, shape))
 
 
