@@ -301,6 +301,8 @@ async def run_history(
 
 
 @pytest.mark.parametrize("change_feed", [True, False], ids=["feed", "no-feed"])
+# Twenty histories of up to eight cycles each: about 100 s on a loaded 2-core machine.
+@pytest.mark.timeout(300)
 @settings(
     max_examples=20,
     deadline=None,
