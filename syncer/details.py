@@ -77,7 +77,7 @@ def parse_package_details(result: dict[str, Any]) -> PackageDetails:
     item = result.get("ModelPackage")
     if not isinstance(item, dict):
         raise InvalidRecord("search result has no ModelPackage object")
-    item, record = _cleaned(_without_withheld(item))
+    item, record = _without_withheld(*_cleaned(item))
     arn, _, _ = _arn(item, "ModelPackageArn")
     created_by = user_context(item.get("CreatedBy"))
     modified_by = user_context(item.get("LastModifiedBy"))
@@ -139,13 +139,13 @@ def in_scope(details: PackageDetails, name_contains: str | None, include_unversi
     return not name_contains or name_contains in details.group_name
 
 
-def _without_withheld(item: dict[str, Any]) -> dict[str, Any]:
-    """The record without the withheld keys; the copy is made only where one occurs."""
-    text = _json(item)
+def _without_withheld(item: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
+    """The record and its JSON text without the withheld keys; copied and encoded
+    again only when one occurs."""
     if not any(f'"{key}"' in text for key in WITHHELD_KEYS):
-        return item
+        return item, text
     stripped: dict[str, Any] = _withheld(item)
-    return stripped
+    return stripped, _json(stripped)
 
 
 def _withheld(value: Any) -> Any:
