@@ -249,6 +249,26 @@ def _print_status(report: dict[str, Any]) -> None:
         )
     _print_targets(report["targets"])
     _print_quota(report["quota"])
+    _print_details(report["details"])
+
+
+def _print_details(rows: list[dict[str, Any]]) -> None:
+    """Per account and region: governance details (SYNCER_DETAILS) filled, passes, errors."""
+    if not rows:
+        return
+    print(f"\n{'ACCOUNT':<14} {'REGION':<16} {'DETAILS':>15} {'LAST RE-READ':<26} STATE")
+    for d in rows:
+        if d["pass_started_at"] is not None:
+            state = f"pass open since {_fmt(d['pass_started_at'])} at {_fmt(d['pass_cursor'])}"
+        elif d["last_error"]:
+            state = f"failing since {_fmt(d['last_error_at'])}: {printable(d['last_error'])}"
+        else:
+            state = "ok"
+        filled = f"{d['with_details']}/{d['packages']}"
+        print(
+            f"{d['account_id']:<14} {d['region']:<16} {filled:>15} "
+            f"{_fmt(d['last_full_pass_started_at']):<26} {state}"
+        )
 
 
 def _print_quota(rows: list[dict[str, Any]]) -> None:

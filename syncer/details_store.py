@@ -117,7 +117,7 @@ async def _upsert_packages(conn: asyncpg.Connection, details: Sequence[PackageDe
 
 def _columns(rows: Sequence[PackageDetails]) -> list[list[Any]]:
     def array(values: list[str]) -> str:
-        return json.dumps(values, ensure_ascii=False)
+        return json.dumps(values, ensure_ascii=False) if values else "[]"
 
     return [
         [d.arn for d in rows],

@@ -423,9 +423,11 @@ class Store:
             totals = await conn.fetchrow(QUERIES["status_totals"])
             last_runs = await conn.fetch(QUERIES["last_runs"], runs)
             quota = await conn.fetch(QUERIES["status_quota"])
+            details = await conn.fetch(QUERIES["status_details"])
         return {
             "scopes": [dict(r) for r in scopes],
             "quota": [dict(r) for r in quota],
+            "details": [dict(r) for r in details],
             "totals": dict(totals) if totals else {},
             "runs": [dict(r) for r in last_runs],
         }

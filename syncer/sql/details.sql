@@ -153,3 +153,19 @@ VALUES ($1, $2, $3, now(), 1)
 ON CONFLICT (account_id, region) DO UPDATE
    SET last_error = $3, last_error_at = now(),
        consecutive_failures = s.consecutive_failures + 1;
+
+-- name: status_details
+-- Per account and region: how many live packages have details, the open pass,
+-- the last completed re-read and the last error (syncer status).
+SELECT s.account_id, s.region,
+       (SELECT count(*) FROM sagemaker.model_packages p
+         WHERE p.account_id = s.account_id AND p.region = s.region
+           AND p.deleted_at IS NULL) AS packages,
+       (SELECT count(*) FROM sagemaker.model_packages p
+          JOIN sagemaker.model_package_details d USING (model_package_arn)
+         WHERE p.account_id = s.account_id AND p.region = s.region
+           AND p.deleted_at IS NULL) AS with_details,
+       s.pass_started_at, s.pass_cursor, s.last_full_pass_started_at,
+       s.last_pass_finished_at, s.last_error, s.last_error_at, s.consecutive_failures
+  FROM sagemaker.details_state s
+ ORDER BY s.account_id, s.region;

@@ -12,7 +12,10 @@ import json
 from typing import Any
 
 import asyncpg
+import pytest
 
+from syncer.cli import _print_details
+from syncer.store import Store
 from tests.conftest import Backend, sync_once
 from tests.standin import Faults, Registry, StandIn
 
@@ -261,7 +264,10 @@ async def test_details_off_makes_no_call_stores_nothing_and_records_no_identity(
 
 
 async def test_a_denied_search_leaves_details_empty_and_everything_else_as_without_them(
-    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+    standin_backend: Backend,
+    database_url: str,
+    db: asyncpg.Connection,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry, standin = standin_backend.registry, standin_of(standin_backend)
     fill(registry, groups=2, versions=3)
@@ -275,6 +281,14 @@ async def test_a_denied_search_leaves_details_empty_and_everything_else_as_witho
     state = await db.fetchrow("SELECT * FROM sagemaker.details_state")
     assert "AccessDeniedException" in state["last_error"]
     assert state["consecutive_failures"] == 1
+
+    # `syncer status` says so.
+    async with Store.open(database_url, max_size=2) as store:
+        [status] = (await store.status())["details"]
+    assert (status["packages"], status["with_details"]) == (6, 0)
+    _print_details([status])
+    shown = capsys.readouterr().out
+    assert "0/6" in shown and "failing since" in shown and "AccessDeniedException" in shown
 
     # Tried again at the next reconcile, not every cycle.
     standin.reset_counters()
