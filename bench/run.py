@@ -18,7 +18,9 @@ from syncer.logging import configure_logging
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6", help="comma list of scenario numbers (default: all)"
+        "--only",
+        default="1,2,3,4,5,6,Q1,Q2,Q3,Q4",
+        help="comma list of scenario numbers (default: all)",
     )
     parser.add_argument(
         "--scale",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import baseline, checks, replay
+from bench import baseline, checks, quota, replay
 from bench.database import scratch
 from bench.report import Row, count, seconds, times
 from bench.server import HISTORY_SECONDS, Server, Shape, build_registry, running
@@ -347,6 +347,23 @@ async def growth(ctx: Context) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------- Q1-Q4 (bench/quota.py)
+async def quota_unknown(ctx: Context) -> list[Row]:
+    return await quota.unknown_quota(ctx.template)
+
+
+async def quota_shared(ctx: Context) -> list[Row]:
+    return await quota.shared_quota(ctx.template)
+
+
+async def quota_three(ctx: Context) -> list[Row]:
+    return await quota.three_quotas(ctx.template)
+
+
+async def quota_changes(ctx: Context) -> list[Row]:
+    return await quota.quota_change(ctx.template)
+
+
 Scenario = Callable[[Context], Awaitable[list[Row]]]
 # (the scenario numbers a function measures, the function)
 SCENARIOS: list[tuple[frozenset[str], Scenario]] = [
@@ -355,4 +372,8 @@ SCENARIOS: list[tuple[frozenset[str], Scenario]] = [
     (frozenset({"4"}), server_errors),
     (frozenset({"5"}), scale),
     (frozenset({"6"}), growth),
+    (frozenset({"Q1"}), quota_unknown),
+    (frozenset({"Q2"}), quota_shared),
+    (frozenset({"Q3"}), quota_three),
+    (frozenset({"Q4"}), quota_changes),
 ]

@@ -114,15 +114,23 @@ def _run_process(args: list[str], env: dict[str, str], cwd: str | None = None) -
 
 
 async def syncer_once(
-    database_url: str, endpoint: str, *, full: bool, source: str | None = None, **settings: str
+    database_url: str,
+    endpoint: str,
+    *,
+    full: bool,
+    source: str | None = None,
+    aws: dict[str, str] | None = None,
+    **settings: str,
 ) -> Run:
     """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting.
 
     ``source``: a checkout whose ``syncer`` to run instead of this one's (its
     migrations included; the packages it imports are this virtualenv's).
+    ``aws``: AWS variables to set as well (AWS_RETRY_MODE, AWS_REGION, ...).
     """
     args = ["once", "--full"] if full else ["once"]
     env = _environment(database_url, endpoint, settings)
+    env.update(aws or {})
     process = await asyncio.to_thread(_run_process, args, env, source)
     conn = await asyncpg.connect(database_url)
     try:

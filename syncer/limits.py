@@ -16,11 +16,14 @@ matter:
   allowed rate is far above the quota (an unknown quota, a ceiling set high),
   one step lands just under the quota, or under the share another client
   leaves, instead of halving down from the ceiling for many steps.
-- The increase grows with the time since the last throttle (``increase`` x
-  (1 + seconds)): slow just under the quota it was throttled at, so few calls
-  are throttled, but back from 5 to 20 requests/s within seconds once a quota
-  is raised again. Only time spent sending counts, so an idle target does not
-  come back at its ceiling.
+- The increase depends on where the rate is against the rate served when the
+  last throttle came (the peak, as in TCP CUBIC): below it the gap closes by
+  half a second, so the rate comes back near the quota and rests there; past
+  it the rate probes upwards, slowly at first (``increase`` x (1 + seconds
+  past the peak) per second), so few calls are throttled at a steady quota,
+  yet it is back from 5 to 20 requests/s within seconds once a quota is
+  raised. Only time spent sending counts, so an idle target does not come
+  back at its ceiling.
 
 One decrease per ``cooldown``: the calls in flight when the quota was hit come
 back throttled together, and count as one signal.
@@ -58,10 +61,11 @@ class AimdParams:
     """The adaptive rate's constants (requests/s and seconds)."""
 
     floor: float = 0.5  # never below: a throttled target still makes progress
-    increase: float = 0.5  # requests/s gained per second sending, x (1 + seconds since a throttle)
+    increase: float = 0.5  # requests/s gained per second sending past the peak, x (1 + seconds)
+    approach: float = 0.5  # below the peak: the share of the gap closed per second
     decrease: float = 0.9  # the rate after a throttle, as a share of the rate served
     window: float = 1.0  # the served rate is measured over this many seconds
-    cooldown: float = 1.0  # at most one decrease in this many seconds
+    cooldown: float = 0.5  # at most one decrease in this many seconds
     max_step: float = 1.0  # longest gap between successes that counts as sending time
 
 
@@ -87,7 +91,8 @@ class AdaptiveRate:
         self.decreases = 0
         self._served: deque[float] = deque()  # times of recent successes
         self._last_success: float | None = None
-        self._sending = 0.0  # seconds of sending since the last decrease
+        self._peak = 0.0  # the rate served when the last throttle came
+        self._past_peak = 0.0  # seconds of sending above that peak
         self._decreased_at = -math.inf
 
     def success(self) -> None:
@@ -97,10 +102,24 @@ class AdaptiveRate:
         self._forget(now)
         if self._last_success is not None:
             step = min(max(0.0, now - self._last_success), p.max_step)
-            self._sending += step
-            gain = p.increase * (1.0 + self._sending) * step
-            self.rate = min(self.ceiling, self.rate + gain)
+            self.rate = min(self.ceiling, self._increased(step))
         self._last_success = now
+
+    def _increased(self, step: float) -> float:
+        """The rate after ``step`` seconds of sending without a throttle.
+
+        Below the rate at which the last throttle came (the peak), the gap
+        closes by ``approach`` of itself a second (at least ``increase``/s), so
+        the rate rests near the quota it found. Past the peak it probes
+        upwards, slowly at first and faster the longer nothing is throttled:
+        ``increase`` x (1 + seconds past the peak) per second.
+        """
+        p = self.params
+        if self.rate < self._peak:
+            speed = max(p.increase, (self._peak - self.rate) * p.approach)
+            return min(self._peak, self.rate + speed * step)
+        self._past_peak += step
+        return self.rate + p.increase * (1.0 + self._past_peak) * step
 
     def throttled(self) -> None:
         now = self._clock()
@@ -109,11 +128,16 @@ class AdaptiveRate:
         if now - self._decreased_at < p.cooldown:
             return
         self._forget(now)
-        served = len(self._served) / p.window
-        self.rate = max(p.floor, min(self.ceiling, p.decrease * min(self.rate, served)))
+        # Served over the last window, or since the last decrease if that was
+        # more recent: a burst the server allowed before it throttled (its
+        # bucket was full) is not its rate.
+        since = max(now - p.window, self._decreased_at)
+        served = sum(1 for t in self._served if t > since) / max(now - since, 1e-3)
+        self._peak = min(self.rate, served)
+        self.rate = max(p.floor, min(self.ceiling, p.decrease * self._peak))
         self.decreases += 1
         self._decreased_at = now
-        self._sending = 0.0
+        self._past_peak = 0.0
 
     def served_rate(self) -> float:
         """Successful calls per second over the last window."""

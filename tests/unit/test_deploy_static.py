@@ -22,7 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.cli import build_parser
 from syncer.http import build_app
+from syncer.limits import TargetLimits
 from syncer.metrics import Metrics, ScopeState
+from syncer.models import Target
 from syncer.settings import ENV_PREFIX, Settings
 from syncer.source import OPERATIONS, ApiStats
 from syncer.targets import ORGANIZATIONS_OPERATIONS
@@ -140,6 +142,9 @@ def exposed_metric_names() -> set[str]:
     metrics.track_api(stats)
     metrics.set_scopes({("1", "us-east-1", "g"): ScopeState(1.0, 2.0, 0)})
     metrics.cycle_seconds.labels("full").observe(1)
+    target = Target("1", "us-east-1")
+    metrics.track_limits(lambda: {target: TargetLimits(10)})
+    metrics.change_feed_up(target, False)
     text = generate_latest(metrics.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -476,6 +481,9 @@ def test_dashboard_queries_only_exposed_metrics_and_covers_the_main_ones() -> No
         "syncer_api_calls_total",
         "syncer_api_throttles_total",
         "syncer_watermark_lag_seconds",
+        "syncer_api_allowed_rate",
+        "syncer_api_target_throttles_total",
+        "syncer_change_feed_up",
     ):
         assert family in used, family
     provisioning = DEPLOY / "grafana" / "provisioning"
