@@ -161,12 +161,15 @@ async def competitor(endpoint: str, rate: float) -> AsyncIterator[None]:
             pending: set[asyncio.Task[None]] = set()
             began = time.monotonic()
             n = 0
-            while True:
-                n += 1
-                task = asyncio.create_task(send(session))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                await asyncio.sleep(max(0.0, began + n / rate - time.monotonic()))
+            try:
+                while True:
+                    n += 1
+                    task = asyncio.create_task(send(session))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                    await asyncio.sleep(max(0.0, began + n / rate - time.monotonic()))
+            finally:  # the requests under way are answered before the session closes
+                await asyncio.gather(*pending, return_exceptions=True)
 
     task = asyncio.create_task(loop(), name="competitor")
     try:
@@ -280,12 +283,12 @@ def settle_seconds(
 ) -> float | None:
     """Seconds after ``since`` until the service's rate fits ``quota``, for good.
 
-    Down: from then on, no 2-second window before ``until`` has more than 10%
-    of its calls throttled. Up: the first 2-second window with at least 80% of
-    the quota in successful calls.
+    Down: from then on, no 3-second window before ``until`` has more than 10%
+    of its calls throttled (at 5/s, one call of 15). Up: the first 3-second
+    window with at least 80% of the quota in successful calls.
     """
     mine = [e for e in events if e.who == "service" and since <= e.at <= until]
-    step, window = 0.5, 2.0
+    step, window = 0.5, 3.0
     t = since
     settled: float | None = None
     while t + window <= until:

@@ -19,11 +19,11 @@ matter:
 - The increase depends on where the rate is against the rate served when the
   last throttle came (the peak, as in TCP CUBIC): below it the gap closes by
   half a second, so the rate comes back near the quota and rests there; past
-  it the rate probes upwards, slowly at first (``increase`` x (1 + seconds
-  past the peak) per second), so few calls are throttled at a steady quota,
-  yet it is back from 5 to 20 requests/s within seconds once a quota is
-  raised. Only time spent sending counts, so an idle target does not come
-  back at its ceiling.
+  it the rate probes upwards, slowly at first (2.5% of the peak x (1 +
+  seconds past the peak)^1.5 per second), so few calls are throttled at a
+  steady quota, yet it is back from 5 to 20 requests/s within seconds once a
+  quota is raised. Only time spent sending counts, so an idle target does
+  not come back at its ceiling.
 
 One decrease per ``cooldown``: the calls in flight when the quota was hit come
 back throttled together, and count as one signal.
@@ -61,7 +61,8 @@ class AimdParams:
     """The adaptive rate's constants (requests/s and seconds)."""
 
     floor: float = 0.5  # never below: a throttled target still makes progress
-    increase: float = 0.5  # requests/s gained per second sending past the peak, x (1 + seconds)
+    growth: float = 0.025  # past the peak: share of the peak gained per second, x (1 + s)^1.5
+    min_increase: float = 0.1  # requests/s per second, at least
     approach: float = 0.5  # below the peak: the share of the gap closed per second
     decrease: float = 0.9  # the rate after a throttle, as a share of the rate served
     window: float = 1.0  # the served rate is measured over this many seconds
@@ -109,17 +110,19 @@ class AdaptiveRate:
         """The rate after ``step`` seconds of sending without a throttle.
 
         Below the rate at which the last throttle came (the peak), the gap
-        closes by ``approach`` of itself a second (at least ``increase``/s), so
-        the rate rests near the quota it found. Past the peak it probes
-        upwards, slowly at first and faster the longer nothing is throttled:
-        ``increase`` x (1 + seconds past the peak) per second.
+        closes by ``approach`` of itself a second, so the rate comes back near
+        the quota it found and rests there. Past the peak it probes upwards,
+        slowly at first and faster the longer nothing is throttled:
+        ``growth`` x peak x (1 + seconds past the peak)^1.5 per second. Both
+        scale with the peak, so a 5/s quota is probed as gently as a 20/s one.
         """
         p = self.params
+        least = max(p.min_increase, p.growth * self._peak)
         if self.rate < self._peak:
-            speed = max(p.increase, (self._peak - self.rate) * p.approach)
+            speed = max(least, (self._peak - self.rate) * p.approach)
             return min(self._peak, self.rate + speed * step)
         self._past_peak += step
-        return self.rate + p.increase * (1.0 + self._past_peak) * step
+        return self.rate + least * (1.0 + self._past_peak) ** 1.5 * step
 
     def throttled(self) -> None:
         now = self._clock()
@@ -131,7 +134,10 @@ class AdaptiveRate:
         # Served over the last window, or since the last decrease if that was
         # more recent: a burst the server allowed before it throttled (its
         # bucket was full) is not its rate.
-        since = max(now - p.window, self._decreased_at)
+        # The window holds about 8 calls at least: at 5/s one call more or less
+        # in a second would move the estimate by 20%.
+        window = min(4.0, max(p.window, 8.0 / max(self.rate, 0.1)))
+        since = max(now - window, self._decreased_at)
         served = sum(1 for t in self._served if t > since) / max(now - since, 1e-3)
         self._peak = min(self.rate, served)
         self.rate = max(p.floor, min(self.ceiling, p.decrease * self._peak))
@@ -141,20 +147,24 @@ class AdaptiveRate:
 
     def served_rate(self) -> float:
         """Successful calls per second over the last window."""
-        self._forget(self._clock())
-        return len(self._served) / self.params.window
+        now = self._clock()
+        self._forget(now)
+        return sum(1 for t in self._served if t > now - self.params.window) / self.params.window
 
     def _forget(self, now: float) -> None:
-        horizon = now - self.params.window
+        horizon = now - 4.0  # the longest window
         while self._served and self._served[0] <= horizon:
             self._served.popleft()
 
 
 class Pacer:
-    """Spaces acquisitions 1/rate apart, first come first served (no burst).
+    """Lets callers through 1/rate apart, at the rate of the moment (no burst).
 
-    Each caller reserves the next free moment and sleeps until it, so waiters
-    keep their order; a lower rate applies from the next reservation.
+    Nothing is reserved ahead: a caller that finds the next moment in the
+    future sleeps until it and checks again. Reserving would queue the
+    waiters at the rate of when they arrived, so after the rate rose the
+    calls would still go out at the old one while the allowed rate climbed
+    on, then all at once.
     """
 
     def __init__(
@@ -166,19 +176,22 @@ class Pacer:
         self._rate = rate
         self._clock = clock
         self._sleep = sleep
-        self._next = -math.inf
+        self._last = -math.inf
 
-    def reserve(self) -> float:
-        """Reserve the next slot; returns how long to wait for it."""
-        now = self._clock()
-        at = max(now, self._next)
-        self._next = at + 1.0 / self._rate()
-        return at - now
+    def wait_time(self) -> float:
+        """Seconds until the next caller may go (0: now)."""
+        return max(0.0, self._last + 1.0 / self._rate() - self._clock())
+
+    def take(self) -> bool:
+        """Go now if the spacing allows it."""
+        if self.wait_time() > 0:
+            return False
+        self._last = self._clock()
+        return True
 
     async def acquire(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            await self._sleep(delay)
+        while not self.take():
+            await self._sleep(self.wait_time())
 
 
 @dataclass
