@@ -122,7 +122,7 @@ class AdaptiveRate:
             speed = max(least, (self._peak - self.rate) * p.approach)
             return min(self._peak, self.rate + speed * step)
         self._past_peak += step
-        return self.rate + least * (1.0 + self._past_peak) ** 1.5 * step
+        return self.rate + least * float((1.0 + self._past_peak) ** 1.5) * step
 
     def throttled(self) -> None:
         now = self._clock()
