@@ -479,7 +479,7 @@ class Syncer:
                 exc_info=None if known else exc,
             )
             with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
-                await self._details.failed(source.target, message)
+                await self._details.failed(source.target, stored_error(message))
         self.beat()
 
     async def _guarded_scope(

@@ -45,7 +45,8 @@ async def test_a_scope_error_is_stored_as_its_code_and_a_bounded_first_line(
     registry = Registry()
     registry.create_group("churn")
     registry.create_package("churn")
-    faults = Faults(deny_operations={"ListModelPackages"}, deny_message=DENIED)
+    # Search too: the change feed and the governance details keep errors of their own.
+    faults = Faults(deny_operations={"ListModelPackages", "Search"}, deny_message=DENIED)
     log = io.StringIO()
     configure_logging("INFO", "json", stream=log)
     with serve_in_thread(StandIn(registry, faults)) as endpoint:
@@ -61,8 +62,18 @@ async def test_a_scope_error_is_stored_as_its_code_and_a_bounded_first_line(
     run_errors = json.loads(
         await db.fetchval("SELECT errors FROM sagemaker.sync_runs ORDER BY run_id DESC LIMIT 1")
     )
-    texts = stored + [e["error"] for e in run_errors]
+    details = [
+        row["last_error"]
+        for row in await db.fetch(
+            "SELECT last_error FROM sagemaker.details_state WHERE last_error IS NOT NULL"
+        )
+    ]
+    feed = [
+        r["reason"] for r in await db.fetch("SELECT reason FROM sagemaker.change_feed_availability")
+    ]
+    texts = stored + details + feed + [e["error"] for e in run_errors]
     assert len(stored) >= 2 and len(run_errors) == len(stored), (stored, run_errors)
+    assert details and feed, "the details' or the change feed's refusal was not recorded"
     for text in texts:
         assert "AccessDeniedException" in text
         assert "arn:aws:sts::123456789012:***" in text
