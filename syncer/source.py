@@ -284,7 +284,8 @@ def _parse_all(
             if isinstance(arn, str) and arn:
                 skipped_arns.append(clean_text(arn))
             if len(examples) < SKIPPED_EXAMPLES:
-                examples.append((str(arn)[:200] if arn else None, str(exc)))
+                shown = arn or _searched_arn(item)
+                examples.append((str(shown)[:200] if shown else None, str(exc)))
     if skipped:
         log.warning(
             "source.items_skipped",
@@ -295,6 +296,12 @@ def _parse_all(
             examples=examples,
         )
     return Page(parsed, skipped_arns, skipped, last)
+
+
+def _searched_arn(item: Any) -> Any:
+    """The ARN of a Search result ({"ModelPackage": {...}}), to name it in the log."""
+    record = item.get("ModelPackage") if isinstance(item, dict) else None
+    return record.get("ModelPackageArn") if isinstance(record, dict) else None
 
 
 async def _translate(method: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
