@@ -3,7 +3,8 @@
 /healthz is liveness: the event loop answers, the sync loop task is alive and
 not stuck. Restarting cures a stuck or dead loop, not an unreachable database,
 so the database is left to /readyz: reachable, schema current, and at least
-one cycle completed (succeeded or partial), or another replica found leading.
+one cycle completed (succeeded or partial), or another replica found leading,
+and not skipping cycles for a few intervals while none of its deployment completed.
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def build_app(
             reasons.append(f"schema version {version}, expected {expected_schema}")
         if not syncer.ready:
             reasons.append("no cycle completed yet")
+        stale = syncer.stale_reason()
+        if stale:
+            reasons.append(stale)
         if reasons:
             return web.json_response({"status": "not ready", "reasons": reasons}, status=503)
         return web.json_response({"status": "ready", "last_cycle_ok": syncer.last_cycle_ok})

@@ -1,8 +1,16 @@
 """Schema migrations: ordered SQL files, one transaction each, recorded with a checksum.
 
-Every runner takes one session-level advisory lock first, so replicas that
+Each file is applied in its own transaction, which takes the migration lock
+first and checks under it that the file is still pending, so replicas that
 start together apply each file once and the others wait, then find nothing
-to do. A file changed after it was applied is an error, not a silent re-run.
+to do. The lock is held for one transaction only (nothing is kept in the
+session), so migrations are safe through a transaction-mode pooler too,
+where each transaction may run on another server connection. It is a table
+lock on sagemaker.schema_migrations, which only a role that may update it can
+take: a reader cannot stall start-up (creating that table, the very first
+time, takes a transaction advisory lock). A current schema takes no lock and
+runs no DDL. A file changed after it was applied is an error, not a silent
+re-run.
 """
 
 from __future__ import annotations
@@ -19,9 +27,11 @@ from syncer.logging import get_logger
 
 log = get_logger(__name__)
 
-# pg_advisory_lock(classid, objid): the class is ours ("SGMR"), the object the purpose.
+# pg_advisory_xact_lock(classid, objid): the class is ours ("SGMR"), the object the purpose.
 LOCK_CLASS = 0x53474D52
 MIGRATION_LOCK = 1
+# Self-conflicting, and not in conflict with readers' ACCESS SHARE.
+_TABLE_LOCK = "LOCK TABLE sagemaker.schema_migrations IN SHARE ROW EXCLUSIVE MODE"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 _BOOTSTRAP = """
@@ -69,24 +79,36 @@ def latest_version() -> int:
     return max((m.version for m in load_migrations()), default=0)
 
 
-async def migrate(conn: asyncpg.Connection, up_to: int | None = None) -> list[str]:
+async def _bootstrapped(conn: asyncpg.Connection, settings: str | None) -> None:
+    """In a transaction: its settings, then the bookkeeping table if it is missing.
+
+    No DDL once the table exists: a runtime role with only DML rights (no
+    CREATE on the database) starts against a current schema, which
+    `CREATE SCHEMA IF NOT EXISTS` would refuse even though it exists.
+    """
+    if settings:
+        await conn.execute(settings)
+    if await conn.fetchval("SELECT to_regclass('sagemaker.schema_migrations') IS NULL"):
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
+        await conn.execute(_BOOTSTRAP)
+
+
+async def migrate(
+    conn: asyncpg.Connection, up_to: int | None = None, *, settings: str | None = None
+) -> list[str]:
     """Apply pending migrations (those numbered up to ``up_to``, when given);
-    returns the names applied (empty when current)."""
+    returns the names applied (empty when current). ``settings``: SQL run first
+    in each transaction (the service's SET LOCALs)."""
     applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
     try:
-        # No DDL once the table exists: a runtime role with only DML rights
-        # (no CREATE on the database) starts against a current schema, which
-        # `CREATE SCHEMA IF NOT EXISTS` would refuse even though it exists.
-        if await current_version(conn) == 0:
-            async with conn.transaction():
-                await conn.execute(_BOOTSTRAP)
-        applied = {
-            row["version"]: row
-            for row in await conn.fetch(
-                "SELECT version, name, checksum FROM sagemaker.schema_migrations"
-            )
-        }
+        async with conn.transaction():
+            await _bootstrapped(conn, settings)
+            applied = {
+                row["version"]: row
+                for row in await conn.fetch(
+                    "SELECT version, name, checksum FROM sagemaker.schema_migrations"
+                )
+            }
         for migration in load_migrations():
             if up_to is not None and migration.version > up_to:
                 break
@@ -99,6 +121,14 @@ async def migrate(conn: asyncpg.Connection, up_to: int | None = None) -> list[st
                     )
                 continue
             async with conn.transaction():
+                await _bootstrapped(conn, settings)
+                await conn.execute(_TABLE_LOCK)
+                # Another runner may have applied it while this one waited.
+                if await conn.fetchval(
+                    "SELECT true FROM sagemaker.schema_migrations WHERE version = $1",
+                    migration.version,
+                ):
+                    continue
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO sagemaker.schema_migrations (version, name, checksum)"
@@ -111,8 +141,6 @@ async def migrate(conn: asyncpg.Connection, up_to: int | None = None) -> list[st
             applied_now.append(migration.name)
     except asyncpg.PostgresError as exc:
         raise MigrationError(f"migration failed: {exc}") from exc
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
     return applied_now
 
 

@@ -1,7 +1,8 @@
 """Cycles: list groups, fan out per-scope syncs under a concurrency bound, record the run.
 
-One replica leads a cycle at a time (a session advisory lock); the others wait
-for the next tick. Within a cycle a failing scope is logged and recorded and
+One replica of a deployment leads a cycle at a time (a lease row, see
+syncer/lease.py); the others ask again when the lease or the deployment's
+next cycle comes due. Within a cycle a failing scope is logged and recorded and
 the rest go on; it is retried next cycle. Stopping sets an event: no new scope
 starts, in-flight scopes end at their next page boundary (their committed
 pages stand), and whatever is still running after the grace period is
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ from syncer.availability import FeedAvailability, RateRecorder
 from syncer.details_store import DetailsStore
 from syncer.details_sync import details_budget, store_feed_details, sync_details
 from syncer.errors import SyncerError, describe, stored_error
+from syncer.lease import CycleLease, deployment_key
 from syncer.limits import FairSlots, TargetSlots
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
@@ -33,6 +36,7 @@ from syncer.settings import Settings
 from syncer.source import ApiStats, RegistrySource, feed_refusal
 from syncer.store import (
     CONNECTION_ERRORS,
+    LeaseState,
     RunTotals,
     Store,
     changes_key,
@@ -47,6 +51,9 @@ log = get_logger(__name__)
 # In-flight work gets this long after SIGTERM, then is cancelled: with the
 # shutdown after it, the process ends within the 10 s the spec allows.
 STOP_GRACE_SECONDS = 7.0
+# A standby that has skipped cycles this many intervals while no cycle of its
+# deployment completed is not ready: the mirror is going stale.
+STALE_INTERVALS = 3
 
 
 def utcnow() -> datetime:
@@ -79,8 +86,15 @@ class Syncer:
         monotonic: Callable[[], float] = time.monotonic,
         stop_event: asyncio.Event | None = None,
         targets: Targets | None = None,
+        deployment: str | None = None,
     ) -> None:
         self._settings = settings
+        self.deployment = deployment or deployment_key(settings, settings.region_list(os.environ))
+        self._lease = CycleLease(store, self.deployment, seconds=settings.lease_seconds)
+        # Set while this replica skips cycles (since when, and the lease as last
+        # found), for readiness and for when to ask for the lease again.
+        self._skipping_since: float | None = None
+        self._lease_seen: tuple[float, LeaseState] | None = None
         self._store = store
         self._details = DetailsStore(store.pool)
         self._sources = list(sources)
@@ -112,15 +126,66 @@ class Syncer:
 
     # ------------------------------------------------------------- one cycle
     async def run_cycle(self, *, full: bool, wait: bool = False) -> CycleResult:
-        """One cycle, if this replica leads; ``wait`` queues behind a running one."""
+        """One cycle, if this replica leads; ``wait`` queues behind a running one
+        (at most the statement timeout), and runs whenever the last cycle was."""
         mode = "full" if full else "incremental"
-        async with self._store.cycle_lock(wait=wait) as leading:
-            if not leading:
-                log.info("cycle.skipped", reason="another replica is running a cycle")
-                self._metrics.cycles.labels(mode, "skipped").inc()
-                self.ready = True
-                return CycleResult(None, mode, "skipped")
-            return await self._led_cycle(mode, full)
+        if wait:
+            # Long enough for the lease of a leader that died to expire.
+            lease = await self._lease.wait(
+                within=self._settings.statement_timeout_seconds + self._settings.lease_seconds
+            )
+        else:
+            lease = await self._lease.take(min_gap=self._settings.interval_seconds)
+        if not lease.granted:
+            self._skipped(mode, lease)
+            return CycleResult(None, mode, "skipped")
+        self._skipping_since = self._lease_seen = None
+        completed = False
+        try:
+            async with self._lease.renewing():
+                result = await self._led_cycle(mode, full)
+            completed = result.status in ("succeeded", "partial")
+            return result
+        finally:
+            await self._lease.release(completed=completed)
+
+    def _skipped(self, mode: str, lease: LeaseState) -> None:
+        if lease.expires_in > 0:
+            reason = f"another replica is running a cycle ({lease.holder})"
+        else:
+            reason = "the deployment's last cycle started less than an interval ago"
+        log.info("cycle.skipped", reason=reason, retry_in=round(self.retry_in(lease), 1))
+        self._metrics.cycles.labels(mode, "skipped").inc()
+        now = self._monotonic()
+        if self._skipping_since is None:
+            self._skipping_since = now
+        self._lease_seen = (now, lease)
+        self.ready = True
+
+    @staticmethod
+    def retry_in(lease: LeaseState) -> float:
+        """When to ask for a lease that was not granted: when it expires (its
+        holder may have died) or the next cycle is due, whichever is later."""
+        return max(0.05, lease.expires_in, lease.due_in)
+
+    def stale_reason(self) -> str | None:
+        """Why this replica is not ready although another leads: it has skipped
+        cycles for STALE_INTERVALS intervals, and no cycle of its deployment
+        completed in that time either (None: nothing stale)."""
+        if self._skipping_since is None or self._lease_seen is None:
+            return None
+        now = self._monotonic()
+        limit = STALE_INTERVALS * self._settings.interval_seconds
+        skipping = now - self._skipping_since
+        seen_at, lease = self._lease_seen
+        completed = None if lease.completed_ago is None else lease.completed_ago + now - seen_at
+        if skipping <= limit or (completed is not None and completed <= limit):
+            return None
+        last = "never" if completed is None else f"{completed:.0f}s ago"
+        return (
+            f"skipped cycles for {skipping:.0f}s while another replica held the lease"
+            f" ({lease.holder}); a cycle of this deployment last completed {last}"
+        )
 
     def beat(self) -> None:
         self.heartbeat = self._monotonic()
@@ -137,7 +202,7 @@ class Syncer:
 
     async def _led_cycle(self, mode: str, full: bool) -> CycleResult:
         started = self._monotonic()
-        run_id = await self._store.start_run(mode)
+        run_id = await self._store.start_run(mode, self.deployment)
         result = CycleResult(run_id, mode, "running")
         calls_before, throttled_before = self._stats.total, self._stats.throttled
         log.info("cycle.started", run_id=run_id, mode=mode)
@@ -577,7 +642,13 @@ class Syncer:
                 last_full = await self._last_full()
             # Jitter keeps replicas (and many deployments against one account) apart.
             elapsed = self._monotonic() - began
-            await self._sleep(max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1))
+            wait = max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1)
+            if result.status == "skipped" and self._lease_seen is not None:
+                # Ask again once the lease expires or the cycle is due: a
+                # leader killed mid-cycle is replaced within one lease period.
+                retry = self.retry_in(self._lease_seen[1])
+                wait = min(wait, retry + random.uniform(0, min(1.0, interval * 0.1)))
+            await self._sleep(wait)
 
     def _cycle_error(self, mode: str, exc: Exception, retry_in: float) -> None:
         self.last_cycle_ok = False
@@ -592,7 +663,7 @@ class Syncer:
 
     async def _last_full(self) -> datetime | None:
         try:
-            last = await self._store.last_full_run_started()
+            last = await self._store.last_full_run_started(self.deployment)
             await self._refresh_scope_metrics()
         except (*CONNECTION_ERRORS, asyncpg.PostgresError):
             self._metrics.up.set(0)

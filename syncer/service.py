@@ -31,6 +31,7 @@ def open_store(settings: Settings) -> contextlib.AbstractAsyncContextManager[Sto
         # Scopes waiting for a writer keep their listing slot: the database paces the API.
         max_size=pool_size(settings.database_connections),
         statement_timeout_seconds=settings.statement_timeout_seconds,
+        pooler=settings.database_pooler,
     )
 
 

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     max_attempts: int = Field(8, ge=1, le=20)
     api_timeout_seconds: float = Field(30, gt=0, le=DAY_SECONDS)
     statement_timeout_seconds: float = Field(60, gt=0, le=DAY_SECONDS)
+    # What sits between the service and PostgreSQL: "transaction" for a
+    # transaction-mode pooler (PgBouncer, pooled endpoints), where a prepared
+    # statement does not outlive its transaction, so asyncpg's cache is off.
+    database_pooler: Literal["none", "transaction"] = "none"
+    # How long a replica's hold on the cycle lasts without renewal: a leader
+    # killed mid-cycle is replaced within about this long.
+    lease_seconds: float = Field(60, ge=3, le=DAY_SECONDS)
     group_name_contains: str | None = None
     include_unversioned: bool = True
     # Between reconciles, apply the approval, status and stage changes that
@@ -114,6 +121,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_pooler", mode="before")
+    @classmethod
+    def _lower_pooler(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -10,7 +10,6 @@ A listing page is one round trip (sagemaker.store_listing_page, migration
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import socket
 from collections.abc import AsyncIterator, Sequence
@@ -35,7 +34,6 @@ from syncer.sql import QUERIES
 
 log = get_logger(__name__)
 
-CYCLE_LOCK = 2
 # Errors that mean "the database went away", as opposed to "this statement is wrong".
 CONNECTION_ERRORS = (
     OSError,
@@ -87,22 +85,65 @@ def changes_key(target: Target) -> tuple[str, str, str, str]:
 
 
 def pool_size(writers: int) -> int:
-    """Connections for ``writers`` page writers, the cycle lock and the rest (/readyz, runs)."""
+    """Connections for ``writers`` page writers and the rest (the lease, /readyz, runs)."""
     return writers + 2
 
 
+@dataclass(frozen=True)
+class LeaseState:
+    """A deployment's cycle lease as one replica found it, by the database's clock."""
+
+    granted: bool
+    holder: str | None
+    expires_in: float  # seconds until it is free (0: free now)
+    due_in: float  # seconds until the deployment's next cycle is due (0: due)
+    completed_ago: float | None  # since a cycle of the deployment last completed
+
+
+def transaction_settings(statement_timeout_seconds: float) -> str:
+    """What every transaction the service opens sets first, as SET LOCAL.
+
+    Not startup parameters (a transaction-mode pooler refuses them) nor
+    session settings (the next transaction may run on another server
+    connection): each transaction carries its own. ``search_path`` keeps
+    other users' objects in ``public`` from shadowing a built-in the service's
+    SQL calls (ours are schema-qualified). ``statement_timeout`` bounds every
+    statement; ``idle_in_transaction_session_timeout`` a transaction a bug
+    leaves open. ``plan_cache_mode``: a first sync fills the tables from empty
+    while the prepared statements run, and a generic plan made on the empty
+    tables' statistics (sequential scans) stays until autovacuum analyzes
+    them, which made each page and sweep cost O(table). Planning every
+    execution costs ~0.2 ms and keeps the index plans. The page write
+    overrides this inside its function, where its plans are confined to index
+    probes (migration 0004).
+    """
+    timeout_ms = int(statement_timeout_seconds * 1000)
+    return (
+        "SET LOCAL search_path = pg_catalog, pg_temp;"
+        f" SET LOCAL statement_timeout = {timeout_ms};"
+        f" SET LOCAL idle_in_transaction_session_timeout = {2 * timeout_ms};"
+        " SET LOCAL plan_cache_mode = force_custom_plan"
+    )
+
+
 class Store:
-    def __init__(self, pool: asyncpg.Pool, session_locked: set[int] | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, statement_timeout_seconds: float = 60.0) -> None:
         self._pool = pool
-        # Backend pids of pooled connections that took a session-level lock; see _reset.
-        self._session_locked = session_locked if session_locked is not None else set()
+        self._settings_sql = transaction_settings(statement_timeout_seconds)
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, dsn: str, *, max_size: int, statement_timeout_seconds: float = 60.0
+        cls,
+        dsn: str,
+        *,
+        max_size: int,
+        statement_timeout_seconds: float = 60.0,
+        pooler: str = "none",
     ) -> AsyncIterator[Store]:
-        session_locked: set[int] = set()
+        """A pool on ``dsn``; ``pooler="transaction"`` when a transaction-mode pooler
+        is in the way, which turns asyncpg's prepared-statement cache off (a named
+        statement prepared in one transaction is gone in the next)."""
         try:
             pool = await asyncpg.create_pool(
                 dsn,
@@ -110,30 +151,17 @@ class Store:
                 max_size=max_size,
                 command_timeout=statement_timeout_seconds + 5,
                 timeout=10,
-                reset=functools.partial(_reset, session_locked),
-                server_settings={
-                    "application_name": "registry-sync",
-                    # Bounds every statement, and a transaction that a bug leaves open.
-                    "statement_timeout": str(int(statement_timeout_seconds * 1000)),
-                    "idle_in_transaction_session_timeout": str(
-                        int(statement_timeout_seconds * 2000)
-                    ),
-                    # A first sync fills the tables from empty while the prepared
-                    # statements run: a generic plan made on the empty tables'
-                    # statistics (sequential scans) stays until autovacuum analyzes
-                    # them, which made each page and sweep cost O(table). Planning
-                    # every execution costs ~0.2 ms and keeps the index plans. The
-                    # page write overrides this inside its function, where its
-                    # plans are confined to index probes (migration 0004).
-                    "plan_cache_mode": "force_custom_plan",
-                },
+                reset=_reset,
+                statement_cache_size=0 if pooler == "transaction" else 100,
+                # application_name is the one setting a pooler passes through at start-up.
+                server_settings={"application_name": "registry-sync"},
             )
         except (*CONNECTION_ERRORS, asyncpg.PostgresError, TimeoutError) as exc:
             raise DatabaseError(
                 f"cannot connect to {redact_dsn(dsn)}: {mask_secrets(describe(exc))}"
             ) from exc
         try:
-            yield cls(pool, session_locked)
+            yield cls(pool, statement_timeout_seconds)
         finally:
             await pool.close()
 
@@ -141,62 +169,82 @@ class Store:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection in a transaction that carries the service's settings."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._settings_sql)
+            yield conn
+
+    async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self.transaction() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.transaction() as conn:
+            return list(await conn.fetch(query, *args))
+
+    async def _fetchval(self, query: str, *args: Any) -> Any:
+        async with self.transaction() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def _execute(self, query: str, *args: Any) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(query, *args)
+
     async def migrate(self) -> list[str]:
         async with self._pool.acquire() as conn:
-            self._session_locked.add(conn.get_server_pid())
-            return await migrations.migrate(conn)
+            return await migrations.migrate(conn, settings=self._settings_sql)
 
     async def require_current_schema(self) -> None:
         async with self._pool.acquire() as conn:
             await migrations.require_current(conn)
 
     async def schema_version(self) -> int:
-        async with self._pool.acquire() as conn:
+        async with self.transaction() as conn:
             return await migrations.current_version(conn)
 
     # ------------------------------------------------------------- leadership
-    @contextlib.asynccontextmanager
-    async def cycle_lock(self, *, wait: bool) -> AsyncIterator[bool]:
-        """Hold the cycle lock for the duration; yields False if another replica has it.
+    async def take_lease(
+        self, deployment: str, holder: str, *, seconds: float, min_gap: float
+    ) -> LeaseState:
+        """Take the deployment's cycle lease if it is free and a cycle is due
+        (``min_gap`` seconds after the last one started)."""
+        row = await self._fetchrow(
+            QUERIES["take_cycle_lease"], deployment, holder, seconds, min_gap
+        )
+        assert row is not None
+        return LeaseState(
+            bool(row["granted"]),
+            row["holder"],
+            row["expires_in"],
+            row["due_in"],
+            row["completed_ago"],
+        )
 
-        Session-level, on a dedicated connection: if this process dies, the
-        server drops the lock with the connection and another replica leads.
-        With ``wait``, queue for it (bounded by statement_timeout).
-        """
-        async with self._pool.acquire() as conn:
-            self._session_locked.add(conn.get_server_pid())
-            query = "wait_cycle_lock" if wait else "try_cycle_lock"
-            try:
-                got = await conn.fetchval(QUERIES[query], migrations.LOCK_CLASS, CYCLE_LOCK)
-            except asyncpg.exceptions.QueryCanceledError as exc:
-                raise DatabaseError(
-                    "another replica held the cycle lock for longer than "
-                    "SYNCER_STATEMENT_TIMEOUT_SECONDS; its cycle is still running"
-                ) from exc
-            got = True if wait else got
-            try:
-                yield bool(got)
-            finally:
-                # A connection lost mid-cycle took the lock with it; even asking
-                # whether it is closed raises then (the pool has let it go).
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    if got and not conn.is_closed():
-                        await conn.fetchval(
-                            QUERIES["release_cycle_lock"], migrations.LOCK_CLASS, CYCLE_LOCK
-                        )
+    async def renew_lease(self, deployment: str, holder: str, *, seconds: float) -> bool:
+        """Extend the lease; False when another replica holds it now."""
+        return bool(await self._fetchval(QUERIES["renew_cycle_lease"], deployment, holder, seconds))
+
+    async def release_lease(self, deployment: str, holder: str, *, completed: bool) -> None:
+        await self._execute(QUERIES["release_cycle_lease"], deployment, holder, completed)
 
     # ------------------------------------------------------------- runs
-    async def start_run(self, mode: str) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
-            run_id = int(await conn.fetchval(QUERIES["start_run"], mode, socket.gethostname()))
-            await conn.execute(QUERIES["abandon_stale_runs"], run_id)
+    async def start_run(self, mode: str, deployment: str | None = None) -> int:
+        """Record a cycle's start; runs of the deployment left 'running' by a
+        replica that died become 'interrupted' (this one holds its lease now)."""
+        async with self.transaction() as conn:
+            run_id = int(
+                await conn.fetchval(QUERIES["start_run"], mode, socket.gethostname(), deployment)
+            )
+            await conn.execute(QUERIES["abandon_stale_runs"], run_id, deployment)
         return run_id
 
     async def finish_run(
         self, run_id: int, status: str, totals: RunTotals, errors: Sequence[dict[str, str]]
     ) -> None:
         t = totals
-        await self._pool.execute(
+        await self._execute(
             QUERIES["finish_run"],
             run_id,
             status,
@@ -215,14 +263,14 @@ class Store:
             json.dumps(list(errors)),
         )
 
-    async def last_full_run_started(self) -> datetime | None:
-        value = await self._pool.fetchval(QUERIES["last_full_run_started"])
+    async def last_full_run_started(self, deployment: str | None = None) -> datetime | None:
+        value = await self._fetchval(QUERIES["last_full_run_started"], deployment)
         return value if isinstance(value, datetime) else None
 
     # ------------------------------------------------------------- scopes
     async def watermarks(self, target: Target) -> dict[tuple[str, str, str, str], datetime]:
         """Every scope's watermark in a target, by ``scope_key``; one query."""
-        rows = await self._pool.fetch(QUERIES["get_watermarks"], target.account_id, target.region)
+        rows = await self._fetch(QUERIES["get_watermarks"], target.account_id, target.region)
         return {(target.account_id, target.region, row[0], row[1]): row[2] for row in rows}
 
     async def store_page(
@@ -248,7 +296,7 @@ class Store:
             return WriteCounts()
         if seen_arns is not None and absent_before is None:
             raise ValueError("a sweep needs absent_before")
-        record = await self._pool.fetchrow(
+        record = await self._fetchrow(
             QUERIES["store_listing_page"],
             *scope_key(scope),
             *_package_columns(rows),
@@ -264,7 +312,7 @@ class Store:
     # The feed's cursor (the newest LastModifiedTime applied) is the watermark of
     # the target's 'changes' row.
     async def change_cursor(self, target: Target) -> datetime | None:
-        value = await self._pool.fetchval(QUERIES["get_watermark"], *changes_key(target))
+        value = await self._fetchval(QUERIES["get_watermark"], *changes_key(target))
         return value if isinstance(value, datetime) else None
 
     async def store_changes(
@@ -275,7 +323,7 @@ class Store:
             return WriteCounts()
         rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
         cursor = max(c.last_modified for c in rows)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self.transaction() as conn:
             # The target-wide lock, which the group sweep takes too: both write
             # packages of any group (rows locked in different orders would deadlock).
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
@@ -299,20 +347,20 @@ class Store:
         return WriteCounts(updated=record["updated"], changes=record["changes"])
 
     async def start_change_feed(self, target: Target, cursor: datetime) -> None:
-        await self._pool.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
+        await self._execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
 
     async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
-        await self._pool.execute(QUERIES["scope_succeeded"], *key, full)
+        await self._execute(QUERIES["scope_succeeded"], *key, full)
 
     async def scope_failed(self, key: tuple[str, str, str, str], error: str) -> None:
-        await self._pool.execute(QUERIES["scope_failed"], *key, error[:2000])
+        await self._execute(QUERIES["scope_failed"], *key, error[:2000])
 
     # ------------------------------------------------------------- groups
     async def store_groups(self, target: Target, groups: Sequence[PackageGroup]) -> int:
         if not groups:
             return 0
         rows = list({g.arn: g for g in groups}.values())
-        changed = await self._pool.fetchval(
+        changed = await self._fetchval(
             QUERIES["upsert_groups"],
             [g.arn for g in rows],
             [target.account_id] * len(rows),
@@ -328,7 +376,7 @@ class Store:
     async def live_groups(self, target: Target) -> dict[str, set[str]]:
         """The ARNs of the target's live groups, by name (two only while one replaces another)."""
         groups: dict[str, set[str]] = {}
-        for name, arn in await self._pool.fetch(
+        for name, arn in await self._fetch(
             QUERIES["live_groups"], target.account_id, target.region
         ):
             groups.setdefault(name, set()).add(arn)
@@ -342,7 +390,7 @@ class Store:
         Returns the deleted group names and the number of packages marked deleted.
         """
         packages_deleted = 0
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self.transaction() as conn:
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
             gone = [
                 row[0]
@@ -415,10 +463,10 @@ class Store:
         )
 
     async def scope_lags(self) -> list[asyncpg.Record]:
-        return list(await self._pool.fetch(QUERIES["scope_lags"]))
+        return list(await self._fetch(QUERIES["scope_lags"]))
 
     async def status(self, runs: int = 5) -> dict[str, Any]:
-        async with self._pool.acquire() as conn:
+        async with self.transaction() as conn:
             scopes = await conn.fetch(QUERIES["status_scopes"])
             totals = await conn.fetchrow(QUERIES["status_totals"])
             last_runs = await conn.fetch(QUERIES["last_runs"], runs)
@@ -433,23 +481,17 @@ class Store:
         }
 
     async def ping(self) -> None:
-        await self._pool.fetchval("SELECT 1")
+        await self._fetchval("SELECT 1")
 
 
-async def _reset(session_locked: set[int], conn: asyncpg.Connection) -> None:
-    """Reset a connection on its way back to the pool; a round trip only where needed.
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Nothing to reset on a connection's way back to the pool.
 
-    asyncpg has already rolled back any open transaction. Everything else here
-    runs in transactions with transaction-scoped locks and no SET, LISTEN or
-    cursor, so only a connection that took a session-level advisory lock (the
-    cycle lock, migrations) gets asyncpg's full reset, which also drops that
-    lock should its explicit release have failed. The others skip a round
-    trip per transaction, which was a sixth of a page's.
+    asyncpg has already rolled back any open transaction, and the service
+    keeps no session state (no SET, LISTEN, cursor or session lock: settings
+    are SET LOCAL, leadership is a lease row), so asyncpg's full reset query
+    would be a round trip per transaction (a sixth of a page's) for nothing.
     """
-    pid = conn.get_server_pid()
-    if pid in session_locked:
-        session_locked.discard(pid)
-        await conn.execute(conn.get_reset_query())
 
 
 def _package_columns(rows: Sequence[PackageSummary]) -> list[list[Any]]:

@@ -21,6 +21,7 @@ import boto3
 import pytest
 import structlog
 
+from syncer.lease import deployment_key
 from syncer.logging import configure_logging
 from syncer.scheduler import CycleResult, Syncer, utcnow
 from syncer.service import open_store, source_options
@@ -28,6 +29,7 @@ from syncer.settings import Settings, load_settings
 from syncer.source import ApiStats, SourcePool
 from syncer.store import Store
 from syncer.targets import TargetPlan, Targets
+from tests.pooler import POOLER_ENV, PgBouncer, running_pgbouncer
 from tests.standin import REGION, Faults, Registry, StandIn, serve_in_thread
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -110,6 +112,45 @@ async def empty_database_url() -> AsyncIterator[str]:
     """A database with no schema at all (for migration tests)."""
     async with scratch_database() as dsn:
         yield dsn
+
+
+# ---------------------------------------------------------------- pgbouncer
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode in front of the test server (tests/pooler.py)."""
+    try:
+        bouncer = running_pgbouncer(admin_dsn())
+        started = bouncer.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield started
+    finally:
+        bouncer.__exit__(None, None, None)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the service under test reaches its database: directly, or through PgBouncer."""
+
+    name: str
+    url: str
+    env: dict[str, str]  # for a `syncer` process
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """For make_settings / open_syncer / sync_once."""
+        return {k.removeprefix("SYNCER_").lower(): v for k, v in self.env.items()}
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def route(request: pytest.FixtureRequest, database_url: str) -> Route:
+    """The test's database (``database_url``), reached directly and through PgBouncer."""
+    if request.param == "direct":
+        return Route("direct", database_url, {})
+    bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+    name = urlsplit(database_url).path.lstrip("/")
+    return Route("pgbouncer", bouncer.dsn(name), dict(POOLER_ENV))
 
 
 @pytest.fixture
@@ -228,3 +269,40 @@ async def sync_once(
 ) -> CycleResult:
     async with open_syncer(database_url, endpoint, **overrides) as syncer:
         return await syncer.run_cycle(full=full, wait=True)
+
+
+async def hold_lease(
+    db: asyncpg.Connection,
+    *,
+    seconds: float = 3600,
+    holder: str = "another-replica",
+    completed_ago: float | None = None,
+    **overrides: Any,
+) -> str:
+    """Play a replica that leads the cycle of the deployment ``make_settings(**overrides)``
+    describes (the tests' region; a `syncer` process with AWS_REGION alike) for
+    ``seconds``; returns the deployment's key."""
+    key = deployment_key(make_settings("postgresql://x@localhost/db", **overrides), [REGION])
+    await db.execute(
+        "INSERT INTO sagemaker.cycle_leases AS l (deployment_key, holder, expires_at,"
+        "  acquired_at, last_started_at, last_completed_at)"
+        " VALUES ($1, $2, now() + make_interval(secs => $3), now(), now(),"
+        "         now() - make_interval(secs => $4))"
+        " ON CONFLICT (deployment_key) DO UPDATE SET holder = excluded.holder,"
+        "  expires_at = excluded.expires_at, acquired_at = excluded.acquired_at,"
+        "  last_started_at = excluded.last_started_at,"
+        "  last_completed_at = excluded.last_completed_at",
+        key,
+        holder,
+        seconds,
+        completed_ago,
+    )
+    return key
+
+
+async def release_lease(db: asyncpg.Connection, key: str) -> None:
+    await db.execute(
+        "UPDATE sagemaker.cycle_leases SET expires_at = now(), released_at = now()"
+        " WHERE deployment_key = $1",
+        key,
+    )

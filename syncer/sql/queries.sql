@@ -191,7 +191,7 @@ ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
        consecutive_failures = s.consecutive_failures + 1;
 
 -- name: start_run
-INSERT INTO sagemaker.sync_runs (mode, host) VALUES ($1, $2) RETURNING run_id;
+INSERT INTO sagemaker.sync_runs (mode, host, deployment_key) VALUES ($1, $2, $3) RETURNING run_id;
 
 -- name: finish_run
 UPDATE sagemaker.sync_runs
@@ -204,28 +204,35 @@ UPDATE sagemaker.sync_runs
  WHERE run_id = $1;
 
 -- name: abandon_stale_runs
--- Runs left 'running' by a process that died: no replica holds the cycle lock now.
+-- Runs of the deployment ($2) left 'running' by a process that died: the
+-- caller holds the deployment's lease now. Runs recorded before the lease
+-- (no deployment) count as everyone's.
 UPDATE sagemaker.sync_runs
    SET status = 'interrupted'
- WHERE status = 'running' AND run_id <> $1;
+ WHERE status = 'running' AND run_id <> $1
+   AND (deployment_key IS NOT DISTINCT FROM $2::text OR deployment_key IS NULL);
 
 -- name: last_full_run_started
+-- The deployment's ($1) last completed reconcile (runs from before the lease count).
 SELECT max(started_at)
   FROM sagemaker.sync_runs
- WHERE mode = 'full' AND status IN ('succeeded', 'partial');
+ WHERE mode = 'full' AND status IN ('succeeded', 'partial')
+   AND (deployment_key IS NOT DISTINCT FROM $1::text OR deployment_key IS NULL);
 
 -- name: scope_lock
 -- Until the end of the transaction (sagemaker.lock_scope).
 SELECT sagemaker.lock_scope($1, $2, $3, $4);
 
--- name: try_cycle_lock
-SELECT pg_try_advisory_lock($1, $2);
+-- name: take_cycle_lease
+-- The deployment's cycle lease (migrations/0007_cycle_lease.sql).
+SELECT granted, holder, expires_in, due_in, completed_ago
+  FROM sagemaker.take_cycle_lease($1, $2, $3, $4);
 
--- name: wait_cycle_lock
-SELECT pg_advisory_lock($1, $2);
+-- name: renew_cycle_lease
+SELECT sagemaker.renew_cycle_lease($1, $2, $3);
 
--- name: release_cycle_lock
-SELECT pg_advisory_unlock($1, $2);
+-- name: release_cycle_lease
+SELECT sagemaker.release_cycle_lease($1, $2, $3);
 
 -- name: scope_lags
 -- Per-scope gauges for /metrics; times as unix seconds, so lag is computed at

@@ -12,7 +12,7 @@ After every kill: for every scope, the watermark is at most the newest
 creation time stored in it. At the end a clean incremental `once` must find
 every package (no gap below any watermark), and a clean `once --full` must
 leave the mirror equal to the source; every package was recorded created
-exactly once.
+exactly once. Directly, and through PgBouncer in transaction mode.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.acceptance.cli import service_env
-from tests.conftest import boto_client
+from tests.conftest import Route, boto_client
 from tests.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
 from tests.standin import ApiError, Faults, Registry, StandIn, serve_in_thread
 
@@ -156,7 +156,7 @@ async def newest_run(db: asyncpg.Connection) -> int:
 
 
 async def test_sigkill_at_random_moments_loses_nothing(
-    database_url: str, db: asyncpg.Connection, tmp_path: Path
+    route: Route, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED)
     registry = seeded_registry()
@@ -165,11 +165,14 @@ async def test_sigkill_at_random_moments_loses_nothing(
     kills: list[Kill] = []
     with serve_in_thread(server) as endpoint:
         env = service_env(
-            database_url,
+            route.url,
             endpoint,
             SYNCER_PAGE_SIZE="2",
             SYNCER_CONCURRENCY="2",
             SYNCER_LOOKBACK_SECONDS="0",
+            # A killed run's lease expires before the next run gives up on it.
+            SYNCER_LEASE_SECONDS="3",
+            **route.env,
         )
         for round_ in range(KILLS):
             mode = ["--full"] if round_ % 2 else []

@@ -39,12 +39,12 @@ from syncer.http import (
     stuck_after_seconds,
 )
 from syncer.metrics import Metrics
-from syncer.migrate import LOCK_CLASS, latest_version
-from syncer.scheduler import Syncer
+from syncer.migrate import latest_version
+from syncer.scheduler import STALE_INTERVALS, Syncer
 from syncer.source import ApiStats
-from syncer.store import CYCLE_LOCK, Store
+from syncer.store import Store
 from tests.acceptance.cli import service_env
-from tests.conftest import boto_client, make_settings
+from tests.conftest import boto_client, hold_lease, make_settings
 from tests.mirror import assert_same, mirror_packages, source_packages, stored_prefix
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 from tests.unit.test_deploy_static import healthcheck_command
@@ -160,10 +160,12 @@ def running_service(
     environment = service_env(
         database_url,
         endpoint,
-        SYNCER_HTTP_PORT=str(port),
-        SYNCER_INTERVAL_SECONDS="1",
-        SYNCER_LOG_LEVEL="INFO",
-        **env,
+        **{
+            "SYNCER_HTTP_PORT": str(port),
+            "SYNCER_INTERVAL_SECONDS": "1",
+            "SYNCER_LOG_LEVEL": "INFO",
+            **env,
+        },
     )
     log = tmp_path / f"syncer-{port}.log"
     with log.open("wb") as sink:
@@ -645,14 +647,33 @@ async def test_readyz_needs_a_completed_cycle_and_the_current_schema(
 async def test_a_standby_replica_is_ready_while_another_leads(
     database_url: str, db: asyncpg.Connection
 ) -> None:
+    clock = [0.0]
     forever = asyncio.create_task(asyncio.Event().wait(), name="loop-stand-in")
     try:
-        async with health_app(database_url, [0.0], forever, ApiStats()) as (syncer, get):
-            # This connection plays the leading replica.
-            await db.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, CYCLE_LOCK)
+        async with health_app(database_url, clock, forever, ApiStats()) as (syncer, get):
+            # This connection plays the leading replica, whose last cycle completed a minute ago.
+            await hold_lease(db, completed_ago=60)
             assert (await syncer.run_cycle(full=False)).status == "skipped"
             assert await get("/readyz") == (200, {"status": "ready", "last_cycle_ok": None})
             assert await db.fetchval("SELECT count(*) FROM sagemaker.sync_runs") == 0
+
+            # Skipping for a few intervals is fine while the deployment's cycles complete.
+            interval = make_settings(database_url).interval_seconds
+            clock[0] += STALE_INTERVALS * interval + 1
+            await hold_lease(db, completed_ago=60)
+            assert (await syncer.run_cycle(full=False)).status == "skipped"
+            assert (await get("/readyz"))[0] == 200
+
+            # The leader holds on, but no cycle has completed for as long: not ready.
+            await hold_lease(
+                db, holder="stuck-replica", completed_ago=STALE_INTERVALS * interval + 60
+            )
+            assert (await syncer.run_cycle(full=False)).status == "skipped"
+            code, body = await get("/readyz")
+            assert code == 503, body
+            [reason] = body["reasons"]
+            assert reason.startswith(f"skipped cycles for {STALE_INTERVALS * interval + 1:.0f}s")
+            assert "(stuck-replica)" in reason and "last completed" in reason, reason
     finally:
         forever.cancel()
 

@@ -1,6 +1,7 @@
 """Completeness: after `once`, the mirror equals what the source lists, field by field.
 
-Every test here runs against moto's server and against our stand-in.
+Every test here runs against moto's server and against our stand-in; the
+first and second syncs also through PgBouncer in transaction mode.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from syncer.service import open_store
-from tests.conftest import CREDENTIALS, Backend, make_settings, sync_once
+from tests.conftest import CREDENTIALS, Backend, Route, make_settings, sync_once
 from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
 from tests.standin import JSON_11, REGION
 
@@ -54,11 +55,11 @@ def seed(client, sizes: dict[str, int], unversioned: int = 3) -> None:
 
 
 async def test_first_sync_mirrors_every_package_and_group(
-    backend: Backend, database_url: str, db: asyncpg.Connection
+    backend: Backend, route: Route, db: asyncpg.Connection
 ) -> None:
     seed(backend.client, GROUP_SIZES)
 
-    result = await sync_once(database_url, backend.endpoint)
+    result = await sync_once(route.url, backend.endpoint, **route.settings)
 
     assert result.status == "succeeded", result.errors
     source = source_packages(backend.client)
@@ -142,10 +143,10 @@ async def test_raw_is_each_summary_exactly_as_the_wire_carried_it(
 
 
 async def test_second_sync_picks_up_exactly_the_new_packages(
-    backend: Backend, database_url: str, db: asyncpg.Connection
+    backend: Backend, route: Route, db: asyncpg.Connection
 ) -> None:
     seed(backend.client, {"alpha": 120, "beta": 5}, unversioned=2)
-    first = await sync_once(database_url, backend.endpoint)
+    first = await sync_once(route.url, backend.endpoint, **route.settings)
     assert first.totals.packages_inserted == 127
 
     for _ in range(3):
@@ -160,7 +161,7 @@ async def test_second_sync_picks_up_exactly_the_new_packages(
         ModelPackageName="late-standalone", InferenceSpecification=INFERENCE
     )
 
-    second = await sync_once(database_url, backend.endpoint)
+    second = await sync_once(route.url, backend.endpoint, **route.settings)
 
     assert second.status == "succeeded"
     assert second.totals.packages_inserted == 5

@@ -1,4 +1,5 @@
-"""The migration runner: ordered, once each, checksummed, safe with concurrent runners."""
+"""The migration runner: ordered, once each, checksummed, safe with concurrent runners
+(directly and through PgBouncer in transaction mode)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from syncer import migrate as migrations
 from syncer.errors import MigrationError
 from syncer.sql import QUERIES
+from syncer.store import Store
+from tests.pooler import PgBouncer
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
@@ -46,6 +49,37 @@ async def test_concurrent_runners_apply_each_migration_exactly_once(
     applied = [name for result in results for name in result]
     assert sorted(applied) == sorted(m.name for m in migrations.load_migrations())
     assert count == len(migrations.load_migrations())
+
+
+async def test_concurrent_runners_through_pgbouncer_apply_each_migration_exactly_once(
+    empty_database_url: str, pgbouncer: PgBouncer
+) -> None:
+    """Every transaction may land on another server connection: the runners'
+    locks hold for one transaction each, and nothing stays locked afterwards."""
+    pooled = pgbouncer.dsn(empty_database_url.rsplit("/", 1)[1].split("?")[0])
+
+    async def runner() -> list[str]:
+        async with Store.open(pooled, max_size=2, pooler="transaction") as store:
+            return await store.migrate()
+
+    results = await asyncio.gather(*(runner() for _ in range(3)))
+    assert sorted(n for r in results for n in r) == sorted(
+        m.name for m in migrations.load_migrations()
+    )
+    async with asyncio.timeout(30):  # a lock left behind would make this wait
+        assert await runner() == []
+    conn = await connect(empty_database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM sagemaker.schema_migrations") == len(
+            migrations.load_migrations()
+        )
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE d.datname = current_database() AND l.locktype IN ('advisory', 'relation')"
+            " AND l.pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
 
 
 async def test_a_changed_applied_migration_is_an_error(

@@ -1,8 +1,8 @@
 """Replicas of `syncer run` on one database: one leads each cycle, none duplicates
 another's work, nothing deadlocks or is lost, and a standby takes over from a
-leader killed mid-cycle.
+leader killed mid-cycle within one lease period; directly and through PgBouncer.
 
-A cycle runs under a session advisory lock (store.cycle_lock); every page
+A cycle runs under the deployment's lease (syncer/lease.py); every page
 write and sweep takes a transaction advisory lock on its scope. The process
 tests read the leaders from each replica's log and the cycles from sync_runs;
 the in-process test drives two writers at one scope as hard as it can.
@@ -23,12 +23,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from syncer import migrate as migrations
 from syncer.models import PackageSummary, Scope, Target
-from syncer.store import CYCLE_LOCK, Store
+from syncer.store import Store
 from tests.acceptance.cli import service_env
 from tests.acceptance.test_run import STOP_LIMIT, Service, eventually, running_service
-from tests.conftest import boto_client
+from tests.conftest import Route, boto_client, hold_lease, release_lease
 from tests.mirror import assert_same, mirror_packages, source_packages
 from tests.standin import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
 
@@ -62,20 +61,22 @@ async def assert_cycles_never_overlapped(db: asyncpg.Connection) -> list[asyncpg
     )
     for earlier, later in itertools.pairwise(runs):
         if earlier["status"] == "interrupted" and earlier["finished_at"] is None:
-            continue  # its leader died; the lock went with its connection
+            continue  # its leader died; its lease expired
         assert earlier["finished_at"] <= later["started_at"], (dict(earlier), dict(later))
     return runs
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
 async def test_replicas_lead_one_at_a_time_and_converge(
-    replicas: int, database_url: str, db: asyncpg.Connection, tmp_path: Path
+    replicas: int, route: Route, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     registry = sample_registry()
     server = StandIn(registry, Faults(latency_seconds=0.03))
     with serve_in_thread(server) as endpoint, contextlib.ExitStack() as stack:
         services = [
-            stack.enter_context(running_service(database_url, endpoint, tmp_path, **REPLICA_ENV))
+            stack.enter_context(
+                running_service(route.url, endpoint, tmp_path, **REPLICA_ENV, **route.env)
+            )
             for _ in range(replicas)
         ]
         for service in services:
@@ -135,13 +136,22 @@ async def test_replicas_lead_one_at_a_time_and_converge(
 
 
 async def test_a_standby_takes_over_from_a_leader_killed_mid_cycle(
-    database_url: str, db: asyncpg.Connection, tmp_path: Path
+    route: Route, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
+    """Within one lease period: the standby asks again when the lease expires,
+    not an interval later (an interval of a minute here, a lease of 3 s)."""
     registry = sample_registry(groups=4, versions=8)
     server = StandIn(registry, Faults(latency_seconds=0.15))  # cycles of a few seconds
+    env = {
+        **REPLICA_ENV,
+        **route.env,
+        "SYNCER_INTERVAL_SECONDS": "60",
+        "SYNCER_RECONCILE_INTERVAL_SECONDS": "60",
+        "SYNCER_LEASE_SECONDS": "3",
+    }
     with serve_in_thread(server) as endpoint, contextlib.ExitStack() as stack:
         services = [
-            stack.enter_context(running_service(database_url, endpoint, tmp_path, **REPLICA_ENV))
+            stack.enter_context(running_service(route.url, endpoint, tmp_path, **env))
             for _ in range(2)
         ]
 
@@ -172,6 +182,14 @@ async def test_a_standby_takes_over_from_a_leader_killed_mid_cycle(
             )
 
         await eventually(taken_over, "a cycle led by the standby", standby)
+        took_over_after = await db.fetchval(
+            "SELECT extract(epoch FROM min(started_at) - $1)::float8 FROM sagemaker.sync_runs"
+            " WHERE started_at > $1",
+            killed_at,
+        )
+        # The lease (3 s) and a second of jitter, with room for a loaded
+        # machine; far below the interval a standby waited for before.
+        assert took_over_after < 30, took_over_after
         code, took = standby.stop(signal.SIGTERM)
         assert code == 0 and took < STOP_LIMIT, standby.log_tail()
         source = source_packages(boto_client(endpoint))
@@ -244,45 +262,48 @@ async def test_two_writers_on_one_scope_neither_deadlock_nor_lose_updates(
     assert len(created) == 2000 and {r[1] for r in created} == {1}
 
 
-async def test_once_waits_for_the_leader_at_most_the_statement_timeout(
+async def test_once_waits_for_the_leader_at_most_the_statement_timeout_and_a_lease(
     database_url: str, db: asyncpg.Connection
 ) -> None:
     registry = sample_registry(groups=1, versions=2)
     with serve_in_thread(StandIn(registry)) as endpoint:
-        env = service_env(database_url, endpoint, SYNCER_STATEMENT_TIMEOUT_SECONDS="1")
-        holder = await asyncpg.connect(database_url)
-        try:
-            await holder.execute(
-                "SELECT pg_advisory_lock($1, $2)", migrations.LOCK_CLASS, CYCLE_LOCK
-            )
-            started = time.monotonic()
-            done = await run_syncer(["once"], env)
-            assert time.monotonic() - started < 20
-            assert done.returncode == 2, done.stderr
-            lines = done.stderr.strip().splitlines()
-            assert lines == [
-                "syncer: error: another replica held the cycle lock for longer than "
-                "SYNCER_STATEMENT_TIMEOUT_SECONDS; its cycle is still running"
-            ], done.stderr
-            assert not await db.fetchval("SELECT count(*) FROM sagemaker.sync_runs")
+        env = service_env(
+            database_url,
+            endpoint,
+            SYNCER_STATEMENT_TIMEOUT_SECONDS="1",
+            SYNCER_LEASE_SECONDS="3",
+        )
+        key = await hold_lease(db)
+        started = time.monotonic()
+        done = await run_syncer(["once"], env)
+        assert time.monotonic() - started < 20
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert lines == [
+            "syncer: error: another replica held the cycle lease for longer than "
+            "SYNCER_STATEMENT_TIMEOUT_SECONDS + SYNCER_LEASE_SECONDS; its cycle is still running"
+        ], done.stderr
+        assert not await db.fetchval("SELECT count(*) FROM sagemaker.sync_runs")
 
-            # A leader that finishes within the bound: `once` queues, then runs.
-            waiting = asyncio.create_task(run_syncer(["once"], env))
+        # A leader that finishes within the bound: `once` queues, then runs
+        # (whenever the last cycle was: `once` does not wait for an interval).
+        waiting = asyncio.create_task(
+            run_syncer(["once"], {**env, "SYNCER_STATEMENT_TIMEOUT_SECONDS": "30"})
+        )
 
-            async def queued() -> bool:
-                return bool(
-                    await db.fetchval(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                    )
+        async def queued() -> bool:
+            return bool(
+                await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = 'registry-sync' AND datname = current_database()"
                 )
-
-            await eventually(queued, "`once` queued behind the leader")
-            await holder.execute(
-                "SELECT pg_advisory_unlock($1, $2)", migrations.LOCK_CLASS, CYCLE_LOCK
             )
-            done = await waiting
-        finally:
-            await holder.close()
+
+        await eventually(queued, "`once` connected, queued behind the leader")
+        await asyncio.sleep(1)
+        assert not waiting.done()
+        await release_lease(db, key)
+        done = await waiting
     assert done.returncode == 0, done.stderr
     assert await db.fetchval("SELECT count(*) FROM sagemaker.model_packages") == 3
 
