@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test test-matrix lint bench lock clean
 
 $(BIN)/syncer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ demo: $(BIN)/syncer
 
 ## test: the whole suite against a real PostgreSQL (started if it is down)
 test: $(BIN)/syncer
+	.ci/ensure-pgbouncer
 	SYNCER_TEST_DATABASE_URL="$$(PATH=$(BIN):$$PATH .ci/ensure-postgres)" \
 	  $(BIN)/pytest -p no:cacheprovider --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+## test-matrix: the integration suite on PostgreSQL 15, 16 and 18 in turn (VERSIONS="16 18" for some)
+test-matrix: $(BIN)/syncer
+	BIN=$(BIN) .ci/test-matrix
 
 lint: $(BIN)/syncer
 	$(BIN)/ruff check syncer tests bench

@@ -66,9 +66,12 @@ def _chunks(items: list[PackageGroup]) -> Iterator[list[PackageGroup]]:
 WRITERS: int = Settings.model_fields["database_connections"].default
 
 
-async def replay(database_url: str, listing: Listing, concurrency: int) -> float:
-    """Seconds to store ``listing`` as one full cycle would, on a migrated database."""
-    async with Store.open(database_url, max_size=pool_size(WRITERS)) as store:
+async def replay(
+    database_url: str, listing: Listing, concurrency: int, *, pooler: str = "none"
+) -> float:
+    """Seconds to store ``listing`` as one full cycle would, on a migrated database
+    (``pooler``: as SYNCER_DATABASE_POOLER)."""
+    async with Store.open(database_url, max_size=pool_size(WRITERS), pooler=pooler) as store:
         started = time.perf_counter()
         run_id = await store.start_run("full")
         for chunk in _chunks(listing.groups):

@@ -197,7 +197,7 @@ class Store:
             return await migrations.migrate(conn, settings=self._settings_sql)
 
     async def require_current_schema(self) -> None:
-        async with self._pool.acquire() as conn:
+        async with self.transaction() as conn:
             await migrations.require_current(conn)
 
     async def schema_version(self) -> int:

@@ -21,18 +21,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from tests.dsn import server_address
 
 POOLER_ENV = {"SYNCER_DATABASE_POOLER": "transaction"}
-
-
-def server_address(dsn: str) -> tuple[str, int]:
-    """Host (or socket directory) and port of a DSN, a Unix-socket one too."""
-    parts = urlsplit(dsn)
-    query = parse_qs(parts.query)
-    host = parts.hostname or query.get("host", [""])[0] or "/var/run/postgresql"
-    port = parts.port or int(query.get("port", ["5432"])[0])
-    return host, port
 
 
 def _free_port() -> int:
@@ -84,7 +77,10 @@ def running_pgbouncer(server_dsn: str) -> Iterator[PgBouncer]:
     )
     command = [binary, str(root / "pgbouncer.ini")]
     if os.geteuid() == 0:  # it refuses to run as root; CI runs as root
-        runs_as = "postgres" if _user_exists("postgres") else "nobody"
+        if host.startswith("/"):  # as the server's own user, who may open its socket
+            runs_as = pwd.getpwuid(os.stat(host).st_uid).pw_name
+        else:
+            runs_as = "postgres" if _user_exists("postgres") else "nobody"
         shutil.chown(root, runs_as)
         for path in root.iterdir():
             shutil.chown(path, runs_as)

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -45,6 +44,7 @@ from syncer.source import ApiStats
 from syncer.store import Store
 from tests.acceptance.cli import service_env
 from tests.conftest import boto_client, hold_lease, make_settings
+from tests.dsn import over_tcp, server_address
 from tests.mirror import assert_same, mirror_packages, source_packages, stored_prefix
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 from tests.unit.test_deploy_static import healthcheck_command
@@ -457,9 +457,7 @@ class TcpProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     def dsn(self, dsn: str) -> str:
-        parts = urlsplit(dsn)
-        netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{self.port}")
-        return urlunsplit(parts._replace(netloc=netloc))
+        return over_tcp(dsn, "127.0.0.1", self.port)
 
     def cut(self) -> None:
         def drop() -> None:
@@ -478,7 +476,13 @@ class TcpProxy:
             writer.transport.abort()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            host, port = self._target
+            if host.startswith("/"):  # a Unix-socket directory
+                up_reader, up_writer = await asyncio.open_unix_connection(
+                    f"{host}/.s.PGSQL.{port}"
+                )
+            else:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.transport.abort()
             return
@@ -503,11 +507,8 @@ async def test_run_survives_a_database_outage_with_backoff(
     registry = Registry()
     registry.create_group("churn")
     registry.create_package("churn")
-    parts = urlsplit(database_url)
-    assert parts.hostname and parts.port
-
     with (
-        TcpProxy(parts.hostname, parts.port) as proxy,
+        TcpProxy(*server_address(database_url)) as proxy,
         serve_in_thread(StandIn(registry)) as endpoint,
         running_service(proxy.dsn(database_url), endpoint, tmp_path) as service,
     ):

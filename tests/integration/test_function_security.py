@@ -5,7 +5,9 @@ schema public defines functions that are a better match than the polymorphic
 built-ins our functions call unqualified (cardinality(anyarray),
 concat_ws(text, VARIADIC "any")). Without a search_path of their own, our
 functions ran them with the service's rights on every page. Migration 0006
-pins search_path = pg_catalog, pg_temp on every function of the schema.
+pins search_path = pg_catalog, pg_temp on every function of the schema; and
+every transaction of the service sets the same search_path (SET LOCAL,
+syncer/store.py), so its own statements are safe even on a schema before 0006.
 """
 
 from __future__ import annotations
@@ -68,12 +70,15 @@ async def attacker_dsn(empty_database_url: str) -> AsyncIterator[str]:
 
 
 def through(version: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the service migrate only up to ``version`` (None: all)."""
+    """Make the service migrate only up to ``version`` (None: all), and the
+    cycle lease (0007), without which it cannot lead a cycle."""
     if version is None:
         return
     shipped = migrations.load_migrations()
     monkeypatch.setattr(
-        migrations, "load_migrations", lambda: [m for m in shipped if m.version <= version]
+        migrations,
+        "load_migrations",
+        lambda: [m for m in shipped if m.version <= version or m.version == 7],
     )
 
 
@@ -108,19 +113,29 @@ async def test_a_user_with_create_on_public_cannot_run_code_inside_a_sync(
     results = (first, second, third)
     assert {r.status for r in results} == {"succeeded"}, [r.errors for r in results]
 
-    conn = await asyncpg.connect(empty_database_url)
+    conn = await asyncpg.connect(empty_database_url)  # the default search_path: public
     try:
         assert await conn.fetchval("SELECT count(*) FROM sagemaker.model_packages") == 2
         assert await conn.fetchval(
             "SELECT count(*) FROM sagemaker.model_package_changes"
             " WHERE change_type = 'model_approval_status'"
         )
-        ran = await conn.fetch("SELECT DISTINCT ran_as, via FROM public.hijack_marker ORDER BY 2")
+        # The service's transactions set their own search_path: the sync ran none of it.
+        marker = "SELECT DISTINCT ran_as, via FROM public.hijack_marker ORDER BY 2"
+        assert await conn.fetch(marker) == []
+        # A caller that does not (any other client of these functions) is what 0006 protects.
+        await conn.fetchval(
+            "SELECT sagemaker.store_listing_page('1', 'r', 'group', 'g', ARRAY['arn'], ARRAY['1'],"
+            " ARRAY['r'], ARRAY['g'], ARRAY[1], ARRAY[NULL], ARRAY[NULL], ARRAY[now()],"
+            " ARRAY['Completed'], ARRAY['Approved'], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL],"
+            " ARRAY[NULL], ARRAY['{}'], NULL, false, NULL, NULL)"
+        )
+        ran = await conn.fetch(marker)
     finally:
         await conn.close()
     if hijacked:
         assert [r["via"] for r in ran] == ["cardinality", "concat_ws"], ran
-        assert {r["ran_as"] for r in ran} == {"postgres"}  # the service's rights, not its own
+        assert {r["ran_as"] for r in ran} == {"postgres"}  # the caller's rights
     else:
         assert ran == []
 

@@ -16,7 +16,6 @@ import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -25,17 +24,11 @@ from syncer.migrate import LOCK_CLASS, MIGRATION_LOCK
 from syncer.store import Store
 from tests.acceptance.test_run import STOP_LIMIT, eventually, running_service
 from tests.conftest import _admin, boto_client, open_syncer
+from tests.dsn import with_login
 from tests.mirror import assert_same, mirror_packages, source_packages
 from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
 OLD_CYCLE_LOCK = 2  # pg_advisory_lock(LOCK_CLASS, 2) was the cycle's session lock
-
-
-def as_user(dsn: str, user: str) -> str:
-    """``dsn`` with another user name (host and port, or a socket directory, kept)."""
-    parts = urlsplit(dsn)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 @contextlib.asynccontextmanager
@@ -44,7 +37,7 @@ async def reader_login(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     name = f"rs_reader_{uuid.uuid4().hex[:8]}"
     await _admin(f"CREATE ROLE {name} LOGIN IN ROLE sagemaker_reader")
     try:
-        conn = await asyncpg.connect(as_user(database_url, name))
+        conn = await asyncpg.connect(with_login(database_url, user=name))
         try:
             yield conn
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -56,7 +57,7 @@ async def test_concurrent_runners_through_pgbouncer_apply_each_migration_exactly
 ) -> None:
     """Every transaction may land on another server connection: the runners'
     locks hold for one transaction each, and nothing stays locked afterwards."""
-    pooled = pgbouncer.dsn(empty_database_url.rsplit("/", 1)[1].split("?")[0])
+    pooled = pgbouncer.dsn(urlsplit(empty_database_url).path.lstrip("/"))
 
     async def runner() -> list[str]:
         async with Store.open(pooled, max_size=2, pooler="transaction") as store:
