@@ -24,6 +24,7 @@ import asyncpg
 
 from syncer.errors import MigrationError
 from syncer.logging import get_logger
+from syncer.sql import QUERIES
 
 log = get_logger(__name__)
 
@@ -79,7 +80,7 @@ def latest_version() -> int:
     return max((m.version for m in load_migrations()), default=0)
 
 
-async def _bootstrapped(conn: asyncpg.Connection, settings: str | None) -> None:
+async def _bootstrapped(conn: asyncpg.Connection, settings: tuple[str, str] | None) -> None:
     """In a transaction: its settings, then the bookkeeping table if it is missing.
 
     No DDL once the table exists: a runtime role with only DML rights (no
@@ -87,18 +88,22 @@ async def _bootstrapped(conn: asyncpg.Connection, settings: str | None) -> None:
     `CREATE SCHEMA IF NOT EXISTS` would refuse even though it exists.
     """
     if settings:
-        await conn.execute(settings)
+        await conn.execute(QUERIES["transaction_settings"], *settings)
     if await conn.fetchval("SELECT to_regclass('sagemaker.schema_migrations') IS NULL"):
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_CLASS, MIGRATION_LOCK)
         await conn.execute(_BOOTSTRAP)
 
 
 async def migrate(
-    conn: asyncpg.Connection, up_to: int | None = None, *, settings: str | None = None
+    conn: asyncpg.Connection,
+    up_to: int | None = None,
+    *,
+    settings: tuple[str, str] | None = None,
 ) -> list[str]:
     """Apply pending migrations (those numbered up to ``up_to``, when given);
-    returns the names applied (empty when current). ``settings``: SQL run first
-    in each transaction (the service's SET LOCALs)."""
+    returns the names applied (empty when current). ``settings``: the
+    service's transaction settings (store.transaction_settings), set first in
+    each transaction."""
     applied_now: list[str] = []
     try:
         async with conn.transaction():

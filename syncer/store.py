@@ -100,8 +100,9 @@ class LeaseState:
     completed_ago: float | None  # since a cycle of the deployment last completed
 
 
-def transaction_settings(statement_timeout_seconds: float) -> str:
-    """What every transaction the service opens sets first, as SET LOCAL.
+def transaction_settings(statement_timeout_seconds: float) -> tuple[str, str]:
+    """The values of QUERIES["transaction_settings"], which every transaction the
+    service opens runs first (as SET LOCAL would).
 
     Not startup parameters (a transaction-mode pooler refuses them) nor
     session settings (the next transaction may run on another server
@@ -118,18 +119,13 @@ def transaction_settings(statement_timeout_seconds: float) -> str:
     probes (migration 0004).
     """
     timeout_ms = int(statement_timeout_seconds * 1000)
-    return (
-        "SET LOCAL search_path = pg_catalog, pg_temp;"
-        f" SET LOCAL statement_timeout = {timeout_ms};"
-        f" SET LOCAL idle_in_transaction_session_timeout = {2 * timeout_ms};"
-        " SET LOCAL plan_cache_mode = force_custom_plan"
-    )
+    return str(timeout_ms), str(2 * timeout_ms)
 
 
 class Store:
     def __init__(self, pool: asyncpg.Pool, statement_timeout_seconds: float = 60.0) -> None:
         self._pool = pool
-        self._settings_sql = transaction_settings(statement_timeout_seconds)
+        self._settings = transaction_settings(statement_timeout_seconds)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -173,28 +169,12 @@ class Store:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection in a transaction that carries the service's settings."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(self._settings_sql)
+            await conn.execute(QUERIES["transaction_settings"], *self._settings)
             yield conn
-
-    async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        async with self.transaction() as conn:
-            return await conn.fetchrow(query, *args)
-
-    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        async with self.transaction() as conn:
-            return list(await conn.fetch(query, *args))
-
-    async def _fetchval(self, query: str, *args: Any) -> Any:
-        async with self.transaction() as conn:
-            return await conn.fetchval(query, *args)
-
-    async def _execute(self, query: str, *args: Any) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(query, *args)
 
     async def migrate(self) -> list[str]:
         async with self._pool.acquire() as conn:
-            return await migrations.migrate(conn, settings=self._settings_sql)
+            return await migrations.migrate(conn, settings=self._settings)
 
     async def require_current_schema(self) -> None:
         async with self.transaction() as conn:
@@ -210,9 +190,10 @@ class Store:
     ) -> LeaseState:
         """Take the deployment's cycle lease if it is free and a cycle is due
         (``min_gap`` seconds after the last one started)."""
-        row = await self._fetchrow(
-            QUERIES["take_cycle_lease"], deployment, holder, seconds, min_gap
-        )
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(
+                QUERIES["take_cycle_lease"], deployment, holder, seconds, min_gap
+            )
         assert row is not None
         return LeaseState(
             bool(row["granted"]),
@@ -224,10 +205,14 @@ class Store:
 
     async def renew_lease(self, deployment: str, holder: str, *, seconds: float) -> bool:
         """Extend the lease; False when another replica holds it now."""
-        return bool(await self._fetchval(QUERIES["renew_cycle_lease"], deployment, holder, seconds))
+        async with self.transaction() as conn:
+            return bool(
+                await conn.fetchval(QUERIES["renew_cycle_lease"], deployment, holder, seconds)
+            )
 
     async def release_lease(self, deployment: str, holder: str, *, completed: bool) -> None:
-        await self._execute(QUERIES["release_cycle_lease"], deployment, holder, completed)
+        async with self.transaction() as conn:
+            await conn.execute(QUERIES["release_cycle_lease"], deployment, holder, completed)
 
     # ------------------------------------------------------------- runs
     async def start_run(self, mode: str, deployment: str | None = None) -> int:
@@ -244,33 +229,36 @@ class Store:
         self, run_id: int, status: str, totals: RunTotals, errors: Sequence[dict[str, str]]
     ) -> None:
         t = totals
-        await self._execute(
-            QUERIES["finish_run"],
-            run_id,
-            status,
-            t.scopes_total,
-            t.scopes_failed,
-            t.packages_listed,
-            t.packages_inserted,
-            t.packages_updated,
-            t.packages_deleted,
-            t.groups_listed,
-            t.groups_changed,
-            t.groups_deleted,
-            t.items_skipped,
-            t.api_calls,
-            t.api_throttled,
-            json.dumps(list(errors)),
-        )
+        async with self.transaction() as conn:
+            await conn.execute(
+                QUERIES["finish_run"],
+                run_id,
+                status,
+                t.scopes_total,
+                t.scopes_failed,
+                t.packages_listed,
+                t.packages_inserted,
+                t.packages_updated,
+                t.packages_deleted,
+                t.groups_listed,
+                t.groups_changed,
+                t.groups_deleted,
+                t.items_skipped,
+                t.api_calls,
+                t.api_throttled,
+                json.dumps(list(errors)),
+            )
 
     async def last_full_run_started(self, deployment: str | None = None) -> datetime | None:
-        value = await self._fetchval(QUERIES["last_full_run_started"], deployment)
+        async with self.transaction() as conn:
+            value = await conn.fetchval(QUERIES["last_full_run_started"], deployment)
         return value if isinstance(value, datetime) else None
 
     # ------------------------------------------------------------- scopes
     async def watermarks(self, target: Target) -> dict[tuple[str, str, str, str], datetime]:
         """Every scope's watermark in a target, by ``scope_key``; one query."""
-        rows = await self._fetch(QUERIES["get_watermarks"], target.account_id, target.region)
+        async with self.transaction() as conn:
+            rows = await conn.fetch(QUERIES["get_watermarks"], target.account_id, target.region)
         return {(target.account_id, target.region, row[0], row[1]): row[2] for row in rows}
 
     async def store_page(
@@ -296,15 +284,16 @@ class Store:
             return WriteCounts()
         if seen_arns is not None and absent_before is None:
             raise ValueError("a sweep needs absent_before")
-        record = await self._fetchrow(
-            QUERIES["store_listing_page"],
-            *scope_key(scope),
-            *_package_columns(rows),
-            run_id,
-            last,
-            list(seen_arns) if seen_arns is not None else None,
-            absent_before,
-        )
+        async with self.transaction() as conn:
+            record = await conn.fetchrow(
+                QUERIES["store_listing_page"],
+                *scope_key(scope),
+                *_package_columns(rows),
+                run_id,
+                last,
+                list(seen_arns) if seen_arns is not None else None,
+                absent_before,
+            )
         assert record is not None
         return WriteCounts(*record)
 
@@ -312,7 +301,8 @@ class Store:
     # The feed's cursor (the newest LastModifiedTime applied) is the watermark of
     # the target's 'changes' row.
     async def change_cursor(self, target: Target) -> datetime | None:
-        value = await self._fetchval(QUERIES["get_watermark"], *changes_key(target))
+        async with self.transaction() as conn:
+            value = await conn.fetchval(QUERIES["get_watermark"], *changes_key(target))
         return value if isinstance(value, datetime) else None
 
     async def store_changes(
@@ -347,38 +337,42 @@ class Store:
         return WriteCounts(updated=record["updated"], changes=record["changes"])
 
     async def start_change_feed(self, target: Target, cursor: datetime) -> None:
-        await self._execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
+        async with self.transaction() as conn:
+            await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
 
     async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
-        await self._execute(QUERIES["scope_succeeded"], *key, full)
+        async with self.transaction() as conn:
+            await conn.execute(QUERIES["scope_succeeded"], *key, full)
 
     async def scope_failed(self, key: tuple[str, str, str, str], error: str) -> None:
-        await self._execute(QUERIES["scope_failed"], *key, error[:2000])
+        async with self.transaction() as conn:
+            await conn.execute(QUERIES["scope_failed"], *key, error[:2000])
 
     # ------------------------------------------------------------- groups
     async def store_groups(self, target: Target, groups: Sequence[PackageGroup]) -> int:
         if not groups:
             return 0
         rows = list({g.arn: g for g in groups}.values())
-        changed = await self._fetchval(
-            QUERIES["upsert_groups"],
-            [g.arn for g in rows],
-            [target.account_id] * len(rows),
-            [target.region] * len(rows),
-            [g.name for g in rows],
-            [g.description for g in rows],
-            [g.creation_time for g in rows],
-            [g.status for g in rows],
-            [g.raw for g in rows],
-        )
+        async with self.transaction() as conn:
+            changed = await conn.fetchval(
+                QUERIES["upsert_groups"],
+                [g.arn for g in rows],
+                [target.account_id] * len(rows),
+                [target.region] * len(rows),
+                [g.name for g in rows],
+                [g.description for g in rows],
+                [g.creation_time for g in rows],
+                [g.status for g in rows],
+                [g.raw for g in rows],
+            )
         return int(changed)
 
     async def live_groups(self, target: Target) -> dict[str, set[str]]:
         """The ARNs of the target's live groups, by name (two only while one replaces another)."""
         groups: dict[str, set[str]] = {}
-        for name, arn in await self._fetch(
-            QUERIES["live_groups"], target.account_id, target.region
-        ):
+        async with self.transaction() as conn:
+            rows = await conn.fetch(QUERIES["live_groups"], target.account_id, target.region)
+        for name, arn in rows:
             groups.setdefault(name, set()).add(arn)
         return groups
 
@@ -463,7 +457,8 @@ class Store:
         )
 
     async def scope_lags(self) -> list[asyncpg.Record]:
-        return list(await self._fetch(QUERIES["scope_lags"]))
+        async with self.transaction() as conn:
+            return list(await conn.fetch(QUERIES["scope_lags"]))
 
     async def status(self, runs: int = 5) -> dict[str, Any]:
         async with self.transaction() as conn:
@@ -481,7 +476,8 @@ class Store:
         }
 
     async def ping(self) -> None:
-        await self._fetchval("SELECT 1")
+        async with self.transaction() as conn:
+            await conn.fetchval("SELECT 1")
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

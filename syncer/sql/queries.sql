@@ -1,6 +1,17 @@
 -- Named queries used by syncer/store.py; loaded once at import.
 -- Every value is a bind parameter; arrays carry a whole page in one round trip.
 
+-- name: transaction_settings
+-- First in every transaction the service opens, instead of session settings or
+-- startup parameters (a transaction-mode pooler has neither): the search_path
+-- that keeps other users' objects out of name resolution, statement_timeout
+-- ($1, ms), idle_in_transaction_session_timeout ($2, ms), custom plans.
+-- Qualified, because this statement itself resolves with the session's path.
+SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),
+       pg_catalog.set_config('statement_timeout', $1, true),
+       pg_catalog.set_config('idle_in_transaction_session_timeout', $2, true),
+       pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+
 -- name: store_listing_page
 -- A page of a scope's listing in one round trip: lock, upsert with change
 -- history, watermark, and for the last page the sweep and the scope's success

@@ -434,16 +434,24 @@ def test_every_statement_the_service_sends_is_a_constant() -> None:
 
 
 # ---------------------------------------------------------------- statement_timeout
-async def test_statement_timeout_is_set_on_every_connection_and_cancels(
+async def test_statement_timeout_is_set_in_every_transaction_and_cancels(
     database_url: str,
 ) -> None:
+    """Per transaction (SET LOCAL), not per session: a transaction-mode pooler
+    refuses startup parameters and moves sessions between transactions."""
     async with Store.open(database_url, max_size=2, statement_timeout_seconds=0.5) as store:
-        async with store.pool.acquire() as conn:
+        async with store.transaction() as conn:
             assert await conn.fetchval("SHOW statement_timeout") == "500ms"
             assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "1s"
+            assert await conn.fetchval("SHOW search_path") == "pg_catalog, pg_temp"
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+        async with store.pool.acquire() as conn:  # nothing left in the session
+            assert await conn.fetchval("SHOW statement_timeout") == "0"
+            assert await conn.fetchval("SHOW search_path") == '"$user", public'
         started = time.monotonic()
         with pytest.raises(asyncpg.QueryCanceledError):
-            await store.pool.fetchval("SELECT pg_sleep(5)")
+            async with store.transaction() as conn:
+                await conn.fetchval("SELECT pg_sleep(5)")
         assert time.monotonic() - started < 4
 
 
