@@ -18,6 +18,7 @@ import asyncpg
 from syncer.details import GroupDetails, PackageDetails
 from syncer.models import Target
 from syncer.sql import QUERIES
+from syncer.store import Store
 
 
 @dataclass(frozen=True)
@@ -34,21 +35,24 @@ class DetailsState:
 
 
 class DetailsStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, store: Store) -> None:
+        # Through the store's transactions, which carry the service's settings.
+        self._store = store
 
     async def state(self, target: Target) -> DetailsState | None:
-        row = await self._pool.fetchrow(
-            QUERIES["get_details_state"], target.account_id, target.region
-        )
+        async with self._store.transaction() as conn:
+            row = await conn.fetchrow(
+                QUERIES["get_details_state"], target.account_id, target.region
+            )
         return DetailsState(**dict(row)) if row is not None else None
 
     async def missing(self, target: Target, since: datetime | None) -> tuple[datetime | None, bool]:
         """The oldest creation time of live packages first seen since ``since`` that have
         no details, and whether such a group exists."""
-        row = await self._pool.fetchrow(
-            QUERIES["details_missing"], target.account_id, target.region, since
-        )
+        async with self._store.transaction() as conn:
+            row = await conn.fetchrow(
+                QUERIES["details_missing"], target.account_id, target.region, since
+            )
         assert row is not None
         return row["packages_since"], bool(row["groups_missing"])
 
@@ -56,27 +60,29 @@ class DetailsStore:
         """Upsert package details; returns how many rows were written."""
         if not details:
             return 0
-        async with self._pool.acquire() as conn:
+        async with self._store.transaction() as conn:
             return await _upsert_packages(conn, details)
 
     async def store_groups(self, details: Sequence[GroupDetails]) -> int:
         if not details:
             return 0
         rows = sorted({d.arn: d for d in details}.values(), key=lambda d: d.arn)
-        written = await self._pool.fetchval(
-            QUERIES["upsert_group_details"],
-            [d.arn for d in rows],
-            [d.created_by_arn for d in rows],
-            [d.created_by_user_profile for d in rows],
-            [d.tags for d in rows],
-            [d.record for d in rows],
-        )
+        async with self._store.transaction() as conn:
+            written = await conn.fetchval(
+                QUERIES["upsert_group_details"],
+                [d.arn for d in rows],
+                [d.created_by_arn for d in rows],
+                [d.created_by_user_profile for d in rows],
+                [d.tags for d in rows],
+                [d.record for d in rows],
+            )
         return int(written)
 
     async def open_pass(self, target: Target, created_after: datetime | None, full: bool) -> None:
-        await self._pool.execute(
-            QUERIES["open_details_pass"], target.account_id, target.region, created_after, full
-        )
+        async with self._store.transaction() as conn:
+            await conn.execute(
+                QUERIES["open_details_pass"], target.account_id, target.region, created_after, full
+            )
 
     async def store_pass_page(
         self,
@@ -88,7 +94,7 @@ class DetailsStore:
         lookback_seconds: float,
     ) -> int:
         """A page of a pass and its progress, in one transaction; the last page closes it."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._store.transaction() as conn:
             written = await _upsert_packages(conn, details) if details else 0
             if cursor is not None:
                 await conn.execute(
@@ -104,9 +110,10 @@ class DetailsStore:
         return written
 
     async def failed(self, target: Target, error: str) -> None:
-        await self._pool.execute(
-            QUERIES["details_failed"], target.account_id, target.region, error[:2000]
-        )
+        async with self._store.transaction() as conn:
+            await conn.execute(
+                QUERIES["details_failed"], target.account_id, target.region, error[:2000]
+            )
 
 
 async def _upsert_packages(conn: asyncpg.Connection, details: Sequence[PackageDetails]) -> int:

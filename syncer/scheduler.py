@@ -96,7 +96,7 @@ class Syncer:
         self._skipping_since: float | None = None
         self._lease_seen: tuple[float, LeaseState] | None = None
         self._store = store
-        self._details = DetailsStore(store.pool)
+        self._details = DetailsStore(store)
         self._sources = list(sources)
         # Re-resolved at the start of every cycle this replica leads (discovery).
         self._targets = targets

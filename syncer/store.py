@@ -419,42 +419,46 @@ class Store:
     # ------------------------------------------------------------- change feed availability
     async def change_feed_off(self, target: Target) -> asyncpg.Record | None:
         """(off_since, off_until, reason) while the target's change feed is off; else None."""
-        row: asyncpg.Record | None = await self._pool.fetchrow(
-            QUERIES["change_feed_off"], target.account_id, target.region
-        )
+        async with self.transaction() as conn:
+            row: asyncpg.Record | None = await conn.fetchrow(
+                QUERIES["change_feed_off"], target.account_id, target.region
+            )
         return row
 
     async def switch_change_feed_off(self, target: Target, reason: str, until: datetime) -> bool:
         """Record the feed off until ``until``; True if it was on before."""
-        was_on = await self._pool.fetchval(
-            QUERIES["switch_change_feed_off"],
-            target.account_id,
-            target.region,
-            reason[:2000],
-            until,
-        )
+        async with self.transaction() as conn:
+            was_on = await conn.fetchval(
+                QUERIES["switch_change_feed_off"],
+                target.account_id,
+                target.region,
+                reason[:2000],
+                until,
+            )
         return bool(was_on)
 
     async def switch_change_feed_on(self, target: Target) -> datetime | None:
         """Forget that the feed was off; returns since when it was (None: it was on)."""
-        off_since: datetime | None = await self._pool.fetchval(
-            QUERIES["switch_change_feed_on"], target.account_id, target.region
-        )
+        async with self.transaction() as conn:
+            off_since: datetime | None = await conn.fetchval(
+                QUERIES["switch_change_feed_on"], target.account_id, target.region
+            )
         return off_since
 
     async def record_api_rates(
         self, target: Target, ceiling: float, rates: Sequence[tuple[str, float, int]]
     ) -> None:
         """(operation class, allowed rate, throttles in the cycle) of a target, for status."""
-        await self._pool.execute(
-            QUERIES["record_api_rates"],
-            target.account_id,
-            target.region,
-            [r[0] for r in rates],
-            [r[1] for r in rates],
-            ceiling,
-            [r[2] for r in rates],
-        )
+        async with self.transaction() as conn:
+            await conn.execute(
+                QUERIES["record_api_rates"],
+                target.account_id,
+                target.region,
+                [r[0] for r in rates],
+                [r[1] for r in rates],
+                ceiling,
+                [r[2] for r in rates],
+            )
 
     async def scope_lags(self) -> list[asyncpg.Record]:
         async with self.transaction() as conn:

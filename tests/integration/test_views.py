@@ -15,7 +15,6 @@ from tests.conftest import Backend
 from tests.integration.test_readme_queries import seed_mirror
 
 SOURCES_YML = Path(__file__).resolve().parents[2] / "deploy" / "dbt" / "models" / "sources.yml"
-# Bookkeeping of the migration runner, not data anyone builds on.
 # The service's own bookkeeping: applied migrations, and which replica leads.
 NOT_A_DBT_SOURCE = {"schema_migrations", "cycle_leases"}
 
