@@ -118,3 +118,24 @@ def test_unknown_variables_are_named_with_the_nearest_known_one() -> None:
         "SYNCER_ZZZ is not a registry-sync setting and is ignored",
     ]
     assert "SYNCER_SKIP_ACCOUNTS" in known_variables()
+
+
+def test_the_organization_settings_are_part_of_the_deployment_key() -> None:
+    """Deployments over different OUs (or role names, or skip lists) hold leases of their
+    own and run side by side; the same lists in another order are the same deployment."""
+    from syncer.lease import deployment_key
+
+    def key(**values: object) -> str:
+        return deployment_key(load_settings(database_url=DSN, **values), ["us-east-1"])
+
+    prod = key(organization_role_name="R", organization_units=["ou-ab12-prod0001"])
+    assert prod != key(organization_role_name="R", organization_units=["ou-ab12-devx0001"])
+    assert prod != key(organization_role_name="Other", organization_units=["ou-ab12-prod0001"])
+    assert key(organization_role_name="R") != key(
+        organization_role_name="R", skip_accounts=["123456789012"]
+    )
+    assert key(
+        organization_role_name="R", organization_units=["ou-ab12-prod0001", "ou-ab12-shrd0001"]
+    ) == key(
+        organization_role_name="R", organization_units=["ou-ab12-shrd0001", "ou-ab12-prod0001"]
+    )
