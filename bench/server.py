@@ -96,7 +96,7 @@ class BenchStandIn(StandIn):
         self._creation_times: list[float] = []
         # Search calls by (resource, sort key): the change feed's and the details'.
         self.searches: Counter[str] = Counter()
-        self._indexed_count = -1
+        self._indexed_count: tuple[int, int] = (-1, -1)
         with registry.lock:  # built before the first call, which is timed
             self._reindex()
 
@@ -133,15 +133,16 @@ class BenchStandIn(StandIn):
         return response
 
     def _reindex(self) -> None:
-        """Rebuild the indexes if packages were added or removed (under the registry's lock)."""
-        if len(self.registry.packages) == self._indexed_count:
+        """Rebuild the indexes if packages were added, changed or removed (under the lock)."""
+        count = (len(self.registry.packages), self.registry.mutations)
+        if count == self._indexed_count:
             return
         index: dict[str | None, list[Package]] = {}
         for package in self.registry.packages.values():
             index.setdefault(package.group, []).append(package)
         # The test server's Search order: LastModifiedTime, then ARN.
         ordered = sorted(self.registry.packages.values(), key=lambda p: (p.last_modified, p.arn))
-        self._index, self._indexed_count = index, len(self.registry.packages)
+        self._index, self._indexed_count = index, count
         self._by_modification = ordered
         self._modification_times = [p.last_modified for p in ordered]
         created = sorted(self.registry.packages.values(), key=lambda p: (p.created, p.arn))
@@ -186,7 +187,6 @@ class BenchStandIn(StandIn):
             or (after and (len(after) > 1 or after[0][:2] != (by, "GreaterThan")))
         ):
             return super().op_Search(body)
-        now = time.time()
         with self.registry.lock:
             self._reindex()
             ordered, times = (
@@ -195,7 +195,7 @@ class BenchStandIn(StandIn):
                 else (self._by_creation, self._creation_times)
             )
             start = bisect.bisect_right(times, as_epoch(after[0][2])) if after else 0
-            found = [p for p in ordered[start:] if p.visible_at <= now]
+            found = [p for p in ordered[start:] if self.indexed(p)]
             if body.get("SortOrder") == "Descending":
                 found.reverse()
             return self._search_page(found, body)

@@ -159,6 +159,9 @@ CREATE INDEX model_package_changes_group_idx
 CREATE INDEX model_package_changes_back_to_pending_idx
     ON sagemaker.model_package_changes (model_package_arn, observed_at)
     WHERE change_type = 'model_approval_status' AND new_value = 'PendingManualApproval';
+-- What each run's listings stored first (0009: the feed's misses).
+CREATE INDEX model_package_changes_created_run_idx
+    ON sagemaker.model_package_changes (run_id) WHERE change_type = 'created';
 
 COMMENT ON TABLE sagemaker.model_package_changes IS
     'One row per change registry-sync observed in a package. SageMaker keeps no such history; it starts when the mirror does, and changes that happen and revert between two syncs are not seen.';
@@ -297,6 +300,16 @@ CREATE TABLE sagemaker.sync_state (
     last_error               text,
     last_error_at            timestamptz,
     consecutive_failures     integer     NOT NULL DEFAULT 0,
+    -- 0009: the change feed's trust (on the 'changes' row only)
+    trust_directed           boolean     NOT NULL DEFAULT false,
+    trust_reason             text,
+    trust_detail             text,
+    trust_changed_at         timestamptz,
+    feed_since               timestamptz,
+    creation_cursor          timestamptz,
+    feed_misses              integer     NOT NULL DEFAULT 0,
+    feed_last_miss           text,
+    feed_last_miss_at        timestamptz,
     PRIMARY KEY (account_id, region, scope_kind, model_package_group_name)
 );
 COMMENT ON TABLE sagemaker.sync_state IS
@@ -314,6 +327,24 @@ COMMENT ON COLUMN sagemaker.sync_state.last_full_success_at IS 'When a complete 
 COMMENT ON COLUMN sagemaker.sync_state.last_error IS 'The last error of the scope; NULL after a success.';
 COMMENT ON COLUMN sagemaker.sync_state.last_error_at IS 'When last_error happened.';
 COMMENT ON COLUMN sagemaker.sync_state.consecutive_failures IS 'Failed attempts since the last success.';
+COMMENT ON COLUMN sagemaker.sync_state.trust_directed IS
+    'For changes: true when incremental cycles list only what the change feed names (directed mode); false: every group (all-groups mode). Earned at a reconcile, lost at any miss.';
+COMMENT ON COLUMN sagemaker.sync_state.trust_reason IS
+    'For changes: why the account/region is in its mode: feed_trusted, not_proven, proof_failed or feed_missed.';
+COMMENT ON COLUMN sagemaker.sync_state.trust_detail IS
+    'For changes: the reason in a sentence (which packages the proof found, or which one the feed missed).';
+COMMENT ON COLUMN sagemaker.sync_state.trust_changed_at IS
+    'For changes: when trust_directed or trust_reason last changed.';
+COMMENT ON COLUMN sagemaker.sync_state.feed_since IS
+    'For changes: the creation time from which the feed is checked: a package created after it and found first by a listing more than the lookback later is a miss.';
+COMMENT ON COLUMN sagemaker.sync_state.creation_cursor IS
+    'For changes: the newest CreationTime the feed''s creation query reported and the cycle then listed; its next query starts at this minus the lookback.';
+COMMENT ON COLUMN sagemaker.sync_state.feed_misses IS
+    'For changes: packages that a listing found and the feed should have reported, since the mirror began.';
+COMMENT ON COLUMN sagemaker.sync_state.feed_last_miss IS
+    'For changes: the ARN of the latest such package.';
+COMMENT ON COLUMN sagemaker.sync_state.feed_last_miss_at IS
+    'For changes: when it was found.';
 
 CREATE TABLE sagemaker.sync_runs (
     run_id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -26,12 +26,14 @@ import asyncpg
 from syncer.availability import FeedAvailability, RateRecorder
 from syncer.details_store import DetailsStore
 from syncer.details_sync import details_budget, store_feed_details, sync_details
+from syncer.directed import check_feed, creation_feed
 from syncer.errors import SyncerError, describe, stored_error
 from syncer.lease import CycleLease, deployment_key
 from syncer.limits import FairSlots, TargetSlots
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
 from syncer.models import UNVERSIONED, PackageGroup, Scope, Target
+from syncer.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
 from syncer.settings import Settings
 from syncer.source import ApiStats, RegistrySource, feed_refusal
 from syncer.store import (
@@ -113,6 +115,8 @@ class Syncer:
         # Passed in when signals must be caught before the service is built.
         self.stop_event = stop_event or asyncio.Event()
         self.cycles_completed = 0
+        # The last plan of each target (tests and benchmarks read it).
+        self.plans: dict[Target, Plan] = {}
         self.last_cycle_ok: bool | None = None
         # Ready once a cycle completed (succeeded or partial), or once another
         # replica was found leading: a standby has done its part by checking.
@@ -320,36 +324,93 @@ class Syncer:
         semaphore: TargetSlots,
         result: CycleResult,
     ) -> None:
+        """The feed first, then the plan (syncer.plan), then the listings it names."""
         target = source.target
+        lookback = timedelta(seconds=self._settings.lookback_seconds)
         # Read before this cycle moves anything: where each scope's listing
         # starts (a full cycle lists from the start) and which groups are live.
         watermarks = {} if full else await self._store.watermarks(target)
         live_groups = await self._store.live_groups(target)
-        # The change feed runs beside the group listing, and every package listing
-        # waits for it, so that listings find its changes already stored; on full
-        # cycles too, so that the feed's cursor starts with the mirror.
-        feed_done = asyncio.Event()
-
-        async def change_feed() -> None:
+        trust = await self._store.trust(target)
+        newest_group = await self._store.newest_group(target)
+        # The feed runs before the listings, so that they find its changes stored;
+        # on full cycles too, so that its cursors keep up with the mirror.
+        feed = FeedReport(ok=False, error="SYNCER_CHANGE_FEED=false")
+        if self._settings.change_feed:
+            feed, trust = await self._sync_changes(source, full, run_id, semaphore, result, trust)
+        inputs = Inputs(
+            full=full,
+            include_unversioned=self._settings.include_unversioned,
+            change_feed=self._settings.change_feed,
+            trust=trust,
+            feed=feed,
+            newest_group=newest_group,
+            lookback=lookback,
+            feed_unavailable=(
+                f"the change feed is switched off for this account and region ({feed.error})"
+                if feed.unavailable
+                else None
+            ),
+        )
+        plan = plan_cycle(inputs)
+        self.plans[target] = plan
+        log.info("cycle.plan", target=str(target), run_id=run_id, **plan.event())
+        listings_ok = await self._list(
+            source, plan, watermarks, live_groups, run_id, semaphore, result
+        )
+        await self._record_rates(source)
+        if self._settings.change_feed and not self.stop_event.is_set():
             try:
-                if self._settings.change_feed:
-                    await self._sync_changes(source, full, run_id, semaphore, result)
-            finally:
-                feed_done.set()
+                trust, misses = await check_feed(
+                    source,
+                    self._store,
+                    trust,
+                    feed,
+                    run_id=run_id,
+                    lookback=lookback,
+                    reconcile=full,
+                    listings_ok=listings_ok,
+                )
+            except Exception as exc:
+                await self._scope_failed(changes_key(target), f"{target}/(changes)", exc, result)
+                return
+            self._metrics.feed_missed(target, len(misses))
+        # What the next incremental cycle will do, and why, as of now.
+        self._metrics.set_mode(target, plan_cycle(replace(inputs, full=False, trust=trust)))
 
-        async def scope_after_feed(scope: Scope, watermark: datetime | None) -> None:
-            await feed_done.wait()
-            await self._guarded_scope(source, scope, watermark, run_id, semaphore, result)
+    async def _list(
+        self,
+        source: RegistrySource,
+        plan: Plan,
+        watermarks: dict[tuple[str, str, str, str], datetime],
+        live_groups: dict[str, set[str]],
+        run_id: int,
+        semaphore: asyncio.Semaphore,
+        result: CycleResult,
+    ) -> bool:
+        """Run the plan's listings; whether every one of them completed."""
+        target = source.target
+        failed: list[str] = []
+        started: set[str] = set()
+
+        async def one(scope: Scope, watermark: datetime | None) -> None:
+            if not await self._guarded_scope(source, scope, watermark, run_id, semaphore, result):
+                failed.append(str(scope))
 
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(change_feed(), name=f"changes:{target}")
-            if self._settings.details:
+            if self._settings.details:  # beside the listings, the feed being done
                 tasks.create_task(
-                    self._sync_details(source, full, feed_done), name=f"details:{target}"
+                    self._sync_details(source, plan.mode == FULL), name=f"details:{target}"
                 )
 
             def start(scope: Scope, watermark: datetime | None) -> None:
-                tasks.create_task(scope_after_feed(scope, watermark), name=f"scope:{scope}")
+                if scope.group_name not in started:
+                    started.add(scope.group_name)
+                    tasks.create_task(one(scope, watermark), name=f"scope:{scope}")
+
+            def from_watermark(name: str) -> None:
+                scope = Scope(target, name)
+                start(scope, watermarks.get(scope_key(scope)))
 
             recreated: list[str] = []
 
@@ -361,16 +422,22 @@ class Syncer:
                 if live_groups.get(group.name, {group.arn}) - {group.arn}:
                     recreated.append(group.name)
                     return
-                scope = Scope(target, group.name)
-                start(scope, watermarks.get(scope_key(scope)))
+                # A directed listing re-reads the lookback: the groups it finds
+                # mirrored already are listed only if the feed named them.
+                if plan.sweeps_groups or group.arn not in live_groups.get(group.name, set()):
+                    from_watermark(group.name)
 
-            if self._settings.include_unversioned:
-                unversioned = Scope(target, UNVERSIONED)
-                start(unversioned, watermarks.get(scope_key(unversioned)))
-            if await self._sync_groups(source, run_id, semaphore, result, listed, feed_done):
-                for name in recreated:
-                    start(Scope(target, name), None)
-        await self._record_rates(source)
+            for name in sorted(plan.groups or ()):
+                from_watermark(name)
+            if plan.unversioned:
+                from_watermark(UNVERSIONED)
+            if await self._sync_groups(source, plan, run_id, semaphore, result, listed):
+                if plan.sweeps_groups:
+                    for name in recreated:
+                        start(Scope(target, name), None)
+            else:
+                failed.append(f"{target}/(groups)")
+        return not failed and not self.stop_event.is_set()
 
     async def _record_rates(self, source: RegistrySource) -> None:
         """The target's allowed rates and throttles, for `syncer status`."""
@@ -384,17 +451,17 @@ class Syncer:
     async def _sync_groups(
         self,
         source: RegistrySource,
+        plan: Plan,
         run_id: int,
         semaphore: TargetSlots,
         result: CycleResult,
         listed: Callable[[PackageGroup], None],
-        feed_done: asyncio.Event,
     ) -> bool:
-        """List every group (cheap: 100 a call), store them, sweep the vanished ones.
+        """List the groups (cheap: 100 a call), store them, sweep the vanished ones.
 
-        ``listed`` is called with each group once its page is stored; the sweep
-        waits for ``feed_done``. Returns whether the listing completed and the
-        sweep ran.
+        ``listed`` is called with each group once its page is stored. A
+        directed plan lists only groups created after its moment, and sweeps
+        nothing. Returns whether the listing (and its sweep) completed.
         """
         target = source.target
         totals = result.totals
@@ -402,7 +469,9 @@ class Syncer:
         seen: list[str] = []
         try:
             async with semaphore:
-                async for page in source.list_groups(self._settings.group_name_contains):
+                async for page in source.list_groups(
+                    self._settings.group_name_contains, plan.groups_created_after
+                ):
                     if self.stop_event.is_set():  # an incomplete listing: no sweep
                         raise Stopped(f"{target}/(groups)")
                     self.beat()
@@ -413,12 +482,14 @@ class Syncer:
                     seen.extend(page.skipped_arns)
                     for group in page.items:
                         listed(group)
-            # Both write packages of any group: one after the other, not
-            # contending for rows (the feed may wait on a locked one).
-            await feed_done.wait()
-            gone, packages = await self._store.sweep_groups(
-                target, seen, self._settings.group_name_contains, run_id
-            )
+            gone: list[str] = []
+            packages = 0
+            if plan.sweeps_groups:
+                gone, packages = await self._store.sweep_groups(
+                    target, seen, self._settings.group_name_contains, run_id
+                )
+            else:
+                await self._store.scope_succeeded(groups_key(target), full=False)
         except Stopped:
             log.info("sync.scope_stopped", scope=f"{target}/(groups)")
             return False
@@ -440,52 +511,61 @@ class Syncer:
         run_id: int,
         semaphore: TargetSlots,
         result: CycleResult,
-    ) -> None:
+        trust: Trust,
+    ) -> tuple[FeedReport, Trust]:
         """The change feed of one target, recorded in its own sync_state row ('changes').
 
-        A failure counts the cycle partial (approvals may be stale until the
+        Approvals, statuses and stages are applied (sync_changes); then
+        creations name the scopes a directed cycle lists (creation_feed). A
+        failure counts the cycle partial (approvals may be stale until the
         reconcile), except SageMaker refusing Search: then the feed is off for
         the target for a while (syncer/availability.py) and the cycle succeeds.
+        Either way this cycle lists in all-groups mode.
         """
         target = source.target
         name = f"{target}/(changes)"
         async with semaphore:
             if self.stop_event.is_set():
-                return
+                return FeedReport(ok=False, error="stopping"), trust
             try:
                 usable = await self._feed.usable(target, full=full)
             except Exception as exc:
                 result.totals.scopes_total += 1
                 await self._scope_failed(changes_key(target), name, exc, result)
-                return
+                return FeedReport(ok=False, error=result.errors[-1]["error"]), trust
             if not usable:
-                return
+                return FeedReport(ok=False, unavailable=True, error="switched off"), trust
             result.totals.scopes_total += 1
             try:
+                lookback = timedelta(seconds=self._settings.lookback_seconds)
                 outcome = await sync_changes(
                     source,
                     self._store,
-                    lookback=timedelta(seconds=self._settings.lookback_seconds),
+                    lookback=lookback,
                     run_id=run_id,
                     stop=self.stop_event,
                     details=self._feed_details(target) if self._settings.details else None,
+                )
+                feed, trust = await creation_feed(
+                    source, self._store, trust, lookback=lookback, now=self._now
                 )
                 await self._store.scope_succeeded(changes_key(target), full=False)
                 await self._feed.worked(target)
             except Stopped:
                 log.info("sync.scope_stopped", scope=name)
-                return
+                return FeedReport(ok=False, error="stopping"), trust
             except Exception as exc:
                 code = feed_refusal(exc)
                 if code is None:
                     await self._scope_failed(changes_key(target), name, exc, result)
-                else:
-                    await self._feed_refused(target, name, code, exc, result)
-                return
+                    return FeedReport(ok=False, error=result.errors[-1]["error"]), trust
+                await self._feed_refused(target, name, code, exc, result)
+                return FeedReport(ok=False, unavailable=True, error=f"refused: {code}"), trust
         self.beat()
         # Search results are not listed packages: only what they changed counts.
         self._add(result.totals, replace(outcome, listed=0))
         self._metrics.scopes.labels("succeeded").inc()
+        return feed, trust
 
     async def _feed_refused(
         self, target: Target, name: str, code: str, exc: Exception, result: CycleResult
@@ -509,14 +589,12 @@ class Syncer:
         self,
         source: RegistrySource,
         full: bool,
-        feed_done: asyncio.Event,
     ) -> None:
         """The target's governance-details reads (syncer/details_sync.py), after the feed.
 
         A failure (Search denied, say) is logged and recorded in details_state;
         it leaves the details as they were and the cycle's outcome alone.
         """
-        await feed_done.wait()
         # One stream of Search calls per target, beside the listings rather than
         # in one of their SYNCER_CONCURRENCY slots (a pass is one call after the
         # other); the rate cap applies to it as to every call.
@@ -555,12 +633,12 @@ class Syncer:
         run_id: int,
         semaphore: TargetSlots,
         result: CycleResult,
-    ) -> None:
+    ) -> bool:
         """One scope, listed from ``watermark`` (None: all of it); its failure is
-        recorded and contained, never raised to the cycle."""
+        recorded and contained, never raised to the cycle. Whether it completed."""
         async with semaphore:
             if self.stop_event.is_set():
-                return
+                return False
             result.totals.scopes_total += 1
             self.beat()
             try:
@@ -576,13 +654,14 @@ class Syncer:
                 )
             except Stopped:
                 log.info("sync.scope_stopped", scope=str(scope))
-                return
+                return False
             except Exception as exc:
                 await self._scope_failed(scope_key(scope), str(scope), exc, result)
-                return
+                return False
             self.beat()
             self._add(result.totals, outcome)
             self._metrics.scopes.labels("succeeded").inc()
+            return True
 
     def _add(self, totals: RunTotals, outcome: ScopeResult) -> None:
         totals.packages_listed += outcome.listed

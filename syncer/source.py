@@ -123,10 +123,14 @@ class RegistrySource:
         self._page_size = page_size
         self.limits = limits
 
-    async def list_groups(self, name_contains: str | None) -> AsyncIterator[Page[PackageGroup]]:
+    async def list_groups(
+        self, name_contains: str | None, created_after: datetime | None = None
+    ) -> AsyncIterator[Page[PackageGroup]]:
         params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
         if name_contains:
             params["NameContains"] = name_contains
+        if created_after is not None:  # a directed cycle: only groups new since then
+            params["CreationTimeAfter"] = created_after
         async for items, last in self._pages(
             "list_model_package_groups", "ModelPackageGroupSummaryList", params
         ):
@@ -206,6 +210,33 @@ class RegistrySource:
         async for items, last in self._pages("search", "Results", params, required=False):
             yield items, last
 
+    async def newest_records(self, sort_by: str) -> list[dict[str, Any]]:
+        """What Search puts first, sorted on ``sort_by`` descending, one asked for.
+
+        A list: a server may ignore the sort or the limit (moto does both).
+        """
+        request = dict(SEARCH_PACKAGES, SortBy=sort_by, SortOrder="Descending", MaxResults=1)
+        response = await _translate("search", self._client.search(**request))
+        return _records(response.get("Results") or [])
+
+    async def searched_after(
+        self, time_property: str, after: datetime
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Search records with ``time_property`` after a moment, sorted on it, ascending.
+
+        The query of the change feed (``changed_packages``) on any time
+        property, records as received: the bound in whole seconds, rounded down.
+        """
+        bound = {"Name": time_property, "Operator": "GreaterThan", "Value": whole_seconds(after)}
+        params = dict(
+            SEARCH_PACKAGES,
+            SortBy=time_property,
+            SortOrder="Ascending",
+            SearchExpression={"Filters": [bound]},
+        )
+        async for items, _ in self._pages("search", "Results", params, required=False):
+            yield _records(items)
+
     # A listing that never ends would hold its scope (and the cycle) forever
     # while /healthz stays green: an endpoint can send a new token with every
     # page. Real listings end far sooner: empty pages come a few at a time,
@@ -260,6 +291,20 @@ class RegistrySource:
 
 # Skipped items are reported once per page: a count, and the first few with their reasons.
 SKIPPED_EXAMPLES = 5
+
+
+def _records(results: Iterable[Any]) -> list[dict[str, Any]]:
+    """The ModelPackage records of Search results (anything else is left out)."""
+    return [
+        r["ModelPackage"]
+        for r in results
+        if isinstance(r, dict) and isinstance(r.get("ModelPackage"), dict)
+    ]
+
+
+def whole_seconds(moment: datetime) -> str:
+    """A Search timestamp filter value, as the change feed sends it (whole seconds, down)."""
+    return moment.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
 
 
 def _parse_all(

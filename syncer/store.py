@@ -13,7 +13,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from syncer.models import (
     Scope,
     Target,
 )
+from syncer.plan import Created, Trust
 from syncer.sql import QUERIES
 
 log = get_logger(__name__)
@@ -340,6 +341,63 @@ class Store:
         async with self.transaction() as conn:
             await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
 
+    # ------------------------------------------------------------- directed cycles
+    async def trust(self, target: Target) -> Trust:
+        """The feed's persisted trust state (the default for a target never seen)."""
+        row = await self._pool.fetchrow(QUERIES["get_trust"], target.account_id, target.region)
+        if row is None or row["trust_reason"] is None:
+            default = Trust()
+            if row is None:
+                return default
+            return replace(default, since=row["feed_since"], creation_cursor=row["creation_cursor"])
+        return Trust(
+            directed=row["trust_directed"],
+            reason=row["trust_reason"],
+            detail=row["trust_detail"] or "",
+            misses=row["feed_misses"],
+            last_miss=row["feed_last_miss"],
+            since=row["feed_since"],
+            creation_cursor=row["creation_cursor"],
+        )
+
+    async def save_trust(self, target: Target, trust: Trust, *, missed: bool) -> None:
+        await self._pool.execute(
+            QUERIES["save_trust"],
+            target.account_id,
+            target.region,
+            trust.directed,
+            trust.reason,
+            trust.detail,
+            trust.misses,
+            trust.last_miss,
+            missed,
+            trust.since,
+            trust.creation_cursor,
+        )
+
+    async def live_among(self, arns: Sequence[str]) -> dict[str, datetime]:
+        """Which of these packages the mirror has, not deleted, with their creation times."""
+        if not arns:
+            return {}
+        return {r[0]: r[1] for r in await self._pool.fetch(QUERIES["live_among"], list(arns))}
+
+    async def created_in_run(
+        self, target: Target, run_id: int, after: datetime, before: datetime
+    ) -> list[Created]:
+        """Packages of the target that a run stored first, created between two moments."""
+        rows = await self._pool.fetch(
+            QUERIES["created_in_run"], target.account_id, target.region, run_id, after, before
+        )
+        return [Created(r[0], r[1]) for r in rows]
+
+    async def newest_package(self, target: Target) -> tuple[str, datetime] | None:
+        row = await self._pool.fetchrow(QUERIES["newest_package"], target.account_id, target.region)
+        return (row[0], row[1]) if row else None
+
+    async def newest_group(self, target: Target) -> datetime | None:
+        value = await self._pool.fetchval(QUERIES["newest_group"], target.account_id, target.region)
+        return value if isinstance(value, datetime) else None
+
     async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
         async with self.transaction() as conn:
             await conn.execute(QUERIES["scope_succeeded"], *key, full)
@@ -471,10 +529,12 @@ class Store:
             last_runs = await conn.fetch(QUERIES["last_runs"], runs)
             quota = await conn.fetch(QUERIES["status_quota"])
             details = await conn.fetch(QUERIES["status_details"])
+            feeds = await conn.fetch(QUERIES["status_feeds"])
         return {
             "scopes": [dict(r) for r in scopes],
             "quota": [dict(r) for r in quota],
             "details": [dict(r) for r in details],
+            "incremental": [dict(r) for r in feeds],
             "totals": dict(totals) if totals else {},
             "runs": [dict(r) for r in last_runs],
         }

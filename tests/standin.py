@@ -70,6 +70,10 @@ class Package:
     tags: list[dict[str, str]] = field(default_factory=list)  # Search only (not Describe)
     # InferenceSpecification etc.; None: what a pipeline registers (built when read).
     governance: dict[str, Any] | None = None
+    # When the search index last took the package up: the registry's mutation
+    # count and the wall clock at its last change (see Faults.search_lag_*).
+    touched: int = 0
+    touched_at: float = 0.0
 
     @property
     def last_modified(self) -> float:
@@ -207,6 +211,11 @@ class Registry:
         self.groups: dict[str, Group] = {}
         self.packages: dict[str, Package] = {}
         self.lock = threading.RLock()
+        self.mutations = 0  # package creations and updates so far
+
+    def _touch(self, package: Package) -> None:
+        self.mutations += 1
+        package.touched, package.touched_at = self.mutations, time.time()
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{kind}/{name}"
@@ -272,6 +281,7 @@ class Registry:
             pkg.modified_by = pkg.created_by
             pkg.tags = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
             pkg.governance = None if governance is None else dict(governance)
+            self._touch(pkg)
             self.packages[arn] = pkg
             return arn
 
@@ -301,6 +311,7 @@ class Registry:
                 pkg.governance = {**base, **governance}
             pkg.modified_by = user(by, self.account_id)
             pkg.modified = max(self.clock(), pkg.modified + 0.001)
+            self._touch(pkg)
 
     def tag_package(self, arn: str, tags: dict[str, str]) -> None:
         """An AddTags: LastModifiedTime does not move (so the change feed cannot see it)."""
@@ -351,6 +362,14 @@ class Faults:
     deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
     deny_message: str = ""  # the AccessDeniedException's message, if not the default
     reject_operations: set[str] = field(default_factory=set)  # answered ValidationException
+    # The search index: a package shows in Search only this many seconds after its
+    # last change, or only once this many package creations and updates came
+    # after it (a lag in steps, for deterministic tests); some never show; and
+    # "blind" range filters match nothing (as moto's do).
+    search_lag_seconds: float = 0.0
+    search_lag_updates: int = 0
+    search_missing: set[str] = field(default_factory=set)  # ARNs the index never has
+    search_blind: bool = False
     seed: int = 0
 
 
@@ -606,12 +625,13 @@ class StandIn:
             raise ApiError("ValidationException", "the stand-in searches model packages only")
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
         by = body.get("SortBy") or "CreationTime"
-        now = time.time()
+        if self.faults.search_blind and any(f.get("Operator") in RANGES for f in filters):
+            return {"Results": []}
         with self.registry.lock:
             found = [
                 p
                 for p in self.registry.packages.values()
-                if p.visible_at <= now  # the search index is eventually consistent too
+                if self.indexed(p)
                 and all(_matches(_property(p, f.get("Name")), f) for f in filters)
             ]
             found.sort(
@@ -638,6 +658,16 @@ class StandIn:
             result = self._page(found, body, "Results", "(search)")
             result["Results"] = [{"ModelPackageGroup": g.searched()} for g in result["Results"]]
             return result
+
+    def indexed(self, package: Package) -> bool:
+        """Whether the search index has the package yet (it is eventually consistent)."""
+        faults = self.faults
+        return (
+            package.visible_at <= time.time()
+            and package.touched_at + faults.search_lag_seconds <= time.time()
+            and package.touched + faults.search_lag_updates <= self.registry.mutations
+            and package.arn not in faults.search_missing
+        )
 
     def _search_page(self, found: list[Package], body: dict[str, Any]) -> dict[str, Any]:
         """The requested page of Search results, whole records built for it only."""
@@ -686,6 +716,7 @@ SEARCH_PROPERTIES = SEARCH_TIMES | {
     "ModelPackageStatus",
     "ModelApprovalStatus",
 }
+RANGES = frozenset({"GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo"})
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": lambda a, b: a == b,
     "NotEquals": lambda a, b: a != b,

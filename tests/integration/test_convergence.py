@@ -84,7 +84,9 @@ async def test_the_change_feed_brings_approvals_stages_and_statuses_before_the_r
 
     assert second.status == "succeeded"
     assert (second.totals.packages_updated, second.totals.packages_inserted) == (4, 0)
-    assert standin.calls["Search"] == 1
+    # One on LastModifiedTime (this feed) and one on CreationTime (the directed cycles').
+    assert standin.calls["Search"] == 2
+    assert searches_on(standin, "LastModifiedTime") == 1
     assert_same(await mirror_packages(db), source_packages(standin_backend.client))
     assert await run_changes(db, second.run_id) == {
         (v1, "model_approval_status", "PendingManualApproval", "Approved"),
@@ -159,12 +161,19 @@ async def test_the_change_feed_cursor_and_the_bound_it_sends(
         assert isinstance(value, datetime)
         return value
 
-    def search_bounds() -> list[Any]:
-        return [
-            body.get("SearchExpression", {}).get("Filters", [{}])[0].get("Value")
-            for op, body in standin.requests
-            if op == "Search" and body.get("SortBy") == "LastModifiedTime"  # the feed's
-        ]
+    bounds: list[Any] = []
+
+    async def sync() -> None:
+        """One cycle; the bound its change feed sent (its first Search on LastModifiedTime)."""
+        standin.reset_counters()
+        await sync_once(database_url, standin_backend.endpoint, lookback_seconds=2)
+        bounds.append(
+            next(
+                body.get("SearchExpression", {}).get("Filters", [{}])[0].get("Value")
+                for op, body in standin.requests
+                if op == "Search" and body.get("SortBy") == "LastModifiedTime"
+            )
+        )
 
     def bound(cursor: datetime) -> str:
         """cursor - lookback - 1 ms, in whole seconds rounded down, as the botocore model
@@ -176,21 +185,21 @@ async def test_the_change_feed_cursor_and_the_bound_it_sends(
         return round(value.timestamp(), 3)
 
     # The first cycle starts the feed at the newest change, without a filter.
-    await sync_once(database_url, standin_backend.endpoint, lookback_seconds=2)
+    await sync()
     started = await cursor()
     assert epoch(started) == round(T0 + 1, 3)
-    assert search_bounds() == [None]
+    assert bounds == [None]
 
     clock[0] = round(T0 + 10.5, 3)
     registry.update_package(first, approval="Approved")
-    await sync_once(database_url, standin_backend.endpoint, lookback_seconds=2)
-    assert search_bounds()[1] == bound(started)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", search_bounds()[1])
+    await sync()
+    assert bounds[1] == bound(started)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", bounds[1])
     moved = await cursor()
     assert epoch(moved) == round(T0 + 10.5, 3)
 
-    await sync_once(database_url, standin_backend.endpoint, lookback_seconds=2)
-    assert search_bounds()[2] == bound(moved)
+    await sync()
+    assert bounds[2] == bound(moved)
     assert await cursor() == moved  # nothing newer: it stays
 
 
@@ -209,7 +218,8 @@ async def test_the_change_feed_pages_through_a_burst_of_changes(
     )
 
     assert result.totals.packages_updated == 5
-    assert standin.calls["Search"] == 3  # 5 changes (and the cursor's own) at 2 a page
+    # 5 changes (and the cursor's own) at 2 a page
+    assert searches_on(standin, "LastModifiedTime") == 3
     assert_same(await mirror_packages(db), source_packages(standin_backend.client))
 
 
@@ -231,6 +241,15 @@ async def test_a_search_result_that_cannot_be_applied_is_skipped_with_the_page_k
     mirrored = await mirror_packages(db)
     assert mirrored[good]["model_approval_status"] == "Approved"
     assert mirrored[odd]["model_approval_status"] == "PendingManualApproval"
+
+
+def searches_on(standin: StandIn, time_property: str) -> int:
+    """Search calls sorted on a time property (the feeds' queries, not the proof's)."""
+    return sum(
+        1
+        for op, body in standin.requests
+        if op == "Search" and body.get("SortBy") == time_property and body.get("SearchExpression")
+    )
 
 
 # ---------------------------------------------------------------- the reconcile

@@ -1,6 +1,6 @@
 """Property: any registry history, interleaved with `once` and `once --full`, is
 mirrored exactly as a model of the service predicts, with and without the change
-feed.
+feed, and with feeds that lag, miss packages or are blind to range filters.
 
 The model is the contract written as code. Per cycle: groups absent from the
 group listing lose their live packages; with the feed, every live mirrored
@@ -12,11 +12,18 @@ changes each run writes to sagemaker.model_package_changes, and both are
 checked after every cycle. After every full cycle the live mirror also equals
 the source, field by field, read through the API, and so do its governance
 details (creator, last modifier, approval note, tags).
+
+Directed cycles: the model keeps the feed's trust as the service must (earned
+at a reconcile whose proof finds the newest creation and the newest change in
+Search, lost at a miss), predicts each cycle's plan (mode and named groups)
+from what the stand-in's search index holds, and checks the plan, the rows and
+the trust state in sync_state after every cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import math
@@ -39,7 +46,7 @@ from tests.mirror import (
     source_groups,
     source_packages,
 )
-from tests.standin import ApiError, Package, Registry, StandIn, serve_in_thread
+from tests.standin import ApiError, Faults, Package, Registry, StandIn, serve_in_thread
 
 GROUPS = ("alpha", "beta", "gamma")
 APPROVALS = ("Approved", "Rejected", "PendingManualApproval")
@@ -61,7 +68,10 @@ Change = tuple[str, str, str | None, str | None]  # arn, change type, old, new
 
 pick = st.integers(0, 60)  # which package, modulo how many there are
 mutation = st.one_of(
-    st.tuples(st.just("create"), st.sampled_from(GROUPS), st.sampled_from(APPROVALS)),
+    # The flag: a feed that misses packages misses this one.
+    st.tuples(
+        st.just("create"), st.sampled_from(GROUPS), st.sampled_from(APPROVALS), st.booleans()
+    ),
     st.tuples(st.just("create_unversioned"), st.integers(0, 3)),
     st.tuples(st.just("approval"), pick, st.sampled_from(APPROVALS), st.sampled_from(PEOPLE)),
     # Tags change without moving LastModifiedTime: only a reconcile's re-read sees them.
@@ -92,42 +102,105 @@ def state_of(package: Package) -> State:
 class Row:
     scope: str  # the group, or "" for an unversioned package
     state: State
+    created: float
     deleted: bool = False
+
+
+# The feeds the property runs with: the stand-in's search index as configured.
+FEEDS = {
+    "off": None,
+    "consistent": Faults(),
+    "lagging": Faults(search_lag_updates=2),  # the last two changes not indexed yet
+    "missing": Faults(),  # packages created with the flag set are never indexed
+    "blind": Faults(search_blind=True),  # range filters match nothing (moto's)
+}
+
+
+@dataclass
+class Feed:
+    """The model of the change feeds' cursors and of the trust they earn."""
+
+    lmt_cursor: float | None = None
+    creation_cursor: float | None = None
+    since: float | None = None
+    directed: bool = False
+    reason: str = "not_proven"
+    misses: int = 0
 
 
 class MirrorModel:
     """What the mirror holds, and what each cycle must write to the change history."""
 
-    def __init__(self, change_feed: bool) -> None:
-        self.change_feed = change_feed
+    def __init__(self, feed: str) -> None:
+        self.change_feed = feed != "off"
+        self.blind = feed == "blind"
         self.rows: dict[str, Row] = {}
         self.watermarks: dict[str, float] = {}
-        self.groups: set[str] = set()
+        self.groups: dict[str, float] = {}  # live groups and their creation times
+        self.feed = Feed()
+        self.plan: tuple[str, frozenset[str] | None, bool] = ("full", None, True)
 
-    def cycle(self, registry: Registry, full: bool) -> Counter[Change]:
+    def cycle(self, standin: StandIn, full: bool) -> Counter[Change]:
+        registry = standin.registry
         changes: Counter[Change] = Counter()
         packages = {
             arn: (p.group or "", p.created, state_of(p)) for arn, p in registry.packages.items()
         }
-        groups = set(registry.groups)
-        # The group listing is complete every cycle: vanished groups go with their packages.
-        for gone in self.groups - groups:
-            for arn in self._live(gone):
-                self._delete(arn, changes)
-            self.watermarks.pop(gone, None)
-        self.groups = groups
+        indexed = {arn: p for arn, p in registry.packages.items() if standin.indexed(p)}
+        feed = self.feed
+        returned: set[str] = set()
+        named: set[str] = set()
         if self.change_feed:
-            for arn, (_, _, state) in packages.items():
-                row = self.rows.get(arn)
-                if row is not None and not row.deleted:
-                    self._observe(arn, row.scope, state, changes)
-        for scope in [*sorted(groups), ""]:
+            # The feed on LastModifiedTime: what the index holds from the cursor's
+            # own tick on (the bound is the cursor - 1 ms, in whole seconds).
+            if feed.lmt_cursor is None:
+                feed.lmt_cursor = max((p.last_modified for p in indexed.values()), default=0.0)
+            elif not self.blind:
+                seen = [p for p in indexed.values() if p.last_modified >= feed.lmt_cursor]
+                for p in seen:
+                    row = self.rows.get(p.arn)
+                    if row is not None and not row.deleted:
+                        # The feed changes no creation time (a listing does).
+                        self._observe(p.arn, row.scope, state_of(p), row.created, changes)
+                feed.lmt_cursor = max([feed.lmt_cursor, *(p.last_modified for p in seen)])
+            # The feed on CreationTime: it names the scopes of what is not mirrored.
+            if feed.creation_cursor is None:
+                newest = max((p.created for p in indexed.values()), default=0.0)
+                feed.creation_cursor = feed.since = newest
+            elif not self.blind:
+                found = [p for p in indexed.values() if p.created >= feed.creation_cursor]
+                returned = {p.arn for p in found}
+                for p in found:
+                    row = self.rows.get(p.arn)
+                    if row is None or row.deleted or row.created != p.created:
+                        named.add(p.group or "")
+                feed.creation_cursor = max([feed.creation_cursor, *(p.created for p in found)])
+        directed = not full and self.change_feed and feed.directed and bool(self.groups)
+        groups = {name: g.created for name, g in registry.groups.items()}
+        if directed:
+            newest_group = max(self.groups.values())
+            new = {n for n, c in groups.items() if c > newest_group and n not in self.groups}
+            self.groups.update({n: c for n, c in groups.items() if c > newest_group})
+            scopes = sorted((named - {""}) | new)
+            if "" in named:
+                scopes.append("")
+            self.plan = ("directed", frozenset(named - {""}), "" in named)
+        else:
+            # The group listing is complete: vanished groups go with their packages.
+            for gone in set(self.groups) - set(groups):
+                for arn in self._live(gone):
+                    self._delete(arn, changes)
+                self.watermarks.pop(gone, None)
+            self.groups = groups
+            scopes = [*sorted(groups), ""]
+            self.plan = ("full" if full else "all-groups", None, True)
+        for scope in scopes:
             present = {arn: v for arn, v in packages.items() if v[0] == scope}
             mark = None if full else self.watermarks.get(scope)
             # CreationTimeAfter = watermark - 1 ms: the watermark's own millisecond too.
             listed = [a for a, v in present.items() if mark is None or v[1] > mark - 0.0005]
             for arn in listed:
-                self._observe(arn, scope, present[arn][2], changes)
+                self._observe(arn, scope, present[arn][2], present[arn][1], changes)
             if listed:
                 newest = max(present[a][1] for a in listed)
                 self.watermarks[scope] = max(self.watermarks.get(scope, -math.inf), newest)
@@ -135,19 +208,49 @@ class MirrorModel:
                 for arn in self._live(scope):
                     if arn not in present:
                         self._delete(arn, changes)
+        if self.change_feed:
+            self._check(indexed, changes, returned, full)
         return changes
+
+    def _check(
+        self,
+        indexed: dict[str, Package],
+        changes: Counter[Change],
+        returned: set[str],
+        full: bool,
+    ) -> None:
+        """What the feed missed, and a reconcile's proof: the trust that follows."""
+        feed = self.feed
+        assert feed.since is not None
+        created = {c[0] for c in changes if c[1] == "created"}
+        missed = [a for a in created if self.rows[a].created > feed.since and a not in returned]
+        if missed:
+            feed.directed, feed.reason = False, "feed_missed"
+            feed.misses += len(missed)
+            return
+        if not full:
+            return
+        live = {a: r for a, r in self.rows.items() if not r.deleted}
+        proven = False
+        if live and not self.blind:
+            newest = max(live, key=lambda a: live[a].created)
+            changed = max(indexed.values(), key=lambda p: (p.last_modified, p.arn), default=None)
+            proven = newest in indexed and changed is not None and changed.arn in live
+        feed.directed, feed.reason = proven, "feed_trusted" if proven else "proof_failed"
 
     def _live(self, scope: str) -> list[str]:
         return [a for a, r in self.rows.items() if r.scope == scope and not r.deleted]
 
-    def _observe(self, arn: str, scope: str, state: State, changes: Counter[Change]) -> None:
+    def _observe(
+        self, arn: str, scope: str, state: State, created: float, changes: Counter[Change]
+    ) -> None:
         row = self.rows.get(arn)
         if row is None:
             changes[(arn, "created", None, state[0])] += 1
             for field, value in zip(FIELDS[2:], state[2:], strict=True):
                 if value is not None:  # first seen in a stage: entered it then
                     changes[(arn, field, None, value)] += 1
-            self.rows[arn] = Row(scope, state)
+            self.rows[arn] = Row(scope, state, created)
             return
         if row.deleted:
             changes[(arn, "reappeared", None, None)] += 1
@@ -156,6 +259,7 @@ class MirrorModel:
             if old != new:
                 changes[(arn, field, old, new)] += 1
         row.state = state
+        row.created = created
 
     def _delete(self, arn: str, changes: Counter[Change]) -> None:
         row = self.rows[arn]
@@ -184,12 +288,15 @@ def seeded_registry() -> Registry:
     return registry
 
 
-def apply(registry: Registry, op: tuple[Any, ...]) -> None:
+def apply(standin: StandIn, op: tuple[Any, ...], feed: str) -> None:
+    registry = standin.registry
     kind, arns = op[0], sorted(registry.packages)
     target = arns[op[1] % len(arns)] if arns and isinstance(op[1], int) else None
     try:
         if kind == "create" and op[1] in registry.groups:
-            registry.create_package(op[1], approval=op[2])
+            arn = registry.create_package(op[1], approval=op[2])
+            if feed == "missing" and op[3]:
+                standin.faults.search_missing.add(arn)
         elif kind == "create_unversioned":
             registry.create_package(name=f"standalone-{op[1]}")
         elif kind == "approval" and target:
@@ -209,9 +316,9 @@ def apply(registry: Registry, op: tuple[Any, ...]) -> None:
         elif kind == "create_group" and op[1] not in registry.groups:
             registry.create_group(op[1])  # a deleted group comes back: same ARNs
         elif kind == "recreate_group":
-            apply(registry, ("delete_group", op[1]))
-            apply(registry, ("create_group", op[1]))
-            apply(registry, ("create", op[1], op[2]))
+            apply(standin, ("delete_group", op[1]), feed)
+            apply(standin, ("create_group", op[1]), feed)
+            apply(standin, ("create", op[1], op[2], False), feed)
         elif kind == "recreate_unversioned":
             name = f"standalone-{op[1]}"
             gone = [a for a, p in registry.packages.items() if p.name == name]
@@ -268,39 +375,57 @@ async def written_changes(conn: asyncpg.Connection, run_id: int | None) -> Count
     return Counter((r[0], r[1], r[2], r[3]) for r in rows)
 
 
+async def trust_state(conn: asyncpg.Connection) -> tuple[bool, str | None, int] | None:
+    row = await conn.fetchrow(
+        "SELECT trust_directed, trust_reason, feed_misses FROM sagemaker.sync_state"
+        " WHERE scope_kind = 'changes'"
+    )
+    return None if row is None else (row[0], row[1], row[2])
+
+
 async def run_history(
-    template: str, change_feed: bool, rounds: list[tuple[list[tuple[Any, ...]], str]]
+    template: str, feed: str, rounds: list[tuple[list[tuple[Any, ...]], str]]
 ) -> None:
-    registry = seeded_registry()
-    model = MirrorModel(change_feed)
-    with serve_in_thread(StandIn(registry)) as endpoint:
+    faults = FEEDS[feed]
+    standin = StandIn(
+        seeded_registry(), dataclasses.replace(faults or Faults(), search_missing=set())
+    )
+    model = MirrorModel(feed)
+    with serve_in_thread(standin) as endpoint:
         client = boto_client(endpoint)
         async with (
             scratch_database(template) as dsn,
-            open_syncer(dsn, endpoint, lookback_seconds=0, change_feed=change_feed) as syncer,
+            open_syncer(
+                dsn, endpoint, lookback_seconds=0, change_feed=faults is not None
+            ) as syncer,
         ):
             conn = await asyncpg.connect(dsn)
             try:
                 for operations, sync in [([], "once"), *rounds, ([], "full")]:
                     for op in operations:
-                        apply(registry, op)
+                        apply(standin, op, feed)
                     full = sync == "full"
-                    expected = model.cycle(registry, full)
+                    expected = model.cycle(standin, full)
                     result = await syncer.run_cycle(full=full, wait=True)
                     assert result.status == "succeeded", result.errors
+                    [plan] = syncer.plans.values()
+                    assert (plan.mode, plan.groups, plan.unversioned) == model.plan
                     assert await written_changes(conn, result.run_id) == expected
                     assert await mirrored_rows(conn) == {
                         arn: (row.state, row.deleted) for arn, row in model.rows.items()
                     }
+                    if model.change_feed:
+                        f = model.feed
+                        assert await trust_state(conn) == (f.directed, f.reason, f.misses)
                     if full:
                         assert_same(await mirror_packages(conn), source_packages(client))
                         assert_same(await mirror_groups(conn), source_groups(client))
-                        assert await mirrored_details(conn) == source_details(registry)
+                        assert await mirrored_details(conn) == source_details(standin.registry)
             finally:
                 await conn.close()
 
 
-@pytest.mark.parametrize("change_feed", [True, False], ids=["feed", "no-feed"])
+@pytest.mark.parametrize("feed", list(FEEDS))
 # Twenty histories of up to eight cycles each: about 100 s on a loaded 2-core machine.
 @pytest.mark.timeout(300)
 @settings(
@@ -311,6 +436,6 @@ async def run_history(
 )
 @given(rounds=history)
 def test_every_cycle_writes_what_the_model_predicts(
-    template_database: str, change_feed: bool, rounds: list[tuple[list[tuple[Any, ...]], str]]
+    template_database: str, feed: str, rounds: list[tuple[list[tuple[Any, ...]], str]]
 ) -> None:
-    asyncio.run(run_history(template_database, change_feed, rounds))
+    asyncio.run(run_history(template_database, feed, rounds))

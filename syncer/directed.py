@@ -1,0 +1,199 @@
+"""The change feed's part in directed cycles: what it names, what it missed, and its proof.
+
+Whether ``LastModifiedTime`` moves when a package is created is documented
+neither way (the API reference: "The last time the model package was
+modified", not required; botocore's model: an optional timestamp). So
+creations have a query of their own: Search on ``CreationTime`` after the
+creation cursor (minus the lookback), sorted on it. Its results name the
+scopes a directed cycle lists: the groups (or the unversioned scope) of the
+packages it returns that the mirror does not have. The feed on
+``LastModifiedTime`` (sync.sync_changes) goes on applying approvals, statuses
+and stages as before.
+
+The planner (syncer.plan) decides; this module does the I/O around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from syncer.logging import get_logger
+from syncer.models import InvalidRecord, Target, parse_timestamp
+from syncer.plan import Created, FeedReport, Proof, Trust, feed_misses, next_trust
+from syncer.source import RegistrySource
+from syncer.store import Store
+
+log = get_logger(__name__)
+
+ONE_MILLISECOND = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PROOF_PAGES = 5  # pages a proof reads looking for its package
+MISSES_LOGGED = 20  # per cycle and target; the count covers the rest
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A package as a Search record shows it: enough to name its scope and date it."""
+
+    arn: str
+    group: str | None
+    created: datetime | None
+    modified: datetime | None
+
+
+def sighting(record: dict[str, Any]) -> Sighting | None:
+    arn = record.get("ModelPackageArn")
+    if not isinstance(arn, str) or not arn:
+        return None
+    group = record.get("ModelPackageGroupName")
+    return Sighting(
+        arn,
+        group if isinstance(group, str) and group else None,
+        _time(record.get("CreationTime")),
+        _time(record.get("LastModifiedTime")),
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except InvalidRecord:
+        return None
+
+
+async def creation_feed(
+    source: RegistrySource,
+    store: Store,
+    trust: Trust,
+    *,
+    lookback: timedelta,
+    now: Callable[[], datetime],
+) -> tuple[FeedReport, Trust]:
+    """Packages created since the creation cursor, and the scopes of those not mirrored.
+
+    The first time, the cursor starts at the newest creation Search knows, and
+    the feed is checked for what is created after it (``Trust.since``).
+    """
+    started = now()
+    if trust.creation_cursor is None:
+        found = [s for s in map(sighting, await source.newest_records("CreationTime")) if s]
+        newest = max((s.created for s in found if s.created), default=EPOCH)
+        trust = replace(trust, since=newest, creation_cursor=newest)
+        return FeedReport(ok=True, newest_creation=newest, started_at=started), trust
+    seen: dict[str, Sighting] = {}
+    async for records in source.searched_after(
+        "CreationTime", trust.creation_cursor - lookback - ONE_MILLISECOND
+    ):
+        for one in filter(None, map(sighting, records)):
+            seen[one.arn] = one
+    mirrored = await store.live_among(list(seen))
+    # Not mirrored, or mirrored as an earlier package of the same ARN (a group
+    # deleted and created again numbers its versions from 1 again).
+    new = [s for s in seen.values() if s.arn not in mirrored or mirrored[s.arn] != s.created]
+
+    report = FeedReport(
+        ok=True,
+        returned=frozenset(seen),
+        named_groups=frozenset(s.group for s in new if s.group),
+        named_unversioned=any(s.group is None for s in new),
+        newest_creation=max((s.created for s in seen.values() if s.created), default=None),
+        started_at=started,
+    )
+    return report, trust
+
+
+async def prove(source: RegistrySource, store: Store, target: Target) -> Proof:
+    """Do the feed's own queries return the newest creation and the newest change?
+
+    Each query is the feed's (same filter, sort and page size), bounded just
+    before the package's time. An empty registry proves nothing, and neither
+    does a Search that ignores range filters (moto's returns nothing).
+    """
+    newest = await store.newest_package(target)
+    if newest is None:
+        return Proof(False, "the mirror has no package to check the change feed with")
+    arn, created = newest
+    if not await _returns(source, "CreationTime", created, arn):
+        return Proof(
+            False,
+            f"Search on CreationTime after {created.isoformat()} did not return {arn}, "
+            "the newest package the mirror has",
+        )
+    records = await source.newest_records("LastModifiedTime")
+    changed = [s for s in map(sighting, records) if s and s.modified]
+    if not changed:
+        return Proof(False, "Search reported no package with a LastModifiedTime")
+    latest = max(changed, key=lambda s: s.modified or EPOCH)
+    assert latest.modified is not None
+    if not await store.live_among([latest.arn]):
+        return Proof(False, f"the newest change Search reports, {latest.arn}, is not mirrored yet")
+    if not await _returns(source, "LastModifiedTime", latest.modified, latest.arn):
+        return Proof(
+            False,
+            f"Search on LastModifiedTime after {latest.modified.isoformat()} did not return "
+            f"{latest.arn}, the newest change it reports",
+        )
+    return Proof(
+        True,
+        f"the feed returned the newest creation ({arn}, {created.isoformat()}) and the newest "
+        f"change ({latest.arn}, {latest.modified.isoformat()})",
+    )
+
+
+async def _returns(source: RegistrySource, prop: str, moment: datetime, arn: str) -> bool:
+    read = 0
+    async for records in source.searched_after(prop, moment - ONE_MILLISECOND):
+        if any(record.get("ModelPackageArn") == arn for record in records):
+            return True
+        read += 1
+        if read >= PROOF_PAGES:
+            return False
+    return False
+
+
+async def check_feed(
+    source: RegistrySource,
+    store: Store,
+    trust: Trust,
+    feed: FeedReport,
+    *,
+    run_id: int,
+    lookback: timedelta,
+    reconcile: bool,
+    listings_ok: bool,
+) -> tuple[Trust, tuple[Created, ...]]:
+    """After the listings: what the feed missed, a reconcile's proof, the new trust (saved)."""
+    target = source.target
+    created: list[Created] = []
+    if feed.ok and trust.since is not None and feed.started_at is not None:
+        created = await store.created_in_run(
+            target, run_id, trust.since, feed.started_at - lookback
+        )
+    misses = feed_misses(trust, feed, created, lookback)
+    for miss in sorted(misses, key=lambda c: c.created)[:MISSES_LOGGED]:
+        log.warning(
+            "feed.missed",
+            target=str(target),
+            package=miss.arn,
+            created=miss.created.isoformat(),
+            detail="a listing found a package the change feed should have reported",
+        )
+    proof = None
+    if reconcile and feed.ok and listings_ok and not misses:
+        proof = await prove(source, store, target)
+    new = next_trust(trust, feed=feed, misses=misses, proof=proof, listings_ok=listings_ok)
+    await store.save_trust(target, new, missed=bool(misses))
+    if (new.directed, new.reason) != (trust.directed, trust.reason):
+        log.info(
+            "feed.trust",
+            target=str(target),
+            mode="directed" if new.directed else "all-groups",
+            reason=new.reason,
+            detail=new.detail,
+        )
+    return new, misses
