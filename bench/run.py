@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--only",
-        default="1,2,3,4,5,6,Q1,Q2,Q3,Q4",
+        default="1,2,3,4,5,6,Q1,Q2,Q3,Q4,7",
         help="comma list of scenario numbers (default: all)",
     )
     parser.add_argument(

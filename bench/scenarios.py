@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import baseline, checks, quota, replay
+from bench import baseline, checks, directed, quota, replay
 from bench.database import scratch
 from bench.report import Row, count, seconds, times
 from bench.server import HISTORY_SECONDS, Server, Shape, build_registry, running
@@ -376,4 +376,5 @@ SCENARIOS: list[tuple[frozenset[str], Scenario]] = [
     (frozenset({"Q2"}), quota_shared),
     (frozenset({"Q3"}), quota_three),
     (frozenset({"Q4"}), quota_changes),
+    (frozenset({"7"}), directed.directed_cycles),
 ]

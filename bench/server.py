@@ -67,6 +67,8 @@ def build_registry(shape: Shape, start: float) -> Registry:
     clock = iter(start + i * step for i in range(events + 1))
     registry = Registry(clock=lambda: round(next(clock), 3))
     seed(registry, shape.groups, shape.versions, shape.unversioned)
+    # What a benchmark creates or updates through the API from here on happens now.
+    registry.clock = lambda: round(time.time(), 3)
     return registry
 
 

@@ -161,6 +161,13 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
             target.update(
                 mode="all-groups", reason="feed_off", trust_detail="SYNCER_CHANGE_FEED=false"
             )
+    elif not settings.directed_cycles:
+        for target in report["incremental"]:
+            target.update(
+                mode="all-groups",
+                reason="directed_off",
+                trust_detail="SYNCER_DIRECTED_CYCLES=false",
+            )
     if as_json:
         print(json.dumps(report, default=_json_default, indent=2))
         return 0

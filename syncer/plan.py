@@ -44,6 +44,7 @@ REASONS = (
     "proof_failed",  # all-groups: the last reconcile's proof failed
     "feed_missed",  # all-groups: a listing found a package the feed should have reported
     "feed_off",  # all-groups: SYNCER_CHANGE_FEED=false
+    "directed_off",  # all-groups: SYNCER_DIRECTED_CYCLES=false
     "feed_unavailable",  # all-groups: the feed is switched off for this target (e.g. denied)
     "feed_failed",  # all-groups: this cycle's feed failed
 )
@@ -128,6 +129,7 @@ class Inputs:
     lookback: timedelta
     # Set when the feed is switched off for this target (not permitted, not offered).
     feed_unavailable: str | None = None
+    directed_cycles: bool = True  # SYNCER_DIRECTED_CYCLES
 
 
 def plan_cycle(i: Inputs) -> Plan:
@@ -140,6 +142,8 @@ def plan_cycle(i: Inputs) -> Plan:
         return everything(FULL, "reconcile", "the reconcile interval is up")
     if not i.change_feed:
         return everything(ALL_GROUPS, "feed_off", "SYNCER_CHANGE_FEED=false")
+    if not i.directed_cycles:
+        return everything(ALL_GROUPS, "directed_off", "SYNCER_DIRECTED_CYCLES=false")
     if i.feed_unavailable:
         return everything(ALL_GROUPS, "feed_unavailable", i.feed_unavailable)
     if not i.feed.ok and not i.feed.unavailable:

@@ -351,6 +351,7 @@ class Syncer:
                 if feed.unavailable
                 else None
             ),
+            directed_cycles=self._settings.directed_cycles,
         )
         plan = plan_cycle(inputs)
         self.plans[target] = plan

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Governance details (who, approval note, tags, metadata, containers,
     # metrics) from Search records, beside the summaries (needs sagemaker:Search).
     details: bool = True
+    # Let incremental cycles list only what the change feed names, once it is
+    # trusted (syncer/plan.py); off: every incremental cycle lists every group.
+    directed_cycles: bool = True
     regions: CommaList = Field(default_factory=list)
     role_arns: CommaList = Field(default_factory=list)
     # Discovery (syncer/targets.py): the organization's ACTIVE accounts, each

@@ -34,7 +34,9 @@ async def test_assumed_role_mirrors_that_account(
     result = await sync_once(database_url, moto_backend.endpoint, role_arns=[ROLE])
 
     assert result.status == "succeeded", result.errors
-    rows = await db.fetch("SELECT account_id, model_package_group_name FROM sagemaker.model_packages")
+    rows = await db.fetch(
+        "SELECT account_id, model_package_group_name FROM sagemaker.model_packages"
+    )
     assert [tuple(r) for r in rows] == [("111111111111", "cross-account")]
     state = await db.fetch("SELECT DISTINCT account_id FROM sagemaker.sync_state")
     assert [r[0] for r in state] == ["111111111111"]
@@ -55,7 +57,9 @@ async def test_each_region_is_its_own_scope(
         )
         client.create_model_package_group(ModelPackageGroupName=f"model-{region}")
 
-    result = await sync_once(database_url, moto_backend.endpoint, regions=["us-east-1", "eu-west-1"])
+    result = await sync_once(
+        database_url, moto_backend.endpoint, regions=["us-east-1", "eu-west-1"]
+    )
 
     assert result.status == "succeeded", result.errors
     rows = await db.fetch(

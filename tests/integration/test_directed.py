@@ -259,7 +259,7 @@ async def test_cron_runs_keep_the_mode_and_status_and_metrics_say_why(
     done = syncer("once", env=env)
     assert done.returncode == 0, done.stderr
     assert sum(calls(standin).values()) == 3
-    [event] = [line for line in done.stderr.splitlines() if "\"cycle.plan\"" in line]
+    [event] = [line for line in done.stderr.splitlines() if '"cycle.plan"' in line]
     assert '"mode": "directed"' in event and '"reason": "feed_trusted"' in event
     shown = syncer("status", env=env).stdout
     assert "directed    feed_trusted      misses 0  the feed returned the newest" in shown

@@ -425,6 +425,8 @@ async def run_history(
                 await conn.close()
 
 
+# Twenty histories per feed take longer than the suite's per-test timeout.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("feed", list(FEEDS))
 # Twenty histories of up to eight cycles each: about 100 s on a loaded 2-core machine.
 @pytest.mark.timeout(300)

@@ -198,9 +198,7 @@ async def test_a_group_re_created_with_a_new_arn_is_swept_before_it_is_listed(
         registry.create_group(name)  # listed and stored before the group sweep
     assert standin_backend.standin is not None
     standin_backend.standin.faults = Faults(latency_seconds=0.2)
-    result = await sync_once(
-        database_url, standin_backend.endpoint, page_size=1, change_feed=False
-    )
+    result = await sync_once(database_url, standin_backend.endpoint, page_size=1, change_feed=False)
 
     assert result.status == "succeeded", result.errors
     assert_same(await mirror_groups(db), source_groups(standin_backend.client))

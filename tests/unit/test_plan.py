@@ -69,6 +69,7 @@ def test_every_other_case_lists_every_group_and_says_why() -> None:
     cases = {
         "reconcile": inputs(full=True),
         "feed_off": inputs(change_feed=False),
+        "directed_off": inputs(directed_cycles=False),
         "feed_unavailable": inputs(feed_unavailable="AccessDeniedException"),
         "feed_failed": inputs(feed=FeedReport(ok=False, error="timeout")),
         "not_proven": inputs(trust=Trust()),

@@ -9,7 +9,12 @@ from syncer.source import ApiStats, SourceOptions, SourcePool, retry_mode
 
 @pytest.mark.parametrize(
     ("value", "mode"),
-    [(None, "standard"), ("adaptive", "adaptive"), ("standard", "standard"), ("legacy", "standard")],
+    [
+        (None, "standard"),
+        ("adaptive", "adaptive"),
+        ("standard", "standard"),
+        ("legacy", "standard"),
+    ],
 )
 def test_retry_mode_is_standard_unless_aws_retry_mode_asks_for_adaptive(
     value: str | None, mode: str, monkeypatch: pytest.MonkeyPatch
@@ -19,6 +24,8 @@ def test_retry_mode_is_standard_unless_aws_retry_mode_asks_for_adaptive(
     else:
         monkeypatch.setenv("AWS_RETRY_MODE", value)
     assert retry_mode() == mode
-    config = SourcePool(SourceOptions(concurrency=3, max_requests_per_second=5), ApiStats())._config()
+    config = SourcePool(
+        SourceOptions(concurrency=3, max_requests_per_second=5), ApiStats()
+    )._config()
     assert config.retries == {"mode": mode, "total_max_attempts": 8}
     assert config.max_pool_connections == 5
