@@ -386,7 +386,7 @@ class Syncer:
         watermarks: dict[tuple[str, str, str, str], datetime],
         live_groups: dict[str, set[str]],
         run_id: int,
-        semaphore: asyncio.Semaphore,
+        semaphore: TargetSlots,
         result: CycleResult,
     ) -> bool:
         """Run the plan's listings; whether every one of them completed."""
