@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncer.logging import get_logger
-from syncer.models import InvalidRecord, Target, parse_timestamp
+from syncer.models import InvalidRecord, Target, clean_text, parse_timestamp
 from syncer.plan import Created, FeedReport, Proof, Trust, feed_misses, next_trust
 from syncer.source import RegistrySource
 from syncer.store import Store
@@ -44,14 +44,23 @@ class Sighting:
     modified: datetime | None
 
 
+def before(moment: datetime, by: timedelta) -> datetime:
+    """``moment - by``, or the first instant there is (a package of year 1)."""
+    try:
+        return moment - by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def sighting(record: dict[str, Any]) -> Sighting | None:
     arn = record.get("ModelPackageArn")
     if not isinstance(arn, str) or not arn:
         return None
     group = record.get("ModelPackageGroupName")
+    # As the listings store them: text PostgreSQL can hold.
     return Sighting(
-        arn,
-        group if isinstance(group, str) and group else None,
+        clean_text(arn),
+        clean_text(group) if isinstance(group, str) and group else None,
         _time(record.get("CreationTime")),
         _time(record.get("LastModifiedTime")),
     )
@@ -87,7 +96,7 @@ async def creation_feed(
         return FeedReport(ok=True, newest_creation=newest, started_at=started), trust
     seen: dict[str, Sighting] = {}
     async for records in source.searched_after(
-        "CreationTime", trust.creation_cursor - lookback - ONE_MILLISECOND
+        "CreationTime", before(trust.creation_cursor, lookback + ONE_MILLISECOND)
     ):
         for one in filter(None, map(sighting, records)):
             seen[one.arn] = one
@@ -147,8 +156,8 @@ async def prove(source: RegistrySource, store: Store, target: Target) -> Proof:
 
 async def _returns(source: RegistrySource, prop: str, moment: datetime, arn: str) -> bool:
     read = 0
-    async for records in source.searched_after(prop, moment - ONE_MILLISECOND):
-        if any(record.get("ModelPackageArn") == arn for record in records):
+    async for records in source.searched_after(prop, before(moment, ONE_MILLISECOND)):
+        if any(s is not None and s.arn == arn for s in map(sighting, records)):
             return True
         read += 1
         if read >= PROOF_PAGES:

@@ -336,7 +336,7 @@ SELECT t.account_id, t.region,
          ON s.account_id = t.account_id AND s.region = t.region AND s.operation_class = 'search'
  ORDER BY t.account_id, t.region;
 
--- ---------------------------------------------------------------- directed cycles
+
 -- name: get_trust
 SELECT trust_directed, trust_reason, trust_detail, feed_misses, feed_last_miss,
        feed_since, creation_cursor
