@@ -112,15 +112,12 @@ async def test_a_user_with_create_on_public_cannot_run_code_inside_a_sync(
         await attacker.execute(HIJACK)
     finally:
         await attacker.close()
-    # Through 0005 there are neither governance-details tables nor the change
-    # history's who-and-why columns (0010) for the details and the feed to write.
-    later = {} if version is None else {"details": False, "change_feed": False}
     with serve_in_thread(StandIn(registry)) as endpoint:
-        first = await sync_once(empty_database_url, endpoint, **later)
+        first = await sync_once(empty_database_url, endpoint)
         # A change for the change feed to apply (a statement of the service's own).
         registry.update_package(next(iter(registry.packages)), approval="Rejected")
-        second = await sync_once(empty_database_url, endpoint, **later)
-        third = await sync_once(empty_database_url, endpoint, full=True, **later)
+        second = await sync_once(empty_database_url, endpoint)
+        third = await sync_once(empty_database_url, endpoint, full=True)
     results = (first, second, third)
     assert {r.status for r in results} == {"succeeded"}, [r.errors for r in results]
 
