@@ -1,7 +1,9 @@
 """How stale an approval is in the mirror, with and without the change feed, and its cost.
 
     python -m bench.freshness [--groups 50 --versions 20 --interval 2 --reconcile 24
-                               --lookback 2 --changes 40 --periods 3 --seed 1]
+                               --lookback 2 --changes 40 --periods 3 --seed 1
+                               --new-versions 0 --idle 0
+                               --modes directed,all-groups,feed-off]
 
 Runs the service's loop (``Syncer.run_forever``, as ``syncer run`` does) in
 this process against the test stand-in, on a registry of groups x versions
@@ -9,9 +11,16 @@ created over the past 90 days. At moments drawn uniformly over ``--periods``
 reconcile intervals it changes the approval status of one package
 (``UpdateModelPackage``: Approved or Rejected, from pending), and a watcher
 polls the mirror every 20 ms for the new value. Staleness is the time from the
-update to the mirror showing it. The same run is made with the change feed on
-and with SYNCER_CHANGE_FEED=false; the intervals default to the service's
-defaults (300 s, reconcile 3600 s, lookback 300 s) scaled down 150 times.
+update to the mirror showing it. ``--new-versions`` adds that many new
+versions (``CreateModelPackage`` in a random group) at moments drawn the same
+way; their staleness is the time to the row appearing. The same run is made in
+each of ``--modes``: ``directed`` (the default service: directed cycles once
+the feed is trusted), ``all-groups`` (SYNCER_DIRECTED_CYCLES=false: every
+incremental cycle lists every group, as before directed cycles) and
+``feed-off`` (SYNCER_CHANGE_FEED=false). ``--idle`` seconds with nothing
+changing follow, and their SageMaker calls per second are reported. The
+intervals default to the service's defaults (300 s, reconcile 3600 s,
+lookback 300 s) scaled down 150 times.
 
 Prints staleness (median, 95th percentile, maximum; seconds and intervals)
 and the SageMaker calls per cycle, by kind of cycle and by operation, from
@@ -41,10 +50,19 @@ HISTORY_SECONDS = 90 * 86400
 POLL_SECONDS = 0.02
 
 
+MODES = {
+    "directed": {},
+    "all-groups": {"directed_cycles": False},
+    "feed-off": {"change_feed": False},
+}
+
+
 @dataclass
 class Outcome:
-    change_feed: bool
+    mode: str
     staleness: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
+    idle_calls_per_second: float | None = None
     missed: int = 0
     cycles: Counter[str] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)  # by mode
@@ -71,7 +89,7 @@ def seeded(groups: int, versions: int, rng: random.Random) -> Registry:
 
 async def watch(
     conn: asyncpg.Connection,
-    pending: dict[str, tuple[str, float]],
+    pending: dict[str, tuple[str, float, str]],
     outcome: Outcome,
     all_made: asyncio.Event,
     all_seen: asyncio.Event,
@@ -88,22 +106,27 @@ async def watch(
             )
             seen = time.monotonic()
             for arn, approval in rows:
-                expected, changed_at = pending[arn]
+                expected, changed_at, kind = pending[arn]
                 if approval == expected:
                     outcome.staleness.append(seen - changed_at)
+                    outcome.by_kind.setdefault(kind, []).append(seen - changed_at)
                     del pending[arn]
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def measure(args: argparse.Namespace, change_feed: bool) -> Outcome:
+async def measure(args: argparse.Namespace, mode: str) -> Outcome:
     rng = random.Random(args.seed)
     registry = seeded(args.groups, args.versions, rng)
     standin = StandIn(registry)
-    outcome = Outcome(change_feed)
+    outcome = Outcome(mode)
     duration = args.periods * args.reconcile
-    targets = rng.sample(sorted(registry.packages), args.changes)
+    # An approval change of a package, or (None) a new version in a random group.
+    targets: list[str | None] = [*rng.sample(sorted(registry.packages), args.changes)]
+    targets += [None] * args.new_versions
+    rng.shuffle(targets)
     moments = sorted(rng.uniform(0, duration) for _ in targets)
-    pending: dict[str, tuple[str, float]] = {}
+    groups = sorted(registry.groups)
+    pending: dict[str, tuple[str, float, str]] = {}
     with serve_in_thread(standin) as endpoint:
         async with (
             scratch_database() as dsn,
@@ -113,8 +136,8 @@ async def measure(args: argparse.Namespace, change_feed: bool) -> Outcome:
                 interval_seconds=args.interval,
                 reconcile_interval_seconds=args.reconcile,
                 lookback_seconds=args.lookback,
-                change_feed=change_feed,
                 max_requests_per_second=1000,
+                **MODES[mode],
             ) as syncer,
         ):
             conn = await asyncpg.connect(dsn)
@@ -130,15 +153,25 @@ async def measure(args: argparse.Namespace, change_feed: bool) -> Outcome:
             began = time.monotonic()
             for arn, moment in zip(targets, moments, strict=True):
                 await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
+                if arn is None:
+                    made = registry.create_package(rng.choice(groups))
+                    pending[made] = ("PendingManualApproval", time.monotonic(), "new version")
+                    continue
                 current = registry.packages[arn].approval
                 new = "Rejected" if current == "Approved" else "Approved"
                 registry.update_package(arn, approval=new)
-                pending[arn] = (new, time.monotonic())
+                pending[arn] = (new, time.monotonic(), "approval")
             all_made.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(args.reconcile * 1.5):
                     await all_seen.wait()
             outcome.missed = len(pending)
+            if args.idle:
+                # Nothing changes now: what the loop costs SageMaker when idle.
+                idle_from = sum(n for op, n in standin.calls.items() if not op.startswith("sts:"))
+                await asyncio.sleep(args.idle)
+                idle_to = sum(n for op, n in standin.calls.items() if not op.startswith("sts:"))
+                outcome.idle_calls_per_second = (idle_to - idle_from) / args.idle
             syncer.stop_event.set()
             await service
             watcher.cancel()
@@ -170,36 +203,38 @@ def report(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
     print(
         f"registry: {args.groups} groups x {args.versions} versions; interval {args.interval} s,"
         f" reconcile {args.reconcile} s, lookback {args.lookback} s;"
-        f" {args.changes} approval changes over {args.periods * args.reconcile:g} s\n"
+        f" {args.changes} approval changes and {args.new_versions} new versions over"
+        f" {args.periods * args.reconcile:g} s\n"
     )
-    print("| change feed | changes seen | median | p95 | max | median / interval |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| mode | change | seen | median | p95 | max | median / interval |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for o in outcomes:
-        s = o.staleness
-        print(
-            f"| {'on' if o.change_feed else 'off'} | {len(s)} of {len(s) + o.missed}"
-            f" | {statistics.median(s):.2f} s | {percentile(s, 0.95):.2f} s"
-            f" | {max(s):.2f} s | {statistics.median(s) / args.interval:.2f} |"
-        )
+        for kind, s in sorted(o.by_kind.items()):
+            print(
+                f"| {o.mode} | {kind} | {len(s)}"
+                f" | {statistics.median(s):.2f} s | {percentile(s, 0.95):.2f} s"
+                f" | {max(s):.2f} s | {statistics.median(s) / args.interval:.2f} |"
+            )
+        if o.missed:
+            print(f"| {o.mode} | not seen in time | {o.missed} | | | | |")
     print(
-        "\n| change feed | cycles (incremental, full) | calls per incremental cycle"
-        " | calls per full cycle | Search calls per cycle | median cycle time |"
+        "\n| mode | cycles (incremental, full) | calls per incremental cycle"
+        " | calls per full cycle | Search calls per cycle | median cycle time"
+        " | calls/s idle |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for o in outcomes:
         inc, full = o.cycles["incremental"], o.cycles["full"]
+        idle = "-" if o.idle_calls_per_second is None else f"{o.idle_calls_per_second:.2f}"
         print(
-            f"| {'on' if o.change_feed else 'off'} | {inc}, {full}"
+            f"| {o.mode} | {inc}, {full}"
             f" | {o.calls['incremental'] / max(inc, 1):.1f}"
             f" | {o.calls['full'] / max(full, 1):.1f}"
             f" | {o.calls_by_operation['Search'] / max(o.all_cycles, 1):.2f}"
-            f" | {statistics.median(o.cycle_seconds or [0.0]):.2f} s |"
+            f" | {statistics.median(o.cycle_seconds or [0.0]):.2f} s | {idle} |"
         )
     for o in outcomes:
-        print(
-            f"\ncalls by operation, feed {'on' if o.change_feed else 'off'}:"
-            f" {dict(sorted(o.calls_by_operation.items()))}"
-        )
+        print(f"\ncalls by operation, {o.mode}: {dict(sorted(o.calls_by_operation.items()))}")
 
 
 def main() -> None:
@@ -212,9 +247,12 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--periods", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--new-versions", type=int, default=0)
+    parser.add_argument("--idle", type=float, default=0.0, help="seconds of no change at the end")
+    parser.add_argument("--modes", default="directed,all-groups,feed-off")
     args = parser.parse_args()
     configure_logging("WARNING", "json")
-    outcomes = [asyncio.run(measure(args, feed)) for feed in (True, False)]
+    outcomes = [asyncio.run(measure(args, m.strip())) for m in args.modes.split(",")]
     report(args, outcomes)
 
 
