@@ -360,7 +360,8 @@ class Syncer:
             source, plan, watermarks, live_groups, run_id, semaphore, result
         )
         await self._record_rates(source)
-        if self._settings.change_feed and not self.stop_event.is_set():
+        checks = self._settings.change_feed and self._settings.directed_cycles
+        if checks and not self.stop_event.is_set():
             try:
                 trust, misses = await check_feed(
                     source,
@@ -547,9 +548,11 @@ class Syncer:
                     stop=self.stop_event,
                     details=self._feed_details(target) if self._settings.details else None,
                 )
-                feed, trust = await creation_feed(
-                    source, self._store, trust, lookback=lookback, now=self._now
-                )
+                feed = FeedReport(ok=True)  # names nothing: directed cycles are off
+                if self._settings.directed_cycles:
+                    feed, trust = await creation_feed(
+                        source, self._store, trust, lookback=lookback, now=self._now
+                    )
                 await self._store.scope_succeeded(changes_key(target), full=False)
                 await self._feed.worked(target)
             except Stopped:
