@@ -23,15 +23,13 @@ GRANT USAGE ON SCHEMA sagemaker TO "{role}";
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA sagemaker TO "{role}";
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA sagemaker TO "{role}";
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sagemaker TO "{role}";
--- The one DELETE the service makes: switching a change feed back on removes its row.
-GRANT DELETE ON sagemaker.change_feed_availability TO "{role}";
 """
 
 
 @pytest.fixture
 async def dml_only(empty_database_url: str) -> AsyncIterator[str]:
     """The DSN of a login with USAGE, SELECT, INSERT, UPDATE and EXECUTE on a
-    schema that the database's owner migrated (and DELETE on one table)."""
+    schema that the database's owner migrated."""
     role = f"rs_app_{uuid.uuid4().hex[:8]}"
     async with login_role(role, "NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"):
         owner = await asyncpg.connect(empty_database_url)
