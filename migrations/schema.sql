@@ -423,18 +423,20 @@ COMMENT ON COLUMN sagemaker.cycle_leases.last_completed_at IS
 CREATE TABLE sagemaker.change_feed_availability (
     account_id  text        NOT NULL,
     region      text        NOT NULL,
-    off_since   timestamptz NOT NULL,
-    off_until   timestamptz NOT NULL,
-    reason      text        NOT NULL,
-    PRIMARY KEY (account_id, region)
+    off_since   timestamptz,
+    off_until   timestamptz,
+    reason      text,
+    PRIMARY KEY (account_id, region),
+    CONSTRAINT change_feed_availability_off_whole
+        CHECK ((off_since IS NULL) = (off_until IS NULL) AND (off_until IS NULL) = (reason IS NULL))
 );
 COMMENT ON TABLE sagemaker.change_feed_availability IS
-    'Accounts and regions whose change feed (Search) is switched off because SageMaker refused it (access denied, request rejected); no row: the feed is on. Cycles still succeed; approvals wait for the reconcile.';
+    'Accounts and regions whose change feed (Search) is switched off because SageMaker refused it (access denied, request rejected); no row, or off_until NULL: the feed is on. Cycles still succeed; approvals wait for the reconcile.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.account_id IS 'AWS account whose feed is off.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.region IS 'AWS region whose feed is off.';
-COMMENT ON COLUMN sagemaker.change_feed_availability.off_since IS 'When the feed was first refused (kept while later retries are refused too).';
-COMMENT ON COLUMN sagemaker.change_feed_availability.off_until IS 'The feed is tried again after this, or at the next full reconcile, whichever comes first.';
-COMMENT ON COLUMN sagemaker.change_feed_availability.reason IS 'The error SageMaker answered, as one line (code and message).';
+COMMENT ON COLUMN sagemaker.change_feed_availability.off_since IS 'When the feed was first refused (kept while later retries are refused too); NULL while it is on.';
+COMMENT ON COLUMN sagemaker.change_feed_availability.off_until IS 'The feed is tried again after this, or at the next full reconcile, whichever comes first; NULL while it is on.';
+COMMENT ON COLUMN sagemaker.change_feed_availability.reason IS 'The error SageMaker answered, as one line (code and message); NULL while the feed is on.';
 
 CREATE TABLE sagemaker.api_rates (
     account_id      text             NOT NULL,

@@ -287,24 +287,33 @@ SELECT run_id, mode, status, started_at, finished_at, scopes_total, scopes_faile
 -- Whether the change feed of an account and region is switched off, and why.
 SELECT off_since, off_until, reason
   FROM sagemaker.change_feed_availability
- WHERE account_id = $1 AND region = $2;
+ WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL;
 
 -- name: switch_change_feed_off
 -- Off until $4; off_since stays that of the first refusal. Returns whether the
 -- feed was on before (so that only that transition is warned about).
 WITH previous AS (
-    SELECT 1 FROM sagemaker.change_feed_availability WHERE account_id = $1 AND region = $2
+    SELECT 1 FROM sagemaker.change_feed_availability
+     WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL
 )
 INSERT INTO sagemaker.change_feed_availability AS a (account_id, region, off_since, off_until, reason)
 VALUES ($1, $2, now(), $4, $3)
 ON CONFLICT (account_id, region) DO UPDATE
-   SET off_until = excluded.off_until, reason = excluded.reason
+   SET off_since = coalesce(a.off_since, excluded.off_since),
+       off_until = excluded.off_until, reason = excluded.reason
 RETURNING NOT EXISTS (SELECT 1 FROM previous) AS was_on;
 
 -- name: switch_change_feed_on
-DELETE FROM sagemaker.change_feed_availability
- WHERE account_id = $1 AND region = $2
-RETURNING off_since;
+-- Clears the row rather than deleting it: the runtime role needs no DELETE.
+-- Writes nothing while the feed is on; returns since when it was off.
+UPDATE sagemaker.change_feed_availability AS a
+   SET off_since = NULL, off_until = NULL, reason = NULL
+  FROM (SELECT account_id, region, off_since
+          FROM sagemaker.change_feed_availability
+         WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL
+           FOR UPDATE) AS was
+ WHERE a.account_id = was.account_id AND a.region = was.region
+RETURNING was.off_since;
 
 -- name: record_api_rates
 -- Written only when a value changed (an unchanged cycle leaves no dead tuple).

@@ -40,7 +40,7 @@ async def last_run(db: asyncpg.Connection) -> asyncpg.Record:
 async def availability(db: asyncpg.Connection) -> asyncpg.Record | None:
     return await db.fetchrow(
         "SELECT account_id, region, off_since, off_until, reason"
-        "  FROM sagemaker.change_feed_availability"
+        "  FROM sagemaker.change_feed_availability WHERE off_until IS NOT NULL"
     )
 
 
