@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.database import migrated_template, scratch
-from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape
+from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape, serving
 from syncer.logging import configure_logging
 from syncer.service import open_service
 from syncer.settings import load_settings
@@ -213,22 +213,8 @@ def running(accounts: int, regions: str, shape: Shape, latency: float = 0.0) -> 
         f"--unversioned={shape.unversioned}",
         f"--latency={latency}",
     ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith(READY):
-            raise RuntimeError(f"bench.organization did not start: {line!r}")
-        yield line[len(READY) :].strip()
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(command) as (endpoint, _):
+        yield endpoint
 
 
 def _post(url: str) -> None:

@@ -303,6 +303,15 @@ def running(shape: Shape, **faults: Any) -> Iterator[Server]:
         f"--versions={shape.versions}",
         f"--unversioned={shape.unversioned}",
     ]
+    with serving(command) as (endpoint, process):
+        server = Server(endpoint, process)
+        server.set_faults(**faults)
+        yield server
+
+
+@contextlib.contextmanager
+def serving(command: list[str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run a stand-in process until its READY line, yield (endpoint, process), stop it after."""
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
     )
@@ -310,10 +319,8 @@ def running(shape: Shape, **faults: Any) -> Iterator[Server]:
         assert process.stdout is not None
         line = process.stdout.readline()
         if not line.startswith(READY):
-            raise RuntimeError(f"bench.server did not start: {line!r}")
-        server = Server(line[len(READY) :].strip(), process)
-        server.set_faults(**faults)
-        yield server
+            raise RuntimeError(f"{' '.join(command[1:3])} did not start: {line!r}")
+        yield line[len(READY) :].strip(), process
     finally:
         process.terminate()
         try:
