@@ -183,10 +183,20 @@ class Pacer:
         return max(0.0, self._last + 1.0 / self._rate() - self._clock())
 
     def take(self) -> bool:
-        """Go now if the spacing allows it."""
+        """Go now if the spacing allows it.
+
+        The next moment counts from the one this caller was due at, not from
+        when it woke: an event loop that wakes sleepers a few ms late would
+        otherwise lose that lateness on every call (19/s paced came out at
+        17.7/s in bench scenario 3). Only a caller less than half a period
+        late catches up; after an idle spell the spacing starts afresh, so no
+        two calls go through at once.
+        """
         if self.wait_time() > 0:
             return False
-        self._last = self._clock()
+        now = self._clock()
+        due = self._last + 1.0 / self._rate()
+        self._last = due if now - due < 0.5 / self._rate() else now
         return True
 
     async def acquire(self) -> None:

@@ -201,6 +201,21 @@ async def test_the_pacer_sleeps_on_the_injected_sleep() -> None:
     assert clock.now - start == pytest.approx(2.0)
 
 
+async def test_the_pacer_keeps_its_rate_when_sleepers_wake_late() -> None:
+    """An event loop that wakes each sleeper 5 ms late must not cost the rate."""
+    clock = Clock()
+
+    async def late_sleep(seconds: float) -> None:
+        await clock.sleep(seconds + 0.005)
+
+    pacer = Pacer(lambda: 20.0, clock, late_sleep)
+    start = clock.now
+    for _ in range(21):
+        await pacer.acquire()
+    # 20 spacings of 50 ms, and one wake-up's lateness: not 20 x 55 ms.
+    assert clock.now - start == pytest.approx(1.005)
+
+
 def test_operation_classes() -> None:
     assert operation_class("Search") == SEARCH
     assert operation_class("ListModelPackages") == LIST
