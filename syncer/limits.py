@@ -195,8 +195,9 @@ class Pacer:
         if self.wait_time() > 0:
             return False
         now = self._clock()
-        due = self._last + 1.0 / self._rate()
-        self._last = due if now - due < 0.5 / self._rate() else now
+        period = 1.0 / self._rate()
+        due = self._last + period
+        self._last = due if now - due < period / 2 else now
         return True
 
     async def acquire(self) -> None:
