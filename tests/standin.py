@@ -352,6 +352,9 @@ class Faults:
     latency_seconds: float = 0.0
     rate_limit_per_second: float | None = None  # token bucket; excess -> ThrottlingException
     error_rate: float = 0.0  # share of requests answered 500/503
+    # At most this many injected 500/503 answers for the same request (operation
+    # and body), so a burst cannot outlast a client's retries by chance.
+    error_repeats: int | None = None
     throttle_rate: float = 0.0  # share answered ThrottlingException regardless of rate
     malformed_rate: float = 0.0  # share answered with a truncated JSON body
     repeat_token_for: set[str] = field(default_factory=set)  # groups whose NextToken loops
@@ -407,6 +410,7 @@ class StandIn:
         """New faults start their own seeded draws and a full rate-limit bucket."""
         self._faults = faults
         self._rng = random.Random(faults.seed)
+        self._injected: Counter[tuple[str, str]] = Counter()
         self._bucket: TokenBucket | None = None
 
     def reset_counters(self) -> None:
@@ -443,8 +447,11 @@ class StandIn:
         if faults.throttle_rate and self._rng.random() < faults.throttle_rate:
             return self._error(ApiError("ThrottlingException", "Rate exceeded"), "throttled")
         if faults.error_rate and self._rng.random() < faults.error_rate:
-            status = self._rng.choice((500, 503))
-            return self._error(ApiError("InternalFailure", "injected", status), "error")
+            key = (operation, json.dumps(body, sort_keys=True))
+            if faults.error_repeats is None or self._injected[key] < faults.error_repeats:
+                self._injected[key] += 1
+                status = self._rng.choice((500, 503))
+                return self._error(ApiError("InternalFailure", "injected", status), "error")
         try:
             group = body.get("ModelPackageGroupName")
             if group in faults.slow_groups:
