@@ -13,40 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from syncer.availability import FeedAvailability, RateRecorder
 from syncer.details_store import DetailsStore
-from syncer.details_sync import details_budget, store_feed_details, sync_details
-from syncer.directed import check_feed, creation_feed
 from syncer.errors import SyncerError, describe, stored_error
 from syncer.lease import CycleLease, deployment_key
-from syncer.limits import FairSlots, TargetSlots
+from syncer.limits import FairSlots
 from syncer.logging import get_logger
 from syncer.metrics import Metrics, ScopeState
-from syncer.models import UNVERSIONED, PackageGroup, Scope, Target
-from syncer.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
+from syncer.models import Target
+from syncer.plan import Plan
 from syncer.settings import Settings
-from syncer.source import ApiStats, RegistrySource, feed_refusal
-from syncer.store import (
-    CONNECTION_ERRORS,
-    LeaseState,
-    RunTotals,
-    Store,
-    changes_key,
-    groups_key,
-    scope_key,
-)
-from syncer.sync import ScopeResult, Stopped, StoreRecords, sync_changes, sync_scope
+from syncer.source import ApiStats, RegistrySource
+from syncer.store import CONNECTION_ERRORS, LeaseState, Store
+from syncer.target_cycle import CycleResult, Services, TargetCycle
 from syncer.targets import Targets, target_states
+
+__all__ = ["CycleResult", "Syncer", "run_until_stopped"]
 
 log = get_logger(__name__)
 
@@ -60,19 +50,6 @@ STALE_INTERVALS = 3
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class CycleResult:
-    run_id: int | None
-    mode: str
-    status: str  # succeeded | partial | failed | interrupted | skipped
-    totals: RunTotals = field(default_factory=RunTotals)
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("succeeded", "skipped")
 
 
 class Syncer:
@@ -98,7 +75,6 @@ class Syncer:
         self._skipping_since: float | None = None
         self._lease_seen: tuple[float, LeaseState] | None = None
         self._store = store
-        self._details = DetailsStore(store)
         self._sources = list(sources)
         # Re-resolved at the start of every cycle this replica leads (discovery).
         self._targets = targets
@@ -108,12 +84,21 @@ class Syncer:
         self._metrics.track_limits(
             lambda: {s.target: s.limits for s in self._sources if s.limits is not None}
         )
-        self._feed = FeedAvailability(store, self._metrics, now)
-        self._rates = RateRecorder(store)
         self._now = now
         self._monotonic = monotonic
         # Passed in when signals must be caught before the service is built.
         self.stop_event = stop_event or asyncio.Event()
+        self._services = Services(
+            settings=settings,
+            store=store,
+            metrics=self._metrics,
+            now=now,
+            stop=self.stop_event,
+            beat=self.beat,
+            feed=FeedAvailability(store, self._metrics, now),
+            rates=RateRecorder(store),
+            details=DetailsStore(store),
+        )
         self.cycles_completed = 0
         # The last plan of each target (tests and benchmarks read it).
         self.plans: dict[Target, Plan] = {}
@@ -217,9 +202,8 @@ class Syncer:
             await self._refresh_targets(result)
             async with asyncio.TaskGroup() as tasks:
                 for source in self._sources:
-                    semaphore = slots.for_target(source.target)
                     tasks.create_task(
-                        self._sync_target(source, full, run_id, semaphore, result),
+                        self._sync_target(source, full, run_id, slots, result),
                         name=f"target:{source.target}",
                     )
         finally:
@@ -229,6 +213,19 @@ class Syncer:
             result.status = self._status(result)
             await self._finish(result, started)
         return result
+
+    async def _sync_target(
+        self, source: RegistrySource, full: bool, run_id: int, slots: FairSlots, result: CycleResult
+    ) -> None:
+        part = TargetCycle(
+            self._services,
+            source,
+            full=full,
+            run_id=run_id,
+            slots=slots.for_target(source.target),
+            result=result,
+        )
+        self.plans[source.target] = await part.run()
 
     async def _refresh_targets(self, result: CycleResult) -> None:
         """This cycle's targets. Failed discovery keeps the last ones and fails the cycle's
@@ -314,387 +311,6 @@ class Syncer:
         states = target_states([s.target for s in self._sources], groups_rows)
         departed = len(self._targets.departed) if self._targets is not None else 0
         self._metrics.set_targets(list(states.values()), departed)
-
-    # ------------------------------------------------------------- one target
-    async def _sync_target(
-        self,
-        source: RegistrySource,
-        full: bool,
-        run_id: int,
-        semaphore: TargetSlots,
-        result: CycleResult,
-    ) -> None:
-        """The feed first, then the plan (syncer.plan), then the listings it names."""
-        target = source.target
-        lookback = timedelta(seconds=self._settings.lookback_seconds)
-        # Read before this cycle moves anything: where each scope's listing
-        # starts (a full cycle lists from the start) and which groups are live.
-        watermarks = {} if full else await self._store.watermarks(target)
-        live_groups = await self._store.live_groups(target)
-        trust = await self._store.trust(target)
-        newest_group = await self._store.newest_group(target)
-        # The feed runs before the listings, so that they find its changes stored;
-        # on full cycles too, so that its cursors keep up with the mirror.
-        feed = FeedReport(ok=False, error="SYNCER_CHANGE_FEED=false")
-        if self._settings.change_feed:
-            feed, trust = await self._sync_changes(source, full, run_id, semaphore, result, trust)
-        inputs = Inputs(
-            full=full,
-            include_unversioned=self._settings.include_unversioned,
-            change_feed=self._settings.change_feed,
-            trust=trust,
-            feed=feed,
-            newest_group=newest_group,
-            lookback=lookback,
-            feed_unavailable=(
-                f"the change feed is switched off for this account and region ({feed.error})"
-                if feed.unavailable
-                else None
-            ),
-            directed_cycles=self._settings.directed_cycles,
-        )
-        plan = plan_cycle(inputs)
-        self.plans[target] = plan
-        log.info("cycle.plan", target=str(target), run_id=run_id, **plan.event())
-        listings_ok = await self._list(
-            source, plan, watermarks, live_groups, run_id, semaphore, result
-        )
-        await self._record_rates(source)
-        checks = self._settings.change_feed and self._settings.directed_cycles
-        if checks and not self.stop_event.is_set():
-            try:
-                trust, misses = await check_feed(
-                    source,
-                    self._store,
-                    trust,
-                    feed,
-                    run_id=run_id,
-                    lookback=lookback,
-                    reconcile=full,
-                    listings_ok=listings_ok,
-                )
-            except Exception as exc:
-                await self._scope_failed(changes_key(target), f"{target}/(changes)", exc, result)
-                return
-            self._metrics.feed_missed(target, len(misses))
-        # What the next incremental cycle will do, and why, as of now.
-        self._metrics.set_mode(target, plan_cycle(replace(inputs, full=False, trust=trust)))
-
-    async def _list(
-        self,
-        source: RegistrySource,
-        plan: Plan,
-        watermarks: dict[tuple[str, str, str, str], datetime],
-        live_groups: dict[str, set[str]],
-        run_id: int,
-        semaphore: TargetSlots,
-        result: CycleResult,
-    ) -> bool:
-        """Run the plan's listings; whether every one of them completed."""
-        target = source.target
-        failed: list[str] = []
-        started: set[str] = set()
-
-        async def one(scope: Scope, watermark: datetime | None) -> None:
-            if not await self._guarded_scope(source, scope, watermark, run_id, semaphore, result):
-                failed.append(str(scope))
-
-        async with asyncio.TaskGroup() as tasks:
-            if self._settings.details:  # beside the listings, the feed being done
-                tasks.create_task(
-                    self._sync_details(source, plan.mode == FULL), name=f"details:{target}"
-                )
-
-            def start(scope: Scope, watermark: datetime | None) -> None:
-                if scope.group_name not in started:
-                    started.add(scope.group_name)
-                    tasks.create_task(one(scope, watermark), name=f"scope:{scope}")
-
-            def from_watermark(name: str) -> None:
-                scope = Scope(target, name)
-                start(scope, watermarks.get(scope_key(scope)))
-
-            recreated: list[str] = []
-
-            def listed(group: PackageGroup) -> None:
-                # A group's versions are listed while later group pages are still
-                # coming, except for a group re-created under the name of a live
-                # one: the group sweep retires the old group first (its versions,
-                # its watermark), and then it is listed from the start.
-                if live_groups.get(group.name, {group.arn}) - {group.arn}:
-                    recreated.append(group.name)
-                    return
-                # A directed listing re-reads the lookback: the groups it finds
-                # mirrored already are listed only if the feed named them.
-                if plan.sweeps_groups or group.arn not in live_groups.get(group.name, set()):
-                    from_watermark(group.name)
-
-            for name in sorted(plan.groups or ()):
-                from_watermark(name)
-            if plan.unversioned:
-                from_watermark(UNVERSIONED)
-            if await self._sync_groups(source, plan, run_id, semaphore, result, listed):
-                if plan.sweeps_groups:
-                    for name in recreated:
-                        start(Scope(target, name), None)
-            else:
-                failed.append(f"{target}/(groups)")
-        return not failed and not self.stop_event.is_set()
-
-    async def _record_rates(self, source: RegistrySource) -> None:
-        """The target's allowed rates and throttles, for `syncer status`."""
-        if source.limits is None:
-            return
-        try:
-            await self._rates.record(source.target, source.limits)
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
-            log.warning("limits.not_recorded", target=str(source.target), error=describe(exc))
-
-    async def _sync_groups(
-        self,
-        source: RegistrySource,
-        plan: Plan,
-        run_id: int,
-        semaphore: TargetSlots,
-        result: CycleResult,
-        listed: Callable[[PackageGroup], None],
-    ) -> bool:
-        """List the groups (cheap: 100 a call), store them, sweep the vanished ones.
-
-        ``listed`` is called with each group once its page is stored. A
-        directed plan lists only groups created after its moment, and sweeps
-        nothing. Returns whether the listing (and its sweep) completed.
-        """
-        target = source.target
-        totals = result.totals
-        totals.scopes_total += 1
-        seen: list[str] = []
-        try:
-            async with semaphore:
-                async for page in source.list_groups(
-                    self._settings.group_name_contains, plan.groups_created_after
-                ):
-                    if self.stop_event.is_set():  # an incomplete listing: no sweep
-                        raise Stopped(f"{target}/(groups)")
-                    self.beat()
-                    totals.groups_listed += len(page.items) + page.skipped
-                    totals.items_skipped += page.skipped
-                    totals.groups_changed += await self._store.store_groups(target, page.items)
-                    seen.extend(g.arn for g in page.items)
-                    seen.extend(page.skipped_arns)
-                    for group in page.items:
-                        listed(group)
-            gone: list[str] = []
-            packages = 0
-            if plan.sweeps_groups:
-                gone, packages = await self._store.sweep_groups(
-                    target, seen, self._settings.group_name_contains, run_id
-                )
-            else:
-                await self._store.scope_succeeded(groups_key(target), full=False)
-        except Stopped:
-            log.info("sync.scope_stopped", scope=f"{target}/(groups)")
-            return False
-        except Exception as exc:
-            await self._scope_failed(groups_key(target), f"{target}/(groups)", exc, result)
-            return False
-        totals.groups_deleted += len(gone)
-        totals.packages_deleted += packages
-        self._metrics.rows.labels("deleted").inc(packages)
-        if gone:
-            log.info("sync.groups_deleted", target=str(target), groups=gone[:20], count=len(gone))
-        self._metrics.scopes.labels("succeeded").inc()
-        return True
-
-    async def _sync_changes(
-        self,
-        source: RegistrySource,
-        full: bool,
-        run_id: int,
-        semaphore: TargetSlots,
-        result: CycleResult,
-        trust: Trust,
-    ) -> tuple[FeedReport, Trust]:
-        """The change feed of one target, recorded in its own sync_state row ('changes').
-
-        Approvals, statuses and stages are applied (sync_changes); then
-        creations name the scopes a directed cycle lists (creation_feed). A
-        failure counts the cycle partial (approvals may be stale until the
-        reconcile), except SageMaker refusing Search: then the feed is off for
-        the target for a while (syncer/availability.py) and the cycle succeeds.
-        Either way this cycle lists in all-groups mode.
-        """
-        target = source.target
-        name = f"{target}/(changes)"
-        async with semaphore:
-            if self.stop_event.is_set():
-                return FeedReport(ok=False, error="stopping"), trust
-            try:
-                usable = await self._feed.usable(target, full=full)
-            except Exception as exc:
-                result.totals.scopes_total += 1
-                await self._scope_failed(changes_key(target), name, exc, result)
-                return FeedReport(ok=False, error=result.errors[-1]["error"]), trust
-            if not usable:
-                return FeedReport(ok=False, unavailable=True, error="switched off"), trust
-            result.totals.scopes_total += 1
-            try:
-                lookback = timedelta(seconds=self._settings.lookback_seconds)
-                outcome = await sync_changes(
-                    source,
-                    self._store,
-                    lookback=lookback,
-                    run_id=run_id,
-                    stop=self.stop_event,
-                    details=self._feed_details(target) if self._settings.details else None,
-                )
-                feed = FeedReport(ok=True)  # names nothing: directed cycles are off
-                if self._settings.directed_cycles:
-                    feed, trust = await creation_feed(
-                        source, self._store, trust, lookback=lookback, now=self._now
-                    )
-                await self._store.scope_succeeded(changes_key(target), full=False)
-                await self._feed.worked(target)
-            except Stopped:
-                log.info("sync.scope_stopped", scope=name)
-                return FeedReport(ok=False, error="stopping"), trust
-            except Exception as exc:
-                code = feed_refusal(exc)
-                if code is None:
-                    await self._scope_failed(changes_key(target), name, exc, result)
-                    return FeedReport(ok=False, error=result.errors[-1]["error"]), trust
-                await self._feed_refused(target, name, code, exc, result)
-                return FeedReport(ok=False, unavailable=True, error=f"refused: {code}"), trust
-        self.beat()
-        # Search results are not listed packages: only what they changed counts.
-        self._add(result.totals, replace(outcome, listed=0))
-        self._metrics.scopes.labels("succeeded").inc()
-        return feed, trust
-
-    async def _feed_refused(
-        self, target: Target, name: str, code: str, exc: Exception, result: CycleResult
-    ) -> None:
-        try:
-            await self._feed.refused(target, code, stored_error(str(exc)))
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
-            await self._scope_failed(changes_key(target), name, db_exc, result)
-
-    def _feed_details(self, target: Target) -> StoreRecords:
-        s = self._settings
-        return functools.partial(
-            store_feed_details,
-            self._details,
-            str(target),
-            name_contains=s.group_name_contains,
-            include_unversioned=s.include_unversioned,
-        )
-
-    async def _sync_details(
-        self,
-        source: RegistrySource,
-        full: bool,
-    ) -> None:
-        """The target's governance-details reads (syncer/details_sync.py), after the feed.
-
-        A failure (Search denied, say) is logged and recorded in details_state;
-        it leaves the details as they were and the cycle's outcome alone.
-        """
-        # One stream of Search calls per target, beside the listings rather than
-        # in one of their SYNCER_CONCURRENCY slots (a pass is one call after the
-        # other); the rate cap applies to it as to every call.
-        if self.stop_event.is_set():
-            return
-        s = self._settings
-        try:
-            await sync_details(
-                source,
-                self._details,
-                full_cycle=full,
-                budget=details_budget(s.max_requests_per_second, s.interval_seconds),
-                lookback=timedelta(seconds=s.lookback_seconds),
-                name_contains=s.group_name_contains,
-                include_unversioned=s.include_unversioned,
-                stop=self.stop_event,
-            )
-        except Exception as exc:
-            message = str(exc) if isinstance(exc, SyncerError) else describe(exc)
-            known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
-            log.warning(
-                "details.failed",
-                target=str(source.target),
-                error=message,
-                exc_info=None if known else exc,
-            )
-            with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
-                await self._details.failed(source.target, stored_error(message))
-        self.beat()
-
-    async def _guarded_scope(
-        self,
-        source: RegistrySource,
-        scope: Scope,
-        watermark: datetime | None,
-        run_id: int,
-        semaphore: TargetSlots,
-        result: CycleResult,
-    ) -> bool:
-        """One scope, listed from ``watermark`` (None: all of it); its failure is
-        recorded and contained, never raised to the cycle. Whether it completed."""
-        async with semaphore:
-            if self.stop_event.is_set():
-                return False
-            result.totals.scopes_total += 1
-            self.beat()
-            try:
-                outcome = await sync_scope(
-                    source,
-                    self._store,
-                    scope,
-                    watermark=watermark,
-                    lookback=timedelta(seconds=self._settings.lookback_seconds),
-                    run_id=run_id,
-                    now=self._now,
-                    stop=self.stop_event,
-                )
-            except Stopped:
-                log.info("sync.scope_stopped", scope=str(scope))
-                return False
-            except Exception as exc:
-                await self._scope_failed(scope_key(scope), str(scope), exc, result)
-                return False
-            self.beat()
-            self._add(result.totals, outcome)
-            self._metrics.scopes.labels("succeeded").inc()
-            return True
-
-    def _add(self, totals: RunTotals, outcome: ScopeResult) -> None:
-        totals.packages_listed += outcome.listed
-        totals.packages_inserted += outcome.inserted
-        totals.packages_updated += outcome.updated
-        totals.packages_deleted += outcome.deleted
-        totals.items_skipped += outcome.skipped
-        m = self._metrics
-        m.rows.labels("inserted").inc(outcome.inserted)
-        m.rows.labels("updated").inc(outcome.updated)
-        m.rows.labels("deleted").inc(outcome.deleted)
-        m.items_skipped.inc(outcome.skipped)
-
-    async def _scope_failed(
-        self, key: tuple[str, str, str, str], name: str, exc: Exception, result: CycleResult
-    ) -> None:
-        message = str(exc) if isinstance(exc, SyncerError) else describe(exc)
-        if isinstance(exc, SyncerError | asyncpg.PostgresError | OSError):
-            log.warning("sync.scope_failed", scope=name, error=message)
-        else:  # a bug: keep the traceback
-            log.error("sync.scope_failed", scope=name, error=message, exc_info=exc)
-        result.totals.scopes_failed += 1
-        stored = stored_error(message)
-        result.errors.append({"scope": name, "error": stored})
-        self._metrics.scopes.labels("failed").inc()
-        try:
-            await self._store.scope_failed(key, stored)
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
-            log.error("sync.scope_failure_not_recorded", scope=name, error=describe(db_exc))
 
     # ------------------------------------------------------------- forever
     async def run_forever(self) -> None:
