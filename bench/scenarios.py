@@ -143,9 +143,7 @@ async def full_then_unchanged(ctx: Context) -> list[Row]:
             # once the feed has earned trust) makes at most 3 calls in all.
             target=f"= {minimum} (all-groups), <= 3 calls in all (directed)",
             met=unchanged.status == "succeeded"
-            and (
-                listing_calls(unchanged_calls) == minimum or sum(unchanged_calls.values()) <= 3
-            ),
+            and (listing_calls(unchanged_calls) == minimum or sum(unchanged_calls.values()) <= 3),
         ),
         Row(
             "2",
