@@ -11,19 +11,25 @@ The adaptive rate (``AdaptiveRate``) is additive-increase, multiplicative-
 decrease, with two changes that the benchmark (docs/benchmarks.md) showed to
 matter:
 
-- On a throttle the rate drops to a fraction of what the server *served* over
-  the last second (successful calls), not of what was allowed: when the
-  allowed rate is far above the quota (an unknown quota, a ceiling set high),
-  one step lands just under the quota, or under the share another client
-  leaves, instead of halving down from the ceiling for many steps.
+- On a throttle the rate drops to a fraction of what the server *served*
+  (successful calls), not of what was allowed: when the allowed rate is far
+  above the quota (an unknown quota, a ceiling set high), one step lands just
+  under the quota, or under the share another client leaves, instead of
+  halving down from the ceiling for many steps. The served rate is counted
+  since the last decrease when that was at most ``memory`` seconds ago: a
+  server's token bucket lets a probe through above the quota until the
+  bucket is empty, so over the last second the server "served" what was
+  sent; over the whole probe that burst is spread thin. (Over the last
+  second only, a 5/s quota probed to 7.5/s came back at 6/s, above the
+  quota, and throttled again within two seconds: bench.rate_model.)
 - The increase depends on where the rate is against the rate served when the
   last throttle came (the peak, as in TCP CUBIC): below it the gap closes by
   half a second, so the rate comes back near the quota and rests there; past
-  it the rate probes upwards, slowly at first (2.5% of the peak x (1 +
-  seconds past the peak)^1.5 per second), so few calls are throttled at a
-  steady quota, yet it is back from 5 to 20 requests/s within seconds once a
-  quota is raised. Only time spent sending counts, so an idle target does
-  not come back at its ceiling.
+  it the rate probes upwards, slowly at first (4% of the peak x (1 + seconds
+  past the peak)^2 per second), so few calls are throttled at a steady
+  quota, yet it is back from 5 to 20 requests/s within seconds once a quota
+  is raised. Only time spent sending counts, so an idle target does not come
+  back at its ceiling.
 
 One decrease per ``cooldown``: the calls in flight when the quota was hit come
 back throttled together, and count as one signal.
@@ -61,11 +67,12 @@ class AimdParams:
     """The adaptive rate's constants (requests/s and seconds)."""
 
     floor: float = 0.5  # never below: a throttled target still makes progress
-    growth: float = 0.025  # past the peak: share of the peak gained per second, x (1 + s)^1.5
+    growth: float = 0.04  # past the peak: share of the peak gained per second, x (1 + s)^2
     min_increase: float = 0.1  # requests/s per second, at least
     approach: float = 0.5  # below the peak: the share of the gap closed per second
     decrease: float = 0.9  # the rate after a throttle, as a share of the rate served
-    window: float = 1.0  # the served rate is measured over this many seconds
+    window: float = 1.0  # the served rate is measured over this many seconds at least
+    memory: float = 8.0  # ... and since the last decrease, if that was this recent
     cooldown: float = 0.5  # at most one decrease in this many seconds
     max_step: float = 1.0  # longest gap between successes that counts as sending time
 
@@ -113,7 +120,7 @@ class AdaptiveRate:
         closes by ``approach`` of itself a second, so the rate comes back near
         the quota it found and rests there. Past the peak it probes upwards,
         slowly at first and faster the longer nothing is throttled:
-        ``growth`` x peak x (1 + seconds past the peak)^1.5 per second. Both
+        ``growth`` x peak x (1 + seconds past the peak)^2 per second. Both
         scale with the peak, so a 5/s quota is probed as gently as a 20/s one.
         """
         p = self.params
@@ -122,7 +129,7 @@ class AdaptiveRate:
             speed = max(least, (self._peak - self.rate) * p.approach)
             return min(self._peak, self.rate + speed * step)
         self._past_peak += step
-        return self.rate + least * float((1.0 + self._past_peak) ** 1.5) * step
+        return self.rate + least * (1.0 + self._past_peak) ** 2 * step
 
     def throttled(self) -> None:
         now = self._clock()
@@ -131,13 +138,14 @@ class AdaptiveRate:
         if now - self._decreased_at < p.cooldown:
             return
         self._forget(now)
-        # Served over the last window, or since the last decrease if that was
-        # more recent: a burst the server allowed before it throttled (its
-        # bucket was full) is not its rate.
-        # The window holds about 8 calls at least: at 5/s one call more or less
-        # in a second would move the estimate by 20%.
+        # Served since the last decrease if that was recent (a burst the
+        # server allowed before it throttled, its bucket being full, is not
+        # its rate), else over the last window, which holds about 8 calls at
+        # least: at 5/s one call more or less in a second would move the
+        # estimate by 20%.
         window = min(4.0, max(p.window, 8.0 / max(self.rate, 0.1)))
-        since = max(now - window, self._decreased_at)
+        recent = now - self._decreased_at <= max(p.memory, window)
+        since = self._decreased_at if recent else now - window
         served = sum(1 for t in self._served if t > since) / max(now - since, 1e-3)
         self._peak = min(self.rate, served)
         self.rate = max(p.floor, min(self.ceiling, p.decrease * self._peak))
@@ -152,7 +160,7 @@ class AdaptiveRate:
         return sum(1 for t in self._served if t > now - self.params.window) / self.params.window
 
     def _forget(self, now: float) -> None:
-        horizon = now - 4.0  # the longest window
+        horizon = now - max(4.0, self.params.memory)  # the longest window
         while self._served and self._served[0] <= horizon:
             self._served.popleft()
 

@@ -83,9 +83,9 @@ def test_the_rate_never_drops_below_the_floor() -> None:
 
 def test_below_the_peak_the_rate_closes_in_and_rests_there() -> None:
     """Throttled while 10/s were served: 9/s, then back up to 10, not past it while it
-    approaches (half the gap a second, at least 2.5% of the peak), then probing."""
+    approaches (half the gap a second, at least ``growth`` of the peak), then probing."""
     clock = Clock()
-    rate = AdaptiveRate(100, clock)
+    rate = AdaptiveRate(100, clock, AimdParams(growth=0.025))
     succeed(rate, clock, 10, 10)
     rate.throttled()
     assert rate.rate == pytest.approx(9.0)
@@ -101,7 +101,7 @@ def test_below_the_peak_the_rate_closes_in_and_rests_there() -> None:
 
 
 def test_past_the_peak_the_increase_grows_with_time() -> None:
-    """Past a peak of 10/s: 0.25/s per second x (1 + t)^1.5, i.e. 0.25 ((1 + t)^2.5 - 1) / 2.5."""
+    """Past a peak of 10/s: 0.4/s per second x (1 + t)^2, i.e. 0.4 ((1 + t)^3 - 1) / 3."""
     clock = Clock()
     rate = AdaptiveRate(100, clock)
     succeed(rate, clock, 10, 10)
@@ -111,7 +111,7 @@ def test_past_the_peak_the_increase_grows_with_time() -> None:
     peak = rate.rate
     for seconds in range(1, 5):
         succeed(rate, clock, 100, 100)
-        expected = 0.25 * ((1 + seconds) ** 2.5 - 1) / 2.5
+        expected = 0.4 * ((1 + seconds) ** 3 - 1) / 3
         assert rate.rate - peak == pytest.approx(expected, rel=0.03)
 
 
@@ -154,8 +154,8 @@ def test_time_without_calls_does_not_raise_the_rate() -> None:
     assert rate.rate <= base + 0.5 * 1.0 + 1e-9
 
 
-def test_recovers_from_5_to_20_in_about_eleven_seconds_of_sending() -> None:
-    """The arithmetic alone (no server's burst, no queue): 6 -> 20/s takes 11.3 s."""
+def test_recovers_from_5_to_20_in_about_seven_seconds_of_sending() -> None:
+    """The arithmetic alone (no server's burst, no queue): 6 -> 20/s takes 7 s."""
     clock = Clock()
     rate = AdaptiveRate(100, clock)
     succeed(rate, clock, 6, 6)
@@ -166,7 +166,23 @@ def test_recovers_from_5_to_20_in_about_eleven_seconds_of_sending() -> None:
         clock.advance(0.05)
         rate.success()
         seconds += 0.05
-    assert 10 < seconds < 12
+    assert 6 < seconds < 8
+
+
+def test_a_probe_the_servers_bucket_let_through_is_not_taken_for_the_quota() -> None:
+    """A 5/s quota, probed past it: the server's full bucket let the last second
+    through at 7.5/s. Measured since the last decrease (8 s), the served rate is
+    close to the quota, and the rate lands under it; measured over the last
+    second, it would land at 6.75/s and be throttled again at once."""
+    clock = Clock()
+    rate = AdaptiveRate(100, clock)
+    succeed(rate, clock, 10, 5)
+    rate.throttled()
+    succeed(rate, clock, 35, 5)  # 7 s at the quota
+    succeed(rate, clock, 7, 7.5)  # the bucket's 5 spare calls and more
+    rate.throttled()
+    assert rate.rate < 5.0
+    assert rate.rate == pytest.approx(0.9 * 42 / (7 + 7 / 7.5), rel=0.02)
 
 
 def test_the_pacer_lets_callers_through_one_over_the_rate_apart() -> None:
