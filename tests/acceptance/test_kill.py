@@ -1,6 +1,8 @@
 """SIGKILL `syncer once` at random moments; nothing is lost, nothing duplicated.
 
-Twelve runs of the real command line against a slowed stand-in, each killed
+Twelve runs of the real command line (six through PgBouncer, whose part is
+the pooler's: the kills themselves are the direct run's) against a slowed
+stand-in, each killed
 at a seeded random moment: most a random delay after its cycle started (so
 the kill lands among its pages, sweeps and run bookkeeping), some a random
 delay after the process started (in its start-up or migration). Between
@@ -37,8 +39,7 @@ from tests.mirror import WATERMARKS, assert_same, mirror_packages, source_packag
 from tests.standin import ApiError, Faults, Registry, StandIn, serve_in_thread
 
 SEED = 2026
-KILLS = 12
-KILL_POINTS_REQUIRED = 10
+KILLS = {"direct": 12, "pgbouncer": 6}
 
 
 def ticking_clock() -> Callable[[], float]:
@@ -174,7 +175,7 @@ async def test_sigkill_at_random_moments_loses_nothing(
             SYNCER_LEASE_SECONDS="3",
             **route.env,
         )
-        for round_ in range(KILLS):
+        for round_ in range(KILLS[route.name]):
             mode = ["--full"] if round_ % 2 else []
             # A run that finishes before its moment comes is run again, sooner.
             for patience in (1.0, 0.5, 0.25, 0.1):
@@ -216,9 +217,10 @@ async def test_sigkill_at_random_moments_loses_nothing(
     )
 
     # The kills landed across the sync: mid-cycle, at many different depths.
-    assert len(kills) >= KILL_POINTS_REQUIRED, kills
-    assert sum(k.mid_cycle for k in kills) >= KILL_POINTS_REQUIRED // 2 + 1, kills
-    assert len({k.requests_before for k in kills}) >= 5, kills
+    required = KILLS[route.name] - 2  # a run may finish before every moment drawn for it
+    assert len(kills) >= required, kills
+    assert sum(k.mid_cycle for k in kills) >= required // 2 + 1, kills
+    assert len({k.requests_before for k in kills}) >= min(5, required - 1), kills
     print(
         f"\n{len(kills)} kills, {sum(k.mid_cycle for k in kills)} mid-cycle, after"
         f" {sorted(k.requests_before for k in kills)} SageMaker requests"
