@@ -68,7 +68,7 @@ def change(registry: Registry, rng: random.Random, round_: int, mirrored: list[s
     arns = sorted(registry.packages)
     registry.update_package(rng.choice(arns), approval=rng.choice(["Approved", "Rejected"]))
     deletable = sorted(set(mirrored) & set(arns))
-    if round_ % 3 == 0 and deletable:
+    if round_ % 2 == 0 and deletable:
         registry.delete_package(rng.choice(deletable))
     if round_ % 4 == 1:
         name = f"model-new-{round_}"
