@@ -25,7 +25,7 @@ matter:
 - The increase depends on where the rate is against the rate served when the
   last throttle came (the peak, as in TCP CUBIC): below it the gap closes by
   half a second, so the rate comes back near the quota and rests there; past
-  it the rate probes upwards, slowly at first (4% of the peak x (1 + seconds
+  it the rate probes upwards, slowly at first (3% of the peak x (1 + seconds
   past the peak)^2 per second), so few calls are throttled at a steady
   quota, yet it is back from 5 to 20 requests/s within seconds once a quota
   is raised. Only time spent sending counts, so an idle target does not come
@@ -67,7 +67,7 @@ class AimdParams:
     """The adaptive rate's constants (requests/s and seconds)."""
 
     floor: float = 0.5  # never below: a throttled target still makes progress
-    growth: float = 0.04  # past the peak: share of the peak gained per second, x (1 + s)^2
+    growth: float = 0.03  # past the peak: share of the peak gained per second, x (1 + s)^2
     min_increase: float = 0.1  # requests/s per second, at least
     approach: float = 0.5  # below the peak: the share of the gap closed per second
     decrease: float = 0.9  # the rate after a throttle, as a share of the rate served
