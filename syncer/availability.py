@@ -83,6 +83,15 @@ class RateRecorder:
         self._store = store
         self._throttles: dict[tuple[Target, str], int] = {}
 
+    async def resume(self, target: Target, limits: TargetLimits) -> None:
+        """Once per process and target: start from the rates the last cycle there
+        found under the quota (throttling held them below their ceiling then), so
+        that a `syncer once` from cron does not meet a known quota at full speed."""
+        if limits.resumed:
+            return
+        found = await self._store.api_rates(target)
+        limits.resume({name: allowed for name, allowed, ceiling in found if allowed < ceiling})
+
     async def record(self, target: Target, limits: TargetLimits) -> None:
         rates = []
         for name in CLASSES:

@@ -153,6 +153,15 @@ class AdaptiveRate:
         self._decreased_at = now
         self._past_peak = 0.0
 
+    def resume(self, allowed: float) -> None:
+        """Start from a rate found earlier (by a previous process, say) as if a
+        throttle had come at it: a little under it, back to it within seconds,
+        then probing past it. A process that starts at the ceiling instead meets
+        a quota it already found with every call in flight at once."""
+        self._peak = min(self.ceiling, allowed)
+        self.rate = max(self.params.floor, self.params.decrease * self._peak)
+        self._past_peak = 0.0
+
     def served_rate(self) -> float:
         """Successful calls per second over the last window."""
         now = self._clock()
@@ -232,6 +241,7 @@ class TargetLimits:
     sleep: Sleep = asyncio.sleep
     params: AimdParams = field(default_factory=AimdParams)
     classes: dict[str, ClassLimit] = field(init=False)
+    resumed: bool = field(init=False, default=False)  # from rates recorded earlier, once
     _ceiling_pacer: Pacer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -260,6 +270,14 @@ class TargetLimits:
             rate.throttled()
         elif outcome == "ok":
             rate.success()
+
+    def resume(self, found: dict[str, float]) -> None:
+        """Start each class named in ``found`` from the rate found for it earlier."""
+        self.resumed = True
+        if self.adaptive:
+            for name, allowed in found.items():
+                if name in self.classes:
+                    self.classes[name].rate.resume(allowed)
 
     def allowed(self, operation_class_name: str) -> float:
         limit = self.classes[operation_class_name]

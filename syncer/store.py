@@ -518,6 +518,12 @@ class Store:
                 [r[2] for r in rates],
             )
 
+    async def api_rates(self, target: Target) -> list[tuple[str, float, float]]:
+        """(operation class, allowed rate, ceiling) as the last cycle of a target left them."""
+        async with self.transaction() as conn:
+            rows = await conn.fetch(QUERIES["get_api_rates"], target.account_id, target.region)
+        return [(r["operation_class"], r["allowed_rate"], r["ceiling"]) for r in rows]
+
     async def scope_lags(self) -> list[asyncpg.Record]:
         async with self.transaction() as conn:
             return list(await conn.fetch(QUERIES["scope_lags"]))

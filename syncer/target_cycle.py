@@ -96,6 +96,8 @@ class TargetCycle:
     async def run(self) -> Plan:
         """The feed first, then the plan (syncer.plan), then the listings it names."""
         target, settings, store = self._target, self._settings, self._store
+        if self._source.limits is not None:
+            await self._s.rates.resume(target, self._source.limits)
         # Read before this cycle moves anything: where each scope's listing
         # starts (a full cycle lists from the start) and which groups are live.
         watermarks = {} if self._full else await store.watermarks(target)

@@ -327,6 +327,11 @@ ON CONFLICT (account_id, region, operation_class) DO UPDATE
  WHERE (r.allowed_rate, r.ceiling, r.throttles)
        IS DISTINCT FROM (excluded.allowed_rate, excluded.ceiling, excluded.throttles);
 
+-- name: get_api_rates
+SELECT operation_class, allowed_rate, ceiling
+  FROM sagemaker.api_rates
+ WHERE account_id = $1 AND region = $2;
+
 -- name: status_quota
 -- Per account and region: the change feed's availability and the API rates.
 SELECT t.account_id, t.region,

@@ -321,3 +321,14 @@ async def test_a_cancelled_waiter_takes_no_slot() -> None:
     assert slots.held("a") == 0
     await slots.acquire("b")
     assert slots.held("b") == 1
+
+
+def test_resuming_starts_under_the_rate_found_then_probes_past_it() -> None:
+    clock = Clock()
+    rate = AdaptiveRate(100, clock)
+    rate.resume(10.0)
+    assert rate.rate == pytest.approx(9.0)  # as after a throttle at 10/s
+    succeed(rate, clock, 500, 100)  # five seconds of sending
+    assert rate.rate > 10.0
+    rate.resume(500.0)  # more than the ceiling: the ceiling is the peak
+    assert rate.rate == pytest.approx(90.0)
