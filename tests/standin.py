@@ -377,11 +377,15 @@ class Faults:
 
 
 class TokenBucket:
-    def __init__(self, rate: float) -> None:
-        self.rate, self.tokens, self.stamp = rate, rate, time.monotonic()
+    """Holds one second of ``rate``, full at the start (bench.rate_model runs it on a
+    virtual clock)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.rate, self.tokens, self.stamp = rate, rate, clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens >= 1:
