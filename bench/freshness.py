@@ -72,14 +72,18 @@ class Outcome:
 
 
 def seeded(groups: int, versions: int, rng: random.Random) -> Registry:
-    """Versions spread over 90 days, so incremental listings re-read only the newest."""
+    """Groups and versions spread over 90 days, each group created just before its
+    versions: incremental listings re-read only the newest, and a directed cycle's
+    group listing (the newest group known, minus the lookback) finds one group, as
+    in a registry that grew over time, not all of them at once."""
     registry = Registry()
     start = time.time() - HISTORY_SECONDS
-    step = HISTORY_SECONDS / (groups * versions + 1)
+    step = HISTORY_SECONDS / (groups * (versions + 1) + 1)
     moment = start
     for g in range(groups):
         name = f"model-{g:04d}"
-        registry.create_group(name, created=round(start - 1, 3))
+        moment += step
+        registry.create_group(name, created=round(moment, 3))
         for _ in range(versions):
             moment += step
             approval = rng.choice(["Approved", "Rejected", "PendingManualApproval"])
