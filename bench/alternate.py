@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.database import scratch
 from bench.dbcpu import cpu_seconds, postmaster_pid
-from bench.scenarios import LATENCY
+from bench.scenarios import LATENCY, SUMMARIES_ONLY
 from bench.server import Shape, running
 from bench.service import syncer_once
 
@@ -43,7 +43,9 @@ async def compare(
                     server.reset()
                     standin = cpu_seconds(server.process.pid)
                     database = cpu_seconds(postmaster, children=True)
-                    sync = await syncer_once(dsn, server.endpoint, full=True, source=sources[label])
+                    sync = await syncer_once(
+                        dsn, server.endpoint, full=True, source=sources[label], **SUMMARIES_ONLY
+                    )
                     await asyncio.sleep(0.2)  # let the postmaster reap the service's backends
                     if sync.status != "succeeded" or sync.packages_listed != shape.packages:
                         listed = f"{sync.status}, {sync.packages_listed} listed"
