@@ -282,7 +282,8 @@ COMMENT ON COLUMN sagemaker.details_state.pass_full IS 'Whether the open pass re
 COMMENT ON COLUMN sagemaker.details_state.looked_through IS 'Packages and groups first seen by the mirror before this were looked for by a completed pass (its start minus the lookback).';
 COMMENT ON COLUMN sagemaker.details_state.last_full_pass_started_at IS 'When the last completed full pass started.';
 COMMENT ON COLUMN sagemaker.details_state.last_pass_finished_at IS 'When the last pass completed.';
-COMMENT ON COLUMN sagemaker.details_state.last_error IS 'The last error of a details read (e.g. Search denied); NULL after a success.';
+COMMENT ON COLUMN sagemaker.details_state.last_error IS
+    'The last error of a details read (e.g. Search denied), as stored for readers: its first line, IAM principal ARNs cut, at most 300 characters; NULL after a success.';
 COMMENT ON COLUMN sagemaker.details_state.last_error_at IS 'When last_error happened.';
 COMMENT ON COLUMN sagemaker.details_state.consecutive_failures IS 'Failed details reads since the last success.';
 
@@ -324,7 +325,8 @@ COMMENT ON COLUMN sagemaker.sync_state.watermark IS
 COMMENT ON COLUMN sagemaker.sync_state.last_attempt_at IS 'When the scope was last listed, successfully or not.';
 COMMENT ON COLUMN sagemaker.sync_state.last_success_at IS 'When a listing of the scope last completed and was stored.';
 COMMENT ON COLUMN sagemaker.sync_state.last_full_success_at IS 'When a complete (non-incremental) listing last completed; deletions are detected then.';
-COMMENT ON COLUMN sagemaker.sync_state.last_error IS 'The last error of the scope; NULL after a success.';
+COMMENT ON COLUMN sagemaker.sync_state.last_error IS
+    'The last error of the scope, as stored for readers: its first line, IAM and STS principal ARNs cut after the account (arn:aws:iam::123456789012:***), at most 300 characters (the log has the detail); NULL after a success.';
 COMMENT ON COLUMN sagemaker.sync_state.last_error_at IS 'When last_error happened.';
 COMMENT ON COLUMN sagemaker.sync_state.consecutive_failures IS 'Failed attempts since the last success.';
 COMMENT ON COLUMN sagemaker.sync_state.trust_directed IS
@@ -389,7 +391,8 @@ COMMENT ON COLUMN sagemaker.sync_runs.groups_deleted IS 'Groups marked deleted.'
 COMMENT ON COLUMN sagemaker.sync_runs.items_skipped IS 'Listed items that could not be mirrored (logged with a reason).';
 COMMENT ON COLUMN sagemaker.sync_runs.api_calls IS 'SageMaker HTTP requests made, retries included.';
 COMMENT ON COLUMN sagemaker.sync_runs.api_throttled IS 'Requests answered with a throttling error.';
-COMMENT ON COLUMN sagemaker.sync_runs.errors IS 'Failed scopes and their errors, as a JSON array of {scope, error}.';
+COMMENT ON COLUMN sagemaker.sync_runs.errors IS
+    'Failed scopes and their errors, as a JSON array of {scope, error}; each error its first line, IAM principal ARNs cut, at most 300 characters.';
 COMMENT ON COLUMN sagemaker.sync_runs.deployment_key IS
     'The deployment (sagemaker.cycle_leases) whose cycle this was; NULL for runs recorded before schema version 7.';
 
