@@ -900,6 +900,39 @@ COMMENT ON FUNCTION sagemaker.store_listing_page(
     text[], timestamptz) IS
     'registry-sync internal: stores one page of a scope''s listing (upsert, change history, watermark) and, for its last page, sweeps and records the scope; one round trip.';
 
+-- store_listing_page as the service calls it: a statement on its own (its own
+-- transaction), which bounds its lock waits by the caller's timeout (0013).
+CREATE FUNCTION sagemaker.write_listing_page(
+    p_account text, p_region text, p_kind text, p_group text,
+    p_arns text[], p_account_ids text[], p_regions text[], p_group_names text[],
+    p_versions integer[], p_names text[], p_descriptions text[],
+    p_creation_times timestamptz[], p_package_statuses text[], p_approval_statuses text[],
+    p_stages text[], p_stage_statuses text[], p_stage_descriptions text[],
+    p_registration_types text[], p_raws text[],
+    p_run_id bigint, p_finish boolean, p_seen text[], p_absent_before timestamptz,
+    p_lock_timeout_ms integer,
+    OUT inserted bigint, OUT updated bigint, OUT changes bigint, OUT deleted bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms::text, true);
+    SELECT s.inserted, s.updated, s.changes, s.deleted
+      INTO inserted, updated, changes, deleted
+      FROM sagemaker.store_listing_page(
+            p_account, p_region, p_kind, p_group,
+            p_arns, p_account_ids, p_regions, p_group_names, p_versions, p_names,
+            p_descriptions, p_creation_times, p_package_statuses, p_approval_statuses,
+            p_stages, p_stage_statuses, p_stage_descriptions, p_registration_types, p_raws,
+            p_run_id, p_finish, p_seen, p_absent_before) AS s;
+END
+$$;
+COMMENT ON FUNCTION sagemaker.write_listing_page(
+    text, text, text, text, text[], text[], text[], text[], integer[], text[], text[],
+    timestamptz[], text[], text[], text[], text[], text[], text[], text[], bigint, boolean,
+    text[], timestamptz, integer) IS
+    'registry-sync internal: store_listing_page, its lock waits bounded by the caller''s timeout (ms), for a call that is its own transaction.';
+
 -- Takes the lease when it is free (expired or released) and the deployment's
 -- cycle is due: p_min_gap seconds after the last one started, or now if its
 -- leader died before releasing the lease. Answers, by the

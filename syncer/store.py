@@ -3,8 +3,9 @@
 Each page is written in one transaction that also advances the scope's
 watermark, under a transaction-level advisory lock on the scope, so a crash
 between pages loses nothing and two writers never interleave on one scope.
-A listing page is one round trip (sagemaker.store_listing_page, migration
-0003), its last page included, which also sweeps and records the scope.
+A listing page is one round trip (sagemaker.write_listing_page, migrations
+0003 and 0013), its last page included, which also sweeps and records the
+scope: a statement that is its own transaction and sets its own bounds.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class Store:
     def __init__(self, pool: asyncpg.Pool, statement_timeout_seconds: float = 60.0) -> None:
         self._pool = pool
         self._settings = transaction_settings(statement_timeout_seconds)
+        # The page write's own bound on lock waits (migration 0013), in ms.
+        self._lock_timeout_ms = int(self._settings[0])
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -278,23 +281,27 @@ class Store:
         scope's success in the same transaction; with ``seen_arns``, everything
         a complete listing returned, packages of the scope not among them and
         created before ``absent_before`` are marked deleted first. One round
-        trip (sagemaker.store_listing_page).
+        trip: a statement on its own, which is its own transaction, not a
+        transaction block. The page function sets its own search_path and
+        plans, and a lock timeout of the statement timeout, so that a row
+        someone else holds fails the page in time; asyncpg's command timeout
+        bounds the rest (migration 0013).
         """
         rows = list({p.arn: p for p in packages}.values())  # a page may repeat an item
         if not rows and not last:
             return WriteCounts()
         if seen_arns is not None and absent_before is None:
             raise ValueError("a sweep needs absent_before")
-        async with self.transaction() as conn:
-            record = await conn.fetchrow(
-                QUERIES["store_listing_page"],
-                *scope_key(scope),
-                *_package_columns(rows),
-                run_id,
-                last,
-                list(seen_arns) if seen_arns is not None else None,
-                absent_before,
-            )
+        record = await self._pool.fetchrow(
+            QUERIES["store_listing_page"],
+            *scope_key(scope),
+            *_package_columns(rows),
+            run_id,
+            last,
+            list(seen_arns) if seen_arns is not None else None,
+            absent_before,
+            self._lock_timeout_ms,
+        )
         assert record is not None
         return WriteCounts(*record)
 

@@ -31,6 +31,7 @@ from syncer.settings import Settings
 from syncer.source import RegistrySource, feed_refusal
 from syncer.store import CONNECTION_ERRORS, RunTotals, Store, changes_key, groups_key, scope_key
 from syncer.sync import ScopeResult, Stopped, StoreRecords, sync_changes, sync_scope
+from syncer.tasks import both
 
 log = get_logger(__name__)
 
@@ -304,7 +305,7 @@ class TargetCycle:
                 return FeedReport(ok=False, unavailable=True, error="switched off"), trust
             totals.scopes_total += 1
             try:
-                outcome = await sync_changes(
+                changes = sync_changes(
                     self._source,
                     self._store,
                     lookback=self._lookback,
@@ -312,11 +313,22 @@ class TargetCycle:
                     stop=self._s.stop,
                     details=self._feed_details() if self._settings.details else None,
                 )
-                feed = FeedReport(ok=True)  # names nothing: directed cycles are off
                 if self._settings.directed_cycles:
-                    feed, trust = await creation_feed(
-                        self._source, self._store, trust, lookback=self._lookback, now=self._s.now
+                    # Independent reads (changes apply to mirrored packages; creations
+                    # are checked against the mirror's ARNs): side by side.
+                    outcome, (feed, trust) = await both(
+                        changes,
+                        creation_feed(
+                            self._source,
+                            self._store,
+                            trust,
+                            lookback=self._lookback,
+                            now=self._s.now,
+                        ),
                     )
+                else:
+                    outcome = await changes
+                    feed = FeedReport(ok=True)  # names nothing: directed cycles are off
                 await self._store.scope_succeeded(key, full=False)
                 await self._s.feed.worked(target)
             except Stopped:

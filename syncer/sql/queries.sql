@@ -13,18 +13,20 @@ SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),
        pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
 
 -- name: store_listing_page
--- A page of a scope's listing in one round trip: lock, upsert with change
--- history, watermark, and for the last page the sweep and the scope's success
--- (migrations/0003_page_writes.sql). $1-$4 the scope, $5-$19 the page as
+-- A page of a scope's listing in one round trip, sent on its own (not in a
+-- transaction block, so not after transaction_settings): lock, upsert with
+-- change history, watermark, and for the last page the sweep and the scope's
+-- success (migrations 0003 and 0013). $1-$4 the scope, $5-$19 the page as
 -- columns, $20 the run, $21 last page, $22 the ARNs of a complete listing (or
--- NULL), $23 the sweep's cut-off.
+-- NULL), $23 the sweep's cut-off, $24 the lock timeout (ms). The function
+-- brings its own search_path; nothing here resolves through the session's.
 SELECT inserted, updated, changes, deleted
-  FROM sagemaker.store_listing_page(
+  FROM sagemaker.write_listing_page(
         $1, $2, $3, $4,
         $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[],
         $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
         $18::text[], $19::text[],
-        $20, $21, $22::text[], $23);
+        $20, $21, $22::text[], $23, $24);
 
 -- name: sweep_packages
 -- After a complete listing of a scope ($3: the group, '' for unversioned

@@ -39,7 +39,8 @@ from urllib.parse import urlencode, urlunsplit
 import asyncpg
 import pytest
 
-from syncer.store import Store
+from syncer.models import Scope, Target, parse_package
+from syncer.store import Store, scope_key
 from tests.acceptance.cli import service_env, syncer
 from tests.acceptance.test_run import free_port, running_service
 from tests.conftest import _admin, dsn_for, sync_once
@@ -455,6 +456,47 @@ async def test_statement_timeout_is_set_in_every_transaction_and_cancels(
         assert time.monotonic() - started < 4
 
 
+async def test_a_page_write_is_one_statement_that_bounds_its_own_lock_waits(
+    database_url: str,
+) -> None:
+    """A listing page is sent on its own, outside a transaction block (one round
+    trip, nothing left in the session for a pooler to hand on), and still
+    fails within the statement timeout when someone else holds its scope."""
+    scope = Scope(Target("123456789012", "us-east-1"), "churn")
+    item = {
+        "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/1",
+        "ModelPackageGroupName": "churn",
+        "ModelPackageVersion": 1,
+        "CreationTime": 1_700_000_000.0,
+        "ModelPackageStatus": "Completed",
+        "ModelApprovalStatus": "Approved",
+    }
+    sent: list[str] = []
+    async with Store.open(database_url, max_size=1, statement_timeout_seconds=0.5) as store:
+        counts = await store.store_page(scope, [parse_package(item)], 1, last=True)
+        assert counts.inserted == 1  # and asyncpg knows the types now
+        async with store.pool.acquire() as conn:  # the pool's one connection
+            conn.add_query_logger(lambda record: sent.append(record.query))
+        await store.store_page(scope, [parse_package(item)], 1, last=True)
+        assert len(sent) == 1 and "sagemaker.write_listing_page(" in sent[0], sent
+
+        holder = await asyncpg.connect(database_url)
+        try:
+            async with holder.transaction():
+                await holder.execute(
+                    "SELECT sagemaker.lock_scope($1, $2, $3, $4)", *scope_key(scope)
+                )
+                started = time.monotonic()
+                with pytest.raises(asyncpg.LockNotAvailableError):
+                    await store.store_page(scope, [parse_package(item)], 1, last=True)
+                assert time.monotonic() - started < 4
+        finally:
+            await holder.close()
+        async with store.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW lock_timeout") == "0"
+            assert not conn.is_in_transaction()
+
+
 async def test_a_row_locked_by_someone_else_fails_its_scope_within_the_timeout(
     database_url: str, db: asyncpg.Connection
 ) -> None:
@@ -483,10 +525,13 @@ async def test_a_row_locked_by_someone_else_fails_its_scope_within_the_timeout(
         finally:
             await holder.close()
         assert took < 30
-        # The scopes that write the locked row fail (the change feed may try it too).
+        # The scopes that write the locked row fail (the change feed may try it too):
+        # the page write by its own lock timeout (migration 0013), the feed's
+        # transaction by its statement timeout.
         failed = {e["scope"].rsplit("/", 1)[-1]: e["error"] for e in blocked.errors}
         assert "beta" in failed and set(failed) <= {"beta", "(changes)"}, failed
-        assert all("statement timeout" in error for error in failed.values())
+        assert "lock timeout" in failed["beta"], failed
+        assert "statement timeout" in failed.get("(changes)", "statement timeout"), failed
         approvals = dict(
             await db.fetch(
                 "SELECT model_package_arn, model_approval_status FROM sagemaker.model_packages"

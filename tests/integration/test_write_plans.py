@@ -50,6 +50,7 @@ async def _write(conn: asyncpg.Connection, scope: Scope, page: list[PackageSumma
         True,  # the listing's last page: the sweep runs too
         [p.arn for p in page],
         datetime.now(UTC),
+        60_000,  # its lock timeout, ms
     )
 
 
