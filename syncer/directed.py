@@ -189,12 +189,24 @@ async def check_feed(
 ) -> tuple[Trust, tuple[Created, ...]]:
     """After the listings: what the feed missed, a reconcile's proof, the new trust (saved)."""
     target = source.target
-    created: list[Created] = []
-    if feed.ok and trust.since is not None and feed.started_at is not None:
-        created = await store.created_in_run(
-            target, run_id, trust.since, feed.started_at - lookback
-        )
-    misses = feed_misses(trust, feed, created, lookback)
+
+    async def created() -> list[Created]:
+        if not feed.ok or trust.since is None or feed.started_at is None:
+            return []
+        return await store.created_in_run(target, run_id, trust.since, feed.started_at - lookback)
+
+    async def proof() -> Proof | Exception | None:
+        if not (reconcile and feed.ok and listings_ok):
+            return None
+        try:
+            return await prove(source, store, target)
+        except Exception as exc:  # raised below unless a miss makes the proof moot
+            return exc
+
+    # A reconcile proves the feed unless it missed a package. The proof is made
+    # beside the search for misses (independent reads) and set aside if one is found.
+    stored_first, proved = await both(created(), proof())
+    misses = feed_misses(trust, feed, stored_first, lookback)
     for miss in sorted(misses, key=lambda c: c.created)[:MISSES_LOGGED]:
         log.warning(
             "feed.missed",
@@ -203,10 +215,11 @@ async def check_feed(
             created=miss.created.isoformat(),
             detail="a listing found a package the change feed should have reported",
         )
-    proof = None
-    if reconcile and feed.ok and listings_ok and not misses:
-        proof = await prove(source, store, target)
-    new = next_trust(trust, feed=feed, misses=misses, proof=proof, listings_ok=listings_ok)
+    if misses:
+        proved = None
+    elif isinstance(proved, Exception):
+        raise proved
+    new = next_trust(trust, feed=feed, misses=misses, proof=proved, listings_ok=listings_ok)
     await store.save_trust(target, new, missed=bool(misses))
     if (new.directed, new.reason) != (trust.directed, trust.reason):
         log.info(

@@ -13,7 +13,10 @@ import time
 from typing import Any
 
 import asyncpg
+import pytest
 
+from syncer import directed
+from syncer.errors import SourceError
 from syncer.scheduler import CycleResult, Syncer
 from tests.conftest import Backend, open_syncer
 from tests.mirror import assert_same, mirror_packages, source_packages
@@ -195,6 +198,39 @@ async def test_a_package_the_feed_misses_is_found_by_the_reconcile_and_ends_trus
         await cycle(syncer)
         assert plan_of(syncer).mode == "directed"
         assert (await trust_row(db))["feed_misses"] == 1
+
+
+async def test_a_miss_ends_trust_even_when_the_proof_beside_it_fails(
+    standin_backend: Backend,
+    database_url: str,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reconcile's proof runs beside the search for misses; a miss makes it moot,
+    so its failure must not keep the trust the miss ends. Without a miss it fails
+    the feed's scope, as before."""
+    standin = standin_backend.standin
+    assert standin is not None
+    seeded(standin.registry)
+
+    async def unavailable(*_: object) -> None:
+        raise SourceError("search: ServiceUnavailable: try again")
+
+    async with open_syncer(database_url, standin_backend.endpoint, lookback_seconds=0) as syncer:
+        await cycle(syncer, full=True)
+        assert (await trust_row(db))["trust_reason"] == "feed_trusted"
+        monkeypatch.setattr(directed, "prove", unavailable)
+        failed = await syncer.run_cycle(full=True, wait=True)
+        assert failed.status == "partial"
+        assert [e["scope"] for e in failed.errors] == ["123456789012/us-east-1/(changes)"]
+        assert (await trust_row(db))["trust_reason"] == "feed_trusted"
+
+        hidden = standin.registry.create_package("g3")
+        standin.faults = Faults(search_missing={hidden})
+        await cycle(syncer)
+        await cycle(syncer, full=True)  # finds the miss; the proof fails beside it
+        row = await trust_row(db)
+        assert (row["trust_reason"], row["feed_last_miss"]) == ("feed_missed", hidden)
 
 
 async def test_a_feed_lagging_beyond_the_lookback_falls_back_at_the_reconcile(
