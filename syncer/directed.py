@@ -207,8 +207,12 @@ async def check_feed(
     # beside the search for misses (independent reads) and set aside if one is found.
     stored_first, proved = await both(created(), proof())
     misses = feed_misses(trust, feed, stored_first, lookback)
+    # A miss costs freshness while the feed is trusted: a directed cycle would
+    # not have listed the package. Untrusted (a blind or lagging Search, moto's
+    # in the demo), it is what keeps trust from being earned: worth a line, not an alarm.
+    report = log.warning if trust.directed else log.info
     for miss in sorted(misses, key=lambda c: c.created)[:MISSES_LOGGED]:
-        log.warning(
+        report(
             "feed.missed",
             target=str(target),
             package=miss.arn,

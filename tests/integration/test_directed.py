@@ -14,9 +14,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from syncer import directed
 from syncer.errors import SourceError
+from syncer.logging import configure_logging
 from syncer.scheduler import CycleResult, Syncer
 from tests.conftest import Backend, open_syncer
 from tests.mirror import assert_same, mirror_packages, source_packages
@@ -198,6 +200,29 @@ async def test_a_package_the_feed_misses_is_found_by_the_reconcile_and_ends_trus
         await cycle(syncer)
         assert plan_of(syncer).mode == "directed"
         assert (await trust_row(db))["feed_misses"] == 1
+
+
+async def test_a_miss_is_a_warning_only_while_the_feed_is_trusted(
+    standin_backend: Backend, database_url: str
+) -> None:
+    standin = standin_backend.standin
+    assert standin is not None
+    seeded(standin.registry)
+    configure_logging("INFO", "json")  # the suite's WARNING would drop the info lines
+
+    async def missed(syncer: Syncer) -> list[dict[str, Any]]:
+        """The feed.missed lines of a reconcile that finds a package Search never shows."""
+        hidden = standin.registry.create_package("g3")
+        standin.faults = Faults(search_missing=standin.faults.search_missing | {hidden})
+        with capture_logs() as logs:
+            await cycle(syncer, full=True)
+        return [e for e in logs if e["event"] == "feed.missed" and e["package"] == hidden]
+
+    async with open_syncer(database_url, standin_backend.endpoint, lookback_seconds=0) as syncer:
+        await cycle(syncer, full=True)  # trust earned
+        [trusted] = await missed(syncer)  # and ended by this miss
+        [untrusted] = await missed(syncer)
+    assert (trusted["log_level"], untrusted["log_level"]) == ("warning", "info")
 
 
 async def test_a_miss_ends_trust_even_when_the_proof_beside_it_fails(
