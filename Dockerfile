@@ -42,12 +42,12 @@ RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
         --no-deps --compile /wheels/registry_sync-*.whl
 
 # ------------------------------------------------------------------ standin
-# `python -m tests.standin`: a seeded SageMaker stand-in (AWS JSON 1.1 + STS) for
+# `python -m standin`: a seeded SageMaker stand-in (AWS JSON 1.1 + STS) for
 # trying the service out with deploy/compose.yaml. It needs only aiohttp, which
 # the service's virtualenv already has.
 FROM ${BASE_IMAGE} AS standin
 COPY --from=build /opt/registry-sync /opt/registry-sync
-COPY tests/__init__.py tests/standin.py /opt/standin/tests/
+COPY standin/__init__.py standin/__main__.py standin/sagemaker.py /opt/standin/standin/
 ENV PATH=/opt/registry-sync/bin:$PATH \
     PYTHONPATH=/opt/standin \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -56,8 +56,8 @@ USER 10001:10001
 EXPOSE 5000
 # Probes the port the stand-in was started with (its --port), whatever CMD says.
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-    CMD ["python", "-m", "tests.standin", "--probe"]
-ENTRYPOINT ["python", "-m", "tests.standin"]
+    CMD ["python", "-m", "standin", "--probe"]
+ENTRYPOINT ["python", "-m", "standin"]
 CMD ["--host", "0.0.0.0", "--port", "5000"]
 
 # ------------------------------------------------------------------ runtime

@@ -34,8 +34,8 @@ test-matrix: $(BIN)/syncer
 	BIN=$(BIN) .ci/test-matrix
 
 lint: $(BIN)/syncer
-	$(BIN)/ruff check syncer tests bench
-	$(BIN)/ruff format --check syncer
+	$(BIN)/ruff check syncer standin tests bench
+	$(BIN)/ruff format --check syncer standin
 	$(BIN)/mypy
 
 ## lock: re-pin the image's dependencies, with hashes, from pyproject.toml (see README)

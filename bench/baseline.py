@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import psycopg
 
-from tests.standin import REGION
+from standin.sagemaker import REGION
 
 # Inline, as such a script would have it; every value is a bind parameter.
 UPSERT = """

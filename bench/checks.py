@@ -8,8 +8,8 @@ import asyncpg
 import boto3
 
 from bench.server import Server
-from tests.mirror import assert_same, mirror_packages, source_packages
-from tests.standin import REGION
+from standin.mirror import assert_same, mirror_packages, source_packages
+from standin.sagemaker import REGION
 
 MIRROR_TABLES = ("model_packages", "model_package_groups", "model_package_changes")
 # A row's physical version: an UPDATE gives it a new ctid and xmin, an unchanged row keeps both.

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from syncer.store import Store
-from tests.conftest import admin_dsn, scratch_database
+from standin.postgres import admin_dsn, scratch_database
+from syncer.warehouse.store import Store
 
 scratch = scratch_database
 

@@ -32,8 +32,8 @@ from bench import replay
 from bench.database import scratch, server_setting
 from bench.scenarios import CONCURRENCY
 from bench.server import HISTORY_SECONDS, Shape, build_registry
+from standin.postgres import dsn_for
 from syncer import migrate
-from tests.conftest import dsn_for
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

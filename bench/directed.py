@@ -27,7 +27,7 @@ from bench.database import migrated_template, scratch
 from bench.report import Row, markdown, seconds
 from bench.server import Server, Shape, running
 from bench.service import Run, syncer_once
-from tests.standin import REGION
+from standin.sagemaker import REGION
 
 if TYPE_CHECKING:
     from bench.scenarios import Context

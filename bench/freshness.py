@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from standin.sagemaker import Registry, StandIn, serve_in_thread
 from syncer.logging import configure_logging
 from tests.conftest import open_syncer, scratch_database
-from tests.standin import Registry, StandIn, serve_in_thread
 
 HISTORY_SECONDS = 90 * 86400
 POLL_SECONDS = 0.02

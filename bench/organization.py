@@ -40,10 +40,10 @@ from aiohttp import web
 
 from bench.database import migrated_template, scratch
 from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape, serving
+from standin.sagemaker import Faults, Registry, seed
 from syncer.logging import configure_logging
 from syncer.service import open_service
 from syncer.settings import load_settings
-from tests.standin import Faults, Registry, seed
 
 ROLE_NAME = "RegistryReader"
 MANAGEMENT = "999999999999"  # listed by Organizations, skipped: its registry is not seeded

@@ -9,7 +9,7 @@ it again unchanged (every page re-sent, nothing to write), each way in turn:
   (the default, ``SYNCER_DATABASE_POOLER=none``);
 - ``direct, no cache``: straight to PostgreSQL, the cache off
   (``SYNCER_DATABASE_POOLER=transaction``), to separate the cache's share;
-- ``pgbouncer``: through PgBouncer in transaction mode (tests/pooler.py, the
+- ``pgbouncer``: through PgBouncer in transaction mode (standin/pgbouncer.py, the
   suite's own instance), the cache off.
 
 Runs alternate between the ways, so that drift on a shared machine spreads
@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 from bench import replay
 from bench.database import migrated_template, scratch, server_version
 from bench.server import HISTORY_SECONDS, Shape, build_registry
-from tests.conftest import admin_dsn
-from tests.pooler import running_pgbouncer
+from standin.pgbouncer import running_pgbouncer
+from standin.postgres import admin_dsn
 
 CONCURRENCY = 16  # SYNCER_CONCURRENCY's default: scopes in flight
 

@@ -33,7 +33,7 @@ from bench.database import scratch
 from bench.report import Row, seconds
 from bench.server import HISTORY_SECONDS, BenchStandIn, Shape
 from bench.service import Run, syncer_once
-from tests.standin import Faults, Regions, Registry, seed, serve_in_thread
+from standin.sagemaker import Faults, Regions, Registry, seed, serve_in_thread
 
 LATENCY = 0.020
 QUOTA = 20.0

@@ -4,7 +4,7 @@
 
 A model of bench scenario Q4 (bench/quota.py) without a network or an event
 loop: ``--workers`` paginations, each one call after the other, go through a
-target's limits (syncer.limits.TargetLimits, the code the service runs, on a
+target's limits (syncer.aws.limits.TargetLimits, the code the service runs, on a
 virtual clock) to a server that answers in 20 ms and throttles beyond a token
 bucket holding one second of its quota. A throttled call is retried as
 botocore's standard mode does (a random wait of up to 2^(attempt-1) s, at most
@@ -34,8 +34,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from syncer.limits import AimdParams, TargetLimits
-from tests.standin import TokenBucket
+from standin.sagemaker import TokenBucket
+from syncer.aws.limits import AimdParams, TargetLimits
 
 LATENCY = 0.02
 QUOTA, LOW_QUOTA = 20.0, 5.0

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from standin.sagemaker import Registry
 from syncer.models import (
     UNVERSIONED,
     PackageGroup,
@@ -24,8 +25,7 @@ from syncer.models import (
     parse_package,
 )
 from syncer.settings import Settings
-from syncer.store import Store, pool_size
-from tests.standin import Registry
+from syncer.warehouse.store import Store, pool_size
 
 PAGE = 100
 

@@ -22,7 +22,7 @@ from bench.database import scratch
 from bench.report import Row, count, seconds, times
 from bench.server import HISTORY_SECONDS, Server, Shape, build_registry, running
 from bench.service import Run, syncer_once
-from tests.conftest import CREDENTIALS
+from standin.sagemaker import CREDENTIALS
 
 LATENCY = 0.020  # seconds per call, in every scenario
 CONCURRENCY = 16

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standin import Faults, Package, Registry, StandIn, as_epoch, seed
+from standin.sagemaker import Faults, Package, Registry, StandIn, as_epoch, seed
 
 # Seeded groups and packages are created one after the other over this much
 # history, so a group's versions are minutes or hours apart, as in a real

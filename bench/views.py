@@ -1,6 +1,6 @@
 """How fast the analyst views and the README's queries answer on a large mirror.
 
-``python -m bench.views`` loads a scratch database, migrated with syncer.migrate,
+``python -m bench.views`` loads a scratch database, migrated with syncer.warehouse.migrate,
 with 200,000 packages (straight SQL, generate_series; no SageMaker involved),
 their change history, VACUUM ANALYZEs it as autovacuum would, then runs each
 query several times and prints the median server time (EXPLAIN ANALYZE) and
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import asyncpg
 
+from standin.postgres import scratch_database
 from syncer import migrate
 from syncer.logging import configure_logging
 from syncer.models import PackageSummary, Scope, Target, parse_package
-from syncer.store import Store
-from tests.conftest import scratch_database
+from syncer.warehouse.store import Store
 from tests.integration.test_readme_queries import readme_queries
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from syncer.aws.registry import ApiStats, RegistrySource, SourcePool
+from syncer.aws.targets import TargetPlan, Targets, target_states
+from syncer.cycle.loop import run_until_stopped
 from syncer.errors import DatabaseError, SyncerError
 from syncer.logging import configure_logging, get_logger, mask_secrets, printable
 from syncer.models import Target
-from syncer.scheduler import run_until_stopped
 from syncer.service import open_service, open_store, run_service, source_options, stop_on_signals
 from syncer.settings import Settings, load_settings, unknown_variables
-from syncer.source import ApiStats, RegistrySource, SourcePool
-from syncer.targets import TargetPlan, Targets, target_states
-from syncer.tls import unverified_tls
+from syncer.warehouse.tls import unverified_tls
 
 log = get_logger("syncer.cli")
 

@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from syncer.cycle.loop import Syncer
+from syncer.cycle.metrics import Metrics
 from syncer.errors import ConfigError
-from syncer.metrics import Metrics
-from syncer.migrate import latest_version
-from syncer.scheduler import Syncer
 from syncer.settings import Settings
-from syncer.store import Store
+from syncer.warehouse.migrate import latest_version
+from syncer.warehouse.store import Store
 
 READY_DB_TIMEOUT_SECONDS = 2.0
 # /readyz asks the database at most this often; the answer is shared meanwhile.

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from syncer.aws.registry import ApiStats, RegistrySource, SourceOptions, SourcePool
+from syncer.aws.targets import TargetPlan, Targets
+from syncer.cycle.loop import Syncer, run_until_stopped
+from syncer.cycle.metrics import Metrics
 from syncer.http import build_app, listen, serve_http, stuck_after_seconds
 from syncer.logging import get_logger
-from syncer.metrics import Metrics
-from syncer.scheduler import Syncer, run_until_stopped
 from syncer.settings import Settings
-from syncer.source import ApiStats, RegistrySource, SourceOptions, SourcePool
-from syncer.store import Store, pool_size
-from syncer.targets import TargetPlan, Targets
+from syncer.warehouse.store import Store, pool_size
 
 log = get_logger("syncer.service")
 

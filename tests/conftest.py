@@ -9,48 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import boto3
 import pytest
 import structlog
 
-from syncer.lease import deployment_key
+from standin.pgbouncer import POOLER_ENV, PgBouncer, running_pgbouncer
+from standin.postgres import admin_dsn, admin_execute, dsn_for, scratch_database
+from standin.sagemaker import CREDENTIALS, REGION, Faults, Registry, StandIn, serve_in_thread
+from syncer.aws.registry import ApiStats, SourcePool
+from syncer.aws.targets import TargetPlan, Targets
+from syncer.cycle.lease import deployment_key
+from syncer.cycle.loop import CycleResult, Syncer, utcnow
 from syncer.logging import configure_logging
-from syncer.scheduler import CycleResult, Syncer, utcnow
 from syncer.service import open_store, source_options
 from syncer.settings import Settings, load_settings
-from syncer.source import ApiStats, SourcePool
-from syncer.store import Store
-from syncer.targets import TargetPlan, Targets
-from tests.pooler import POOLER_ENV, PgBouncer, running_pgbouncer
-from tests.standin import REGION, Faults, Registry, StandIn, serve_in_thread
-
-DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-CREDENTIALS = ("testing", "testing")
-
-
-def admin_dsn() -> str:
-    return os.environ.get("SYNCER_TEST_DATABASE_URL", DEFAULT_TEST_DSN)
-
-
-def dsn_for(database: str) -> str:
-    parts = urlsplit(admin_dsn())
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(admin_dsn())
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+from syncer.warehouse.store import Store
 
 
 # ---------------------------------------------------------------- environment
@@ -77,8 +57,8 @@ def template_database() -> Iterator[str]:
 
     async def build() -> None:
         try:
-            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await _admin(f'CREATE DATABASE "{name}"')
+            await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin_execute(f'CREATE DATABASE "{name}"')
         except OSError as exc:
             pytest.fail(f"PostgreSQL not reachable at {admin_dsn()}: {exc}", pytrace=False)
         async with Store.open(dsn_for(name), max_size=2) as store:
@@ -86,19 +66,7 @@ def template_database() -> Iterator[str]:
 
     asyncio.run(build())
     yield name
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(template: str | None = None) -> AsyncIterator[str]:
-    """A new database (a clone of ``template``, or empty), dropped afterwards."""
-    name = f"rs_test_{uuid.uuid4().hex[:12]}"
-    clone = f' TEMPLATE "{template}"' if template else ""
-    await _admin(f'CREATE DATABASE "{name}"{clone}')
-    try:
-        yield dsn_for(name)
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    asyncio.run(admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -117,7 +85,7 @@ async def empty_database_url() -> AsyncIterator[str]:
 # ---------------------------------------------------------------- pgbouncer
 @pytest.fixture(scope="session")
 def pgbouncer() -> Iterator[PgBouncer]:
-    """PgBouncer in transaction mode in front of the test server (tests/pooler.py)."""
+    """PgBouncer in transaction mode in front of the test server (standin/pgbouncer.py)."""
     try:
         bouncer = running_pgbouncer(admin_dsn())
         started = bouncer.__enter__()

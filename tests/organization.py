@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
+from standin.sagemaker import REGION
 from tests.conftest import boto_client
-from tests.standin import REGION
 
 ROLE_NAME = "RegistryReader"
 MANAGEMENT = "123456789012"  # moto's default account: the organization's management account

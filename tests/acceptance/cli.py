@@ -7,8 +7,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from tests.conftest import CREDENTIALS
-from tests.standin import REGION
+from standin.sagemaker import CREDENTIALS, REGION
 
 
 def service_env(database_url: str, endpoint: str, **extra: str) -> dict[str, str]:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from tests.acceptance.cli import service_env, syncer
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@ import aiohttp
 import asyncpg
 import pytest
 
+from standin.sagemaker import Registry, StandIn, serve_in_thread
+from syncer.aws.registry import ApiStats
+from syncer.cycle.loop import Syncer
+from syncer.cycle.metrics import Metrics
 from syncer.http import (
     KEEPALIVE_TIMEOUT_SECONDS,
     READY_CACHE_SECONDS,
@@ -19,14 +23,10 @@ from syncer.http import (
     listen,
     serve_http,
 )
-from syncer.metrics import Metrics
-from syncer.scheduler import Syncer
-from syncer.source import ApiStats
-from syncer.store import Store
+from syncer.warehouse.store import Store
 from tests.acceptance.cli import service_env, syncer
 from tests.acceptance.test_run import running_service
 from tests.conftest import make_settings
-from tests.standin import Registry, StandIn, serve_in_thread
 
 
 @pytest.fixture

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import asyncpg
 
+from standin.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
+from standin.sagemaker import ApiError, Faults, Registry, StandIn, serve_in_thread
 from tests.acceptance.cli import service_env
 from tests.conftest import Route, boto_client
-from tests.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
-from tests.standin import ApiError, Faults, Registry, StandIn, serve_in_thread
 
 SEED = 2026
 KILLS = {"direct": 12, "pgbouncer": 6}

@@ -29,6 +29,12 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from standin.dsn import over_tcp, server_address
+from standin.mirror import assert_same, mirror_packages, source_packages, stored_prefix
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
+from syncer.aws.registry import ApiStats
+from syncer.cycle.loop import STALE_INTERVALS, Syncer
+from syncer.cycle.metrics import Metrics
 from syncer.http import (
     READY_CACHE_SECONDS,
     STUCK_FLOOR_SECONDS,
@@ -37,16 +43,10 @@ from syncer.http import (
     serve_http,
     stuck_after_seconds,
 )
-from syncer.metrics import Metrics
-from syncer.migrate import latest_version
-from syncer.scheduler import STALE_INTERVALS, Syncer
-from syncer.source import ApiStats
-from syncer.store import Store
+from syncer.warehouse.migrate import latest_version
+from syncer.warehouse.store import Store
 from tests.acceptance.cli import service_env
 from tests.conftest import boto_client, hold_lease, make_settings
-from tests.dsn import over_tcp, server_address
-from tests.mirror import assert_same, mirror_packages, source_packages, stored_prefix
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
 from tests.unit.test_deploy_static import healthcheck_command
 
 T = TypeVar("T")

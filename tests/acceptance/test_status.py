@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from standin.sagemaker import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
 from tests.acceptance.cli import service_env, syncer
-from tests.standin import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
 
 BASE_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
 

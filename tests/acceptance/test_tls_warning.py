@@ -1,4 +1,4 @@
-"""The TLS warning of syncer.tls reaches the log once, at start-up (tests/unit/test_tls.py
+"""The TLS warning of syncer.warehouse.tls reaches the log once, at start-up (tests/unit/test_tls.py
 has which connections it covers)."""
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from standin.sagemaker import REGION
 from tests.conftest import Backend, boto_client, sync_once
-from tests.standin import REGION
 
 ROLE = "arn:aws:iam::111111111111:role/registry-reader"
 

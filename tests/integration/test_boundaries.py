@@ -11,8 +11,8 @@ import time
 
 import asyncpg
 
+from standin.mirror import assert_same, mirror_packages, source_packages
 from tests.conftest import Backend, sync_once
-from tests.mirror import assert_same, mirror_packages, source_packages
 
 T = round(time.time() - 60, 3)  # a millisecond a minute ago
 

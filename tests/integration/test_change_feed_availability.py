@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from tests.acceptance.cli import service_env, syncer
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
 
 def events(process: Any, name: str) -> list[dict[str, Any]]:

@@ -15,10 +15,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from syncer.scheduler import CycleResult
+from standin.mirror import assert_same, mirror_packages, source_packages
+from standin.sagemaker import Package, Registry, StandIn
+from syncer.cycle.loop import CycleResult
 from tests.conftest import Backend, open_syncer, sync_once
-from tests.mirror import assert_same, mirror_packages, source_packages
-from tests.standin import Package, Registry, StandIn
 
 # Creation times an hour ago, a second apart: outside any lookback, so that an
 # incremental listing re-reads only the newest package of a group.

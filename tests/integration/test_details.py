@@ -14,11 +14,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from standin.sagemaker import Faults, Registry, StandIn
 from syncer.cli import _print_details
-from syncer.store import Store
+from syncer.warehouse.store import Store
 from tests.conftest import Backend
 from tests.conftest import sync_once as sync_cycle
-from tests.standin import Faults, Registry, StandIn
 
 T0 = 1_767_225_600.0  # 2026-01-01, far outside any lookback
 

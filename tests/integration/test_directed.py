@@ -16,13 +16,13 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
+from standin.mirror import assert_same, mirror_packages, source_packages
+from standin.sagemaker import Faults, Registry, StandIn
 from syncer import directed
+from syncer.cycle.loop import CycleResult, Syncer
 from syncer.errors import SourceError
 from syncer.logging import configure_logging
-from syncer.scheduler import CycleResult, Syncer
 from tests.conftest import Backend, open_syncer
-from tests.mirror import assert_same, mirror_packages, source_packages
-from tests.standin import Faults, Registry, StandIn
 
 
 def old_group(registry: Registry, name: str, versions: int, start: float) -> list[str]:

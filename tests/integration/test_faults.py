@@ -30,17 +30,17 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.acceptance.test_run import EVENTUALLY, STOP_LIMIT, eventually, running_service
-from tests.conftest import admin_dsn, boto_client, sync_once
-from tests.integration.test_security import throwaway_postgres
-from tests.mirror import (
+from standin.mirror import (
     WATERMARKS,
     assert_same,
     mirror_packages,
     source_packages,
     stored_prefix,
 )
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
+from tests.acceptance.test_run import EVENTUALLY, STOP_LIMIT, eventually, running_service
+from tests.conftest import admin_dsn, boto_client, sync_once
+from tests.integration.test_security import throwaway_postgres
 
 GROUPS = ("alpha", "beta", "gamma")
 VERSIONS = 3

@@ -7,7 +7,7 @@ concat_ws(text, VARIADIC "any")). Without a search_path of their own, our
 functions ran them with the service's rights on every page. Migration 0006
 pins search_path = pg_catalog, pg_temp on every function of the schema; and
 every transaction of the service sets the same search_path (SET LOCAL,
-syncer/store.py), so its own statements are safe even on a schema before 0006.
+syncer/warehouse/store.py), so its own statements are safe even on a schema before 0006.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from syncer import migrate as migrations
+from standin.sagemaker import Registry, StandIn, serve_in_thread
+from syncer.warehouse import migrate as migrations
 from tests.conftest import sync_once
 from tests.integration.test_security import as_user, login_role
-from tests.standin import Registry, StandIn, serve_in_thread
 
 # The attacker's code records that it ran, with whose rights, then does what
 # the built-in does, so that nothing else gives it away.

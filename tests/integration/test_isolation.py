@@ -1,7 +1,7 @@
 """Isolation of targets: one account/region throttled and slow does not hold back another.
 
 Two regions behind one stand-in endpoint, each with its own registry and
-quota (tests/standin.py Regions). The slow one answers in 200 ms and allows
+quota (standin/sagemaker.py Regions). The slow one answers in 200 ms and allows
 2 requests/s; the other is unthrottled. Concurrency 2 in all. The assertion
 is on order, not on time: by the last request of the fast region, the slow
 region has had only a handful of requests. With one shared pool of slots
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from standin.sagemaker import Faults, Regions, Registry, StandIn, serve_in_thread
 from tests.conftest import sync_once
-from tests.standin import Faults, Regions, Registry, StandIn, serve_in_thread
 
 SLOW, FAST = "us-east-1", "eu-west-1"
 

@@ -1,4 +1,4 @@
-"""The cycle lease (migration 0007, syncer/lease.py): only the service may lead.
+"""The cycle lease (migration 0007, syncer/cycle/lease.py): only the service may lead.
 
 A reader login (a sagemaker_reader user) can neither take the lease nor
 stall it, and the advisory locks that stalled the mirror before (the cycle's
@@ -20,13 +20,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from syncer.migrate import LOCK_CLASS, MIGRATION_LOCK
-from syncer.store import Store
+from standin.dsn import with_login
+from standin.mirror import assert_same, mirror_packages, source_packages
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
+from syncer.warehouse.migrate import LOCK_CLASS, MIGRATION_LOCK
+from syncer.warehouse.store import Store
 from tests.acceptance.test_run import STOP_LIMIT, eventually, running_service
-from tests.conftest import _admin, boto_client, open_syncer
-from tests.dsn import with_login
-from tests.mirror import assert_same, mirror_packages, source_packages
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
+from tests.conftest import admin_execute, boto_client, open_syncer
 
 OLD_CYCLE_LOCK = 2  # pg_advisory_lock(LOCK_CLASS, 2) was the cycle's session lock
 
@@ -35,7 +35,7 @@ OLD_CYCLE_LOCK = 2  # pg_advisory_lock(LOCK_CLASS, 2) was the cycle's session lo
 async def reader_login(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection of a new login that is a member of sagemaker_reader."""
     name = f"rs_reader_{uuid.uuid4().hex[:8]}"
-    await _admin(f"CREATE ROLE {name} LOGIN IN ROLE sagemaker_reader")
+    await admin_execute(f"CREATE ROLE {name} LOGIN IN ROLE sagemaker_reader")
     try:
         conn = await asyncpg.connect(with_login(database_url, user=name))
         try:
@@ -43,7 +43,7 @@ async def reader_login(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         finally:
             await conn.close()
     finally:
-        await _admin(f"DROP ROLE IF EXISTS {name}")
+        await admin_execute(f"DROP ROLE IF EXISTS {name}")
 
 
 def small_registry() -> Registry:

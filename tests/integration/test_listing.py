@@ -16,10 +16,16 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from standin.mirror import (
+    assert_same,
+    mirror_groups,
+    mirror_packages,
+    source_groups,
+    source_packages,
+)
+from standin.sagemaker import JSON_11, REGION
 from syncer.service import open_store
 from tests.conftest import CREDENTIALS, Backend, Route, make_settings, sync_once
-from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
-from tests.standin import JSON_11, REGION
 
 # Page boundaries at 100: empty, one, one short, exact, one over, several pages.
 GROUP_SIZES = {

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from syncer import migrate as migrations
+from standin.pgbouncer import PgBouncer
 from syncer.errors import MigrationError
-from syncer.sql import QUERIES
-from syncer.store import Store
-from tests.pooler import PgBouncer
+from syncer.warehouse import migrate as migrations
+from syncer.warehouse.sql import QUERIES
+from syncer.warehouse.store import Store
 
 
 async def connect(dsn: str) -> asyncpg.Connection:

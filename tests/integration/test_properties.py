@@ -38,15 +38,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import boto_client, open_syncer, scratch_database
-from tests.mirror import (
+from standin.mirror import (
     assert_same,
     mirror_groups,
     mirror_packages,
     source_groups,
     source_packages,
 )
-from tests.standin import ApiError, Faults, Package, Registry, StandIn, serve_in_thread
+from standin.sagemaker import ApiError, Faults, Package, Registry, StandIn, serve_in_thread
+from tests.conftest import boto_client, open_syncer, scratch_database
 
 GROUPS = ("alpha", "beta", "gamma")
 APPROVALS = ("Approved", "Rejected", "PendingManualApproval")

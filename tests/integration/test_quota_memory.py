@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from syncer.availability import RateRecorder
-from syncer.limits import LIST, SEARCH, TargetLimits
+from standin.sagemaker import ACCOUNT, REGION, Registry, StandIn, serve_in_thread
+from syncer.aws.limits import LIST, SEARCH, TargetLimits
+from syncer.cycle.rates import RateRecorder
 from syncer.models import Target
-from syncer.store import Store
+from syncer.warehouse.store import Store
 from tests.conftest import sync_once
-from tests.standin import ACCOUNT, REGION, Registry, StandIn, serve_in_thread
 
 TARGET = Target(ACCOUNT, REGION)
 FOUND = """

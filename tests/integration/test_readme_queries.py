@@ -15,8 +15,8 @@ from pathlib import Path
 
 import asyncpg
 
+from standin.sagemaker import Registry, default_governance
 from tests.conftest import Backend, sync_once
-from tests.standin import Registry, default_governance
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Querying the mirror"

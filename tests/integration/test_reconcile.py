@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import asyncpg
 
+from standin.mirror import (
+    assert_same,
+    mirror_groups,
+    mirror_packages,
+    source_groups,
+    source_packages,
+)
+from standin.sagemaker import Faults
 from tests.conftest import Backend, sync_once
-from tests.mirror import assert_same, mirror_groups, mirror_packages, source_groups, source_packages
-from tests.standin import Faults
 
 
 async def changes(db: asyncpg.Connection) -> list[tuple[str, str | None, str | None]]:

@@ -2,7 +2,7 @@
 another's work, nothing deadlocks or is lost, and a standby takes over from a
 leader killed mid-cycle within one lease period; directly and through PgBouncer.
 
-A cycle runs under the deployment's lease (syncer/lease.py); every page
+A cycle runs under the deployment's lease (syncer/cycle/lease.py); every page
 write and sweep takes a transaction advisory lock on its scope. The process
 tests read the leaders from each replica's log and the cycles from sync_runs;
 the in-process test drives two writers at one scope as hard as it can.
@@ -23,13 +23,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from standin.mirror import assert_same, mirror_packages, source_packages
+from standin.sagemaker import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
 from syncer.models import PackageSummary, Scope, Target
-from syncer.store import Store
+from syncer.warehouse.store import Store
 from tests.acceptance.cli import service_env
 from tests.acceptance.test_run import STOP_LIMIT, Service, eventually, running_service
 from tests.conftest import Route, boto_client, hold_lease, release_lease
-from tests.mirror import assert_same, mirror_packages, source_packages
-from tests.standin import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
 
 REPLICA_ENV = {
     "SYNCER_PAGE_SIZE": "2",

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from syncer import migrate as migrations
+from standin.sagemaker import Registry, StandIn, serve_in_thread
+from syncer.warehouse import migrate as migrations
 from tests.acceptance.cli import service_env, syncer
 from tests.integration.test_security import as_user, login_role
-from tests.standin import Registry, StandIn, serve_in_thread
 
 GRANTS = """
 GRANT USAGE ON SCHEMA sagemaker TO "{role}";

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import asyncpg
 
-from syncer import migrate as migrations
-from tests.conftest import scratch_database
+from standin.postgres import scratch_database
+from syncer.warehouse import migrate as migrations
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "migrations" / "schema.sql"
 

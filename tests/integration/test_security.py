@@ -39,13 +39,13 @@ from urllib.parse import urlencode, urlunsplit
 import asyncpg
 import pytest
 
+from standin.dsn import over_socket, with_login, with_query
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.models import Scope, Target, parse_package
-from syncer.store import Store, scope_key
+from syncer.warehouse.store import Store, scope_key
 from tests.acceptance.cli import service_env, syncer
 from tests.acceptance.test_run import free_port, running_service
-from tests.conftest import _admin, dsn_for, sync_once
-from tests.dsn import over_socket, with_login, with_query
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
+from tests.conftest import admin_execute, dsn_for, sync_once
 
 SYNCER_DIR = Path(__file__).resolve().parents[2] / "syncer"
 
@@ -293,11 +293,11 @@ async def test_secrets_never_appear_in_output_logs_status_metrics_or_rows(
 # ---------------------------------------------------------------- roles
 @contextlib.asynccontextmanager
 async def login_role(name: str, *options: str) -> AsyncIterator[str]:
-    await _admin(f'CREATE ROLE "{name}" LOGIN {" ".join(options)}')
+    await admin_execute(f'CREATE ROLE "{name}" LOGIN {" ".join(options)}')
     try:
         yield name
     finally:
-        await _admin(f'DROP ROLE IF EXISTS "{name}"')
+        await admin_execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
 async def test_the_reader_role_can_select_everything_and_change_nothing(
@@ -352,7 +352,7 @@ async def test_the_service_needs_no_superuser_only_its_own_database(tmp_path: Pa
     registry.create_package("churn", approval="Approved")
     registry.create_package(name="standalone")
     async with login_role(role, "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"):
-        await _admin(f'CREATE DATABASE "{database}" OWNER "{role}"')
+        await admin_execute(f'CREATE DATABASE "{database}" OWNER "{role}"')
         try:
             dsn = as_user(dsn_for(database), role)
             with serve_in_thread(StandIn(registry)) as endpoint:
@@ -381,7 +381,7 @@ async def test_the_service_needs_no_superuser_only_its_own_database(tmp_path: Pa
             finally:
                 await conn.close()
         finally:
-            await _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 # ---------------------------------------------------------------- parameterised SQL

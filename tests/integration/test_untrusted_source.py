@@ -16,12 +16,12 @@ import json
 import asyncpg
 import pytest
 
+from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
+from syncer.aws.registry import RegistrySource
 from syncer.errors import STORED_ERROR_CHARS
 from syncer.logging import configure_logging
-from syncer.source import RegistrySource
 from tests.acceptance.cli import service_env, syncer
 from tests.conftest import sync_once
-from tests.standin import Faults, Registry, StandIn, serve_in_thread
 
 ROLE = "RegistrySyncProd"
 SESSION = "botocore-session-1764480000"

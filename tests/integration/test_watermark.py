@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import asyncpg
 import pytest
 
+from standin.mirror import assert_same, mirror_packages, source_packages
+from standin.sagemaker import Faults, Registry, StandIn
 from tests.conftest import Backend, sync_once
-from tests.mirror import assert_same, mirror_packages, source_packages
-from tests.standin import Faults, Registry, StandIn
 
 T = round(time.time() - 3600, 3)  # a millisecond an hour ago
 # Float spacing near 1.8e9 s is 0.24 us: two of them tell a microsecond apart.

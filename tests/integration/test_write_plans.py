@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from standin.sagemaker import Registry
 from syncer.models import PackageSummary, Scope, Target, parse_package
-from syncer.sql import QUERIES
-from syncer.store import Store, _package_columns, scope_key
-from tests.standin import Registry
+from syncer.warehouse.sql import QUERIES
+from syncer.warehouse.store import Store, _package_columns, scope_key
 
 GROWN_TO = 5_000
 BIG_SCOPE = 15_000

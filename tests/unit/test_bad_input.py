@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from standin.sagemaker import ACCOUNT, REGION, Registry, StandIn, serve_in_thread
 from syncer.models import (
     MAX_ARN_LENGTH,
     MAX_INDEXED_BYTES,
@@ -41,9 +42,8 @@ from syncer.models import (
     clean_text,
     parse_package,
 )
-from syncer.store import Store
+from syncer.warehouse.store import Store
 from tests.conftest import sync_once
-from tests.standin import ACCOUNT, REGION, Registry, StandIn, serve_in_thread
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 YEAR_1 = -62_135_596_800  # 0001-01-01T00:00:00Z, the first instant Python can hold

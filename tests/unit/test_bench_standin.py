@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.server import BenchStandIn, Shape, build_registry
-from tests.standin import Registry, StandIn
+from standin.sagemaker import Registry, StandIn
 
 
 @pytest.fixture(scope="module")

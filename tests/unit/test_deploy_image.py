@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from packaging.requirements import Requirement
 
-from tests.standin import Registry, StandIn, probe, serve_in_thread, served_port
+from standin.sagemaker import Registry, StandIn, probe, serve_in_thread, served_port
 from tests.unit.test_deploy_static import (
     DEPLOY,
     ROOT,
@@ -93,10 +93,10 @@ def test_the_standin_healthcheck_probes_the_port_it_was_started_with(tmp_path: P
     assert exec_form(healthcheck.split("CMD", 1)[1]) == [
         "python",
         "-m",
-        "tests.standin",
+        "standin",
         "--probe",
     ]
-    cmdline = ["python", "-m", "tests.standin", "--host", "0.0.0.0", "--port", "6123"]
+    cmdline = ["python", "-m", "standin", "--host", "0.0.0.0", "--port", "6123"]
     assert served_port(cmdline) == 6123
     assert served_port(["/sbin/docker-init", "--", *cmdline[:3]]) == 5000  # its default
 
@@ -105,7 +105,7 @@ def test_the_standin_healthcheck_probes_the_port_it_was_started_with(tmp_path: P
         proc = tmp_path / "cmdline"
         proc.write_bytes(b"\0".join(p.encode() for p in [*cmdline[:-1], str(port)]) + b"\0")
         probe(str(proc))  # answers on the started port
-        proc.write_bytes(b"python\0-m\0tests.standin\0--port\0" + str(port + 1).encode() + b"\0")
+        proc.write_bytes(b"python\0-m\0standin\0--port\0" + str(port + 1).encode() + b"\0")
         with pytest.raises(OSError):
             probe(str(proc))
 

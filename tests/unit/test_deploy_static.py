@@ -20,14 +20,14 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from syncer.aws.limits import TargetLimits
+from syncer.aws.registry import OPERATIONS, ApiStats
+from syncer.aws.targets import ORGANIZATIONS_OPERATIONS
 from syncer.cli import build_parser
+from syncer.cycle.metrics import Metrics, ScopeState
 from syncer.http import build_app
-from syncer.limits import TargetLimits
-from syncer.metrics import Metrics, ScopeState
 from syncer.models import Target
 from syncer.settings import ENV_PREFIX, Settings
-from syncer.source import OPERATIONS, ApiStats
-from syncer.targets import ORGANIZATIONS_OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -206,9 +206,9 @@ def test_final_image_runs_syncer_run_as_non_root_with_healthcheck_and_oci_labels
 
 def test_standin_stage_serves_the_seeded_registry() -> None:
     standin = stages()["standin"]
-    assert exec_form(only(standin, "ENTRYPOINT").args) == ["python", "-m", "tests.standin"]
+    assert exec_form(only(standin, "ENTRYPOINT").args) == ["python", "-m", "standin"]
     assert user_id(only(standin, "USER").args) not in ROOT_USERS
-    assert "tests/standin.py" in only(standin, "COPY").args
+    assert "standin/sagemaker.py" in only(standin, "COPY").args
 
 
 def test_dockerignore_admits_exactly_what_the_dockerfile_copies() -> None:

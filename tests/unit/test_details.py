@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncer.details import in_scope, parse_group_details, parse_package_details
-from syncer.details_store import DetailsState
-from syncer.details_sync import details_budget, plan_details
+from syncer.details.parse import in_scope, parse_group_details, parse_package_details
+from syncer.details.store import DetailsState
+from syncer.details.sync import details_budget, plan_details
 from syncer.models import InvalidRecord, parse_package_change
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"

@@ -1,5 +1,8 @@
 """The package's modules import each other in one direction: no circles, not
-even through imports made inside a function (cli -> demo -> service, never back)."""
+even through imports made inside a function (cli -> demo -> service, never back),
+and the layers on disk hold: the shell (cli, service, http, demo) over cycle/,
+over details/, over aws/ and warehouse/ (which never import each other), over
+the base modules (settings, logging, errors, models, tasks)."""
 
 from __future__ import annotations
 
@@ -56,6 +59,60 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_module_imports_itself_through_others() -> None:
     cycle = find_cycle(module_graph())
     assert cycle is None, " -> ".join(cycle or [])
+
+
+# Each module's layer, by its package; a module imports only its own layer and those below.
+BASE, SOURCES, FEATURES, CYCLE, SHELL = range(5)
+LAYERS = {
+    "syncer.aws": SOURCES,
+    "syncer.warehouse": SOURCES,
+    "syncer.details": FEATURES,
+    "syncer.cycle": CYCLE,
+    "syncer.cli": SHELL,
+    "syncer.service": SHELL,
+    "syncer.http": SHELL,
+    "syncer.demo": SHELL,
+    "syncer.__main__": SHELL,
+}
+# Beside each other in one layer, and never importing each other.
+APART = ("syncer.aws", "syncer.warehouse")
+
+
+def package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def layer(module: str) -> int:
+    return LAYERS.get(package(module), BASE)
+
+
+def test_a_layer_never_imports_a_higher_one() -> None:
+    upward = [
+        f"{module} -> {imported}"
+        for module, imports in module_graph().items()
+        for imported in imports
+        if layer(imported) > layer(module)
+    ]
+    assert not upward, upward
+
+
+def test_the_sagemaker_side_and_the_warehouse_side_never_import_each_other() -> None:
+    crossing = [
+        f"{module} -> {imported}"
+        for module, imports in module_graph().items()
+        for imported in imports
+        if package(module) in APART
+        and package(imported) in APART
+        and package(module) != package(imported)
+    ]
+    assert not crossing, crossing
+
+
+def test_every_module_has_a_layer_that_the_test_knows() -> None:
+    # A new subpackage must be placed in LAYERS; a new top-level module is base
+    # only if it imports nothing above the base.
+    top = {package(m) for m in module_graph() if m.count(".") >= 2}
+    assert top <= set(LAYERS), top - set(LAYERS)
 
 
 def test_the_demo_runs_the_service_entry_point_that_cli_runs() -> None:

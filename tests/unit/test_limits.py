@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from syncer.limits import (
+from syncer.aws.limits import (
     LIST,
     SEARCH,
     AdaptiveRate,

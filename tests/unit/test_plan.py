@@ -1,11 +1,11 @@
-"""The cycle planner and the feed's trust, without I/O (syncer.plan)."""
+"""The cycle planner and the feed's trust, without I/O (syncer.cycle.plan)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from syncer.plan import (
+from syncer.cycle.plan import (
     Created,
     FeedReport,
     Inputs,

@@ -11,7 +11,7 @@ import pytest
 from aiobotocore.parsers import AioJSONParser
 from botocore.model import Shape
 
-from syncer.responses import VERBATIM_OUTPUTS, ListingParser
+from syncer.aws.responses import VERBATIM_OUTPUTS, ListingParser
 
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 LISTINGS = ("ListModelPackages", "ListModelPackageGroups")

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncer.sql import QUERIES, parse_queries
-from syncer.sync import listing_lower_bound
+from syncer.cycle.listing import listing_lower_bound
+from syncer.warehouse.sql import QUERIES, parse_queries
 
 
 def test_queries_file_parses_into_named_sections() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from syncer.aws.targets import Account, TargetPlan, choose_targets, target_states
 from syncer.errors import ConfigError
 from syncer.models import Target
 from syncer.settings import known_variables, load_settings, unknown_variables
-from syncer.targets import Account, TargetPlan, choose_targets, target_states
 
 DSN = "postgresql://svc@db.example/registry"
 LISTED = "arn:aws:iam::111111111111:role/explicit"
@@ -123,7 +123,7 @@ def test_unknown_variables_are_named_with_the_nearest_known_one() -> None:
 def test_the_organization_settings_are_part_of_the_deployment_key() -> None:
     """Deployments over different OUs (or role names, or skip lists) hold leases of their
     own and run side by side; the same lists in another order are the same deployment."""
-    from syncer.lease import deployment_key
+    from syncer.cycle.lease import deployment_key
 
     def key(**values: object) -> str:
         return deployment_key(load_settings(database_url=DSN, **values), ["us-east-1"])

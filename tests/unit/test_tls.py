@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.tls import dsn_hosts, unverified_tls
+from syncer.warehouse.tls import dsn_hosts, unverified_tls
 
 
 @pytest.mark.parametrize(

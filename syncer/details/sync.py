@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from syncer.details import in_scope, parse_group_details, parse_package_details
-from syncer.details_store import DetailsState, DetailsStore
+from syncer.aws.registry import RegistrySource, _parse_all
+from syncer.details.parse import in_scope, parse_group_details, parse_package_details
+from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
-from syncer.source import RegistrySource, _parse_all
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """Cycles: list groups, fan out per-scope syncs under a concurrency bound, record the run.
 
 One replica of a deployment leads a cycle at a time (a lease row, see
-syncer/lease.py); the others ask again when the lease or the deployment's
+syncer/cycle/lease.py); the others ask again when the lease or the deployment's
 next cycle comes due. Within a cycle a failing scope is logged and recorded and
 the rest go on; it is retried next cycle. Stopping sets an event: no new scope
 starts, in-flight scopes end at their next page boundary (their committed
@@ -21,20 +21,20 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from syncer.availability import FeedAvailability, RateRecorder
-from syncer.details_store import DetailsStore
+from syncer.aws.limits import FairSlots
+from syncer.aws.registry import ApiStats, RegistrySource
+from syncer.aws.targets import Targets, target_states
+from syncer.cycle.lease import CycleLease, deployment_key
+from syncer.cycle.metrics import Metrics, ScopeState
+from syncer.cycle.plan import Plan
+from syncer.cycle.rates import FeedAvailability, RateRecorder
+from syncer.cycle.target import CycleResult, Services, TargetCycle
+from syncer.details.store import DetailsStore
 from syncer.errors import SyncerError, describe, stored_error
-from syncer.lease import CycleLease, deployment_key
-from syncer.limits import FairSlots
 from syncer.logging import get_logger
-from syncer.metrics import Metrics, ScopeState
 from syncer.models import Target
-from syncer.plan import Plan
 from syncer.settings import Settings
-from syncer.source import ApiStats, RegistrySource
-from syncer.store import CONNECTION_ERRORS, LeaseState, Store
-from syncer.target_cycle import CycleResult, Services, TargetCycle
-from syncer.targets import Targets, target_states
+from syncer.warehouse.store import CONNECTION_ERRORS, LeaseState, Store
 
 __all__ = ["CycleResult", "Syncer", "run_until_stopped"]
 

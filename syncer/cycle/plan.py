@@ -79,7 +79,7 @@ class FeedReport:
     newest_creation: datetime | None = None
     started_at: datetime | None = None  # when its queries were sent
     error: str | None = None
-    unavailable: bool = False  # switched off for the target (syncer/availability.py)
+    unavailable: bool = False  # switched off for the target (syncer/cycle/rates.py)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from syncer.aws.registry import RegistrySource
 from syncer.logging import get_logger
 from syncer.models import Scope
-from syncer.source import RegistrySource
-from syncer.store import Store
+from syncer.warehouse.store import Store
 
 log = get_logger(__name__)
 

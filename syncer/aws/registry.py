@@ -2,7 +2,7 @@
 
 One client per target (account x region), shared by every task of that target.
 Every HTTP attempt, retries included, first waits for its turn at the
-target's limits (syncer/limits.py): ``SYNCER_MAX_REQUESTS_PER_SECOND`` is the
+target's limits (syncer/aws/limits.py): ``SYNCER_MAX_REQUESTS_PER_SECOND`` is the
 ceiling of each target, and within it an adaptive rate per operation class
 (list calls, Search) that backs off on throttling and finds the quota the
 account has left. botocore's ``standard`` retry mode (``adaptive`` if
@@ -29,8 +29,9 @@ from aiobotocore.credentials import (
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from syncer.aws.limits import TargetLimits
+from syncer.aws.responses import as_received
 from syncer.errors import ListingError, SourceError
-from syncer.limits import TargetLimits
 from syncer.logging import get_logger
 from syncer.models import (
     InvalidRecord,
@@ -43,7 +44,6 @@ from syncer.models import (
     parse_package,
     parse_package_change,
 )
-from syncer.responses import as_received
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -23,11 +23,11 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from syncer.limits import CLASSES, TargetLimits
+from syncer.aws.limits import CLASSES, TargetLimits
+from syncer.aws.registry import ApiStats
+from syncer.aws.targets import TARGET_STATES
+from syncer.cycle.plan import Plan
 from syncer.models import Target
-from syncer.plan import Plan
-from syncer.source import ApiStats
-from syncer.targets import TARGET_STATES
 
 # sync_runs statuses, plus "error": the cycle could not run or be recorded at all
 # (typically the database was unreachable), so it has no sync_runs row.

@@ -29,7 +29,7 @@ import asyncpg
 from syncer.errors import DatabaseError, describe
 from syncer.logging import get_logger
 from syncer.settings import Settings
-from syncer.store import CONNECTION_ERRORS, LeaseState, Store
+from syncer.warehouse.store import CONNECTION_ERRORS, LeaseState, Store
 
 log = get_logger(__name__)
 

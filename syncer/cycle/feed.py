@@ -10,7 +10,7 @@ packages it returns that the mirror does not have. The feed on
 ``LastModifiedTime`` (sync.sync_changes) goes on applying approvals, statuses
 and stages as before.
 
-The planner (syncer.plan) decides; this module does the I/O around it.
+The planner (syncer.cycle.plan) decides; this module does the I/O around it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from syncer.aws.registry import RegistrySource
+from syncer.cycle.plan import Created, FeedReport, Proof, Trust, feed_misses, next_trust
 from syncer.logging import get_logger
 from syncer.models import InvalidRecord, Target, clean_text, parse_timestamp
-from syncer.plan import Created, FeedReport, Proof, Trust, feed_misses, next_trust
-from syncer.source import RegistrySource
-from syncer.store import Store
 from syncer.tasks import both
+from syncer.warehouse.store import Store
 
 log = get_logger(__name__)
 

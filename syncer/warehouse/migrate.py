@@ -24,7 +24,7 @@ import asyncpg
 
 from syncer.errors import MigrationError
 from syncer.logging import get_logger
-from syncer.sql import QUERIES
+from syncer.warehouse.sql import QUERIES
 
 log = get_logger(__name__)
 
@@ -65,7 +65,7 @@ class Migration:
 
 def load_migrations() -> list[Migration]:
     found = []
-    for entry in resources.files("syncer").joinpath("migrations").iterdir():
+    for entry in resources.files("syncer.warehouse.migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))

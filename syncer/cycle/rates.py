@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from syncer.limits import CLASSES, TargetLimits
+from syncer.aws.limits import CLASSES, TargetLimits
+from syncer.cycle.metrics import Metrics
 from syncer.logging import get_logger
-from syncer.metrics import Metrics
 from syncer.models import Target
-from syncer.store import Store
+from syncer.warehouse.store import Store
 
 log = get_logger(__name__)
 

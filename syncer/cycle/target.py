@@ -1,6 +1,6 @@
 """One target's part of a cycle: the change feed, the plan, the listings it names, the checks.
 
-`Syncer` (syncer/scheduler.py) leads the cycle and runs one `TargetCycle` per
+`Syncer` (syncer/cycle/loop.py) leads the cycle and runs one `TargetCycle` per
 account and region, side by side. Every failure here is contained in its
 scope: recorded in sync_state and in the run's errors, never raised to the
 cycle, so one account, group or feed cannot stop the others.
@@ -17,21 +17,28 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from syncer.availability import FeedAvailability, RateRecorder
-from syncer.details_store import DetailsStore
-from syncer.details_sync import details_budget, store_feed_details, sync_details
-from syncer.directed import check_feed, creation_feed
+from syncer.aws.limits import TargetSlots
+from syncer.aws.registry import RegistrySource, feed_refusal
+from syncer.cycle.feed import check_feed, creation_feed
+from syncer.cycle.listing import ScopeResult, Stopped, StoreRecords, sync_changes, sync_scope
+from syncer.cycle.metrics import Metrics
+from syncer.cycle.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
+from syncer.cycle.rates import FeedAvailability, RateRecorder
+from syncer.details.store import DetailsStore
+from syncer.details.sync import details_budget, store_feed_details, sync_details
 from syncer.errors import SyncerError, describe, stored_error
-from syncer.limits import TargetSlots
 from syncer.logging import get_logger
-from syncer.metrics import Metrics
 from syncer.models import UNVERSIONED, PackageGroup, Scope
-from syncer.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
 from syncer.settings import Settings
-from syncer.source import RegistrySource, feed_refusal
-from syncer.store import CONNECTION_ERRORS, RunTotals, Store, changes_key, groups_key, scope_key
-from syncer.sync import ScopeResult, Stopped, StoreRecords, sync_changes, sync_scope
 from syncer.tasks import both
+from syncer.warehouse.store import (
+    CONNECTION_ERRORS,
+    RunTotals,
+    Store,
+    changes_key,
+    groups_key,
+    scope_key,
+)
 
 log = get_logger(__name__)
 
@@ -95,7 +102,7 @@ class TargetCycle:
         return self._s.stop.is_set()
 
     async def run(self) -> Plan:
-        """The feed first, then the plan (syncer.plan), then the listings it names."""
+        """The feed first, then the plan (syncer.cycle.plan), then the listings it names."""
         target, settings, store = self._target, self._settings, self._store
         if self._source.limits is not None:
             await self._s.rates.resume(target, self._source.limits)
@@ -288,7 +295,7 @@ class TargetCycle:
         creations name the scopes a directed cycle lists (creation_feed). A
         failure counts the cycle partial (approvals may be stale until the
         reconcile), except SageMaker refusing Search: then the feed is off for
-        the target for a while (syncer/availability.py) and the cycle succeeds.
+        the target for a while (syncer/cycle/rates.py) and the cycle succeeds.
         Either way this cycle lists in all-groups mode.
         """
         target, key, name = self._target, changes_key(self._target), f"{self._target}/(changes)"
@@ -364,7 +371,7 @@ class TargetCycle:
         )
 
     async def _sync_details(self, full: bool) -> None:
-        """The target's governance-details reads (syncer/details_sync.py), after the feed.
+        """The target's governance-details reads (syncer/details/sync.py), after the feed.
 
         A failure (Search denied, say) is logged and recorded in details_state;
         it leaves the details as they were and the cycle's outcome alone.

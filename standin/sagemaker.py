@@ -28,6 +28,8 @@ from typing import Any
 from aiohttp import web
 
 ACCOUNT = "123456789012"
+# Any keys do: the stand-in checks no signature.
+CREDENTIALS = ("testing", "testing")
 REGION = "us-east-1"
 JSON_11 = "application/x-amz-json-1.1"
 
@@ -800,7 +802,9 @@ class Regions:
 
 
 @contextlib.contextmanager
-def serve_in_thread(standin: StandIn | Regions, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(
+    standin: StandIn | Regions, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
     """Run the server on its own loop in a thread; yields its endpoint URL."""
     ready = threading.Event()
     state: dict[str, Any] = {}
@@ -848,8 +852,8 @@ def _parser() -> Any:
 
 
 def served_port(cmdline: list[str]) -> int:
-    """The port a `python -m tests.standin ...` command line serves on (its --port)."""
-    args = cmdline[cmdline.index("tests.standin") + 1 :]
+    """The port a `python -m standin ...` command line serves on (its --port)."""
+    args = cmdline[cmdline.index("standin") + 1 :]
     return int(_parser().parse_known_args(args)[0].port)
 
 
@@ -865,7 +869,7 @@ def probe(cmdline_path: str = "/proc/1/cmdline") -> None:
 
 
 def main() -> None:
-    """`python -m tests.standin [--port N] [--groups G --versions V]`: a seeded server."""
+    """`python -m standin [--port N] [--groups G --versions V]`: a seeded server."""
     args = _parser().parse_args()
     if args.probe:
         probe()
@@ -896,7 +900,3 @@ def seed(registry: Registry, groups: int, versions: int, unversioned: int) -> No
             )
     for u in range(unversioned):
         registry.create_package(name=f"unversioned-{u:03d}", status="Completed")
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.dsn import server_address
+from standin.dsn import server_address
 
 POOLER_ENV = {"SYNCER_DATABASE_POOLER": "transaction"}
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from syncer import migrate as migrations
+from syncer.cycle.plan import Created, Trust
 from syncer.errors import DatabaseError, describe
 from syncer.logging import get_logger, mask_secrets, redact_dsn
 from syncer.models import (
@@ -31,8 +31,8 @@ from syncer.models import (
     Scope,
     Target,
 )
-from syncer.plan import Created, Trust
-from syncer.sql import QUERIES
+from syncer.warehouse import migrate as migrations
+from syncer.warehouse.sql import QUERIES
 
 log = get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """PostgreSQL side of the governance details: upserts of Search records and pass progress.
 
-SQL in ``syncer/sql/details.sql``. Rows are sent sorted by ARN, so that two
+SQL in ``syncer/warehouse/sql/details.sql``. Rows are sent sorted by ARN, so that two
 writers of overlapping pages (the change feed and a pass) lock them in the
 same order.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 
-from syncer.details import GroupDetails, PackageDetails
+from syncer.details.parse import GroupDetails, PackageDetails
 from syncer.models import Target
-from syncer.sql import QUERIES
-from syncer.store import Store
+from syncer.warehouse.sql import QUERIES
+from syncer.warehouse.store import Store
 
 
 @dataclass(frozen=True)

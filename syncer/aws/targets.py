@@ -29,11 +29,11 @@ from typing import Any
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
+from syncer.aws.registry import RegistrySource, SourcePool
 from syncer.errors import SourceError
 from syncer.logging import get_logger
 from syncer.models import Target
 from syncer.settings import Settings
-from syncer.source import RegistrySource, SourcePool
 
 log = get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.standin import Registry
+from standin.sagemaker import Registry
 
 PACKAGE_COLUMNS = (
     "model_package_arn",
