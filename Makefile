@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # PostgreSQL or a subprocess, so two share two cores well. 0 runs them in one.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test coverage test-matrix lint bench lock clean
+.PHONY: demo test coverage test-matrix lint docs bench lock clean
 
 $(BIN)/syncer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(BIN)/syncer
 	$(BIN)/ruff check syncer standin tests bench
 	$(BIN)/ruff format --check syncer standin
 	$(BIN)/mypy
+
+## docs: write the settings table of docs/configuration.md from syncer/settings.py
+docs: $(BIN)/syncer
+	$(BIN)/python -c 'import pathlib, syncer.settings as s; p = pathlib.Path("docs/configuration.md"); p.write_text(s.with_reference(p.read_text()))'
 
 ## lock: re-pin the image's dependencies, with hashes, from pyproject.toml (see README)
 lock: $(BIN)/syncer

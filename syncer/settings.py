@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from syncer.errors import ConfigError
@@ -55,58 +56,142 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
     )
 
-    database_url: SecretStr
-    interval_seconds: float = Field(300, gt=0, le=YEAR_SECONDS)
-    reconcile_interval_seconds: float = Field(3600, gt=0, le=YEAR_SECONDS)
-    lookback_seconds: float = Field(300, ge=0, le=YEAR_SECONDS)
-    concurrency: int = Field(16, ge=1, le=256)
-    # Pages written at once. Each is one round trip of CPU-bound work in
-    # PostgreSQL: beyond the database's cores, more writers only contend
-    # (16 writers cost a third more CPU than 2 for the same rows), and two
-    # store ~700 pages/s on two cores, far above the API rate cap.
-    database_connections: int = Field(2, ge=1, le=256)
-    # The ceiling per target (account x region); the allowed rate adapts below
-    # it unless adaptive_rate is off (then it is a fixed cap per operation class).
-    max_requests_per_second: float = Field(10, gt=0)
-    adaptive_rate: bool = True
-    page_size: int = Field(100, ge=1, le=100)
-    max_attempts: int = Field(8, ge=1, le=20)
-    api_timeout_seconds: float = Field(30, gt=0, le=DAY_SECONDS)
-    statement_timeout_seconds: float = Field(60, gt=0, le=DAY_SECONDS)
-    # What sits between the service and PostgreSQL: "transaction" for a
-    # transaction-mode pooler (PgBouncer, pooled endpoints), where a prepared
-    # statement does not outlive its transaction, so asyncpg's cache is off.
-    database_pooler: Literal["none", "transaction"] = "none"
-    # How long a replica's hold on the cycle lasts without renewal: a leader
-    # killed mid-cycle is replaced within about this long.
-    lease_seconds: float = Field(60, ge=3, le=DAY_SECONDS)
-    group_name_contains: str | None = None
-    include_unversioned: bool = True
-    # Between reconciles, apply the approval, status and stage changes that
-    # Search reports (needs sagemaker:Search); off: they wait for the reconcile.
-    change_feed: bool = True
-    # Governance details (who, approval note, tags, metadata, containers,
-    # metrics) from Search records, beside the summaries (needs sagemaker:Search).
-    details: bool = True
-    # Let incremental cycles list only what the change feed names, once it is
-    # trusted (syncer/plan.py); off: every incremental cycle lists every group.
-    directed_cycles: bool = True
-    regions: CommaList = Field(default_factory=list)
-    role_arns: CommaList = Field(default_factory=list)
-    # Discovery (syncer/targets.py): the organization's ACTIVE accounts, each
-    # reached by assuming this role; optionally only those under some OUs.
-    organization_role_name: str | None = None
-    organization_units: CommaList = Field(default_factory=list)
-    skip_accounts: CommaList = Field(default_factory=list)
-    # A container listens on all interfaces; `demo` on 127.0.0.1.
-    http_host: str = Field("0.0.0.0", min_length=1, max_length=255)  # noqa: S104
-    http_port: int = Field(8080, ge=0, le=65535)
-    # `run` and `once` apply pending migrations first; false: a separate job
-    # migrates (`syncer migrate`), and the service, which may then hold DML
-    # rights only, refuses to start on an older schema.
-    migrate: bool = True
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    database_url: SecretStr = Field(
+        description="PostgreSQL DSN, `postgresql://user@host:port/database`, with `sslmode=` "
+        "and other options as query parameters. Its password is never logged."
+    )
+    interval_seconds: float = Field(
+        300,
+        gt=0,
+        le=YEAR_SECONDS,
+        description="Seconds from the start of one incremental cycle to the start of the next.",
+    )
+    reconcile_interval_seconds: float = Field(
+        3600,
+        gt=0,
+        le=YEAR_SECONDS,
+        description="Seconds between full reconciles, which update every mutable field and "
+        "mark deletions; at least the interval.",
+    )
+    lookback_seconds: float = Field(
+        300,
+        ge=0,
+        le=YEAR_SECONDS,
+        description="How far behind its watermark each incremental listing, and the change "
+        "feed, starts reading again: SageMaker's listings are eventually consistent.",
+    )
+    concurrency: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Scopes listed at once, over all accounts and regions; "
+        "also sizes the HTTP connection pool.",
+    )
+    database_connections: int = Field(
+        2,
+        ge=1,
+        le=256,
+        description="Listing pages written at once; about the database's cores. "
+        "The pool holds two connections more.",
+    )
+    max_requests_per_second: float = Field(
+        10,
+        gt=0,
+        description="Ceiling on SageMaker requests, retries included, per account and region.",
+    )
+    adaptive_rate: bool = Field(
+        True,
+        description="Find each account and region's quota below the ceiling; "
+        "false: a fixed rate of the ceiling per operation class.",
+    )
+    page_size: int = Field(100, ge=1, le=100, description="`MaxResults` of each list call.")
+    max_attempts: int = Field(
+        8, ge=1, le=20, description="Attempts per SageMaker call, the first one included."
+    )
+    api_timeout_seconds: float = Field(
+        30, gt=0, le=DAY_SECONDS, description="Read timeout of one SageMaker request."
+    )
+    statement_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        le=DAY_SECONDS,
+        description="PostgreSQL `statement_timeout` of every transaction, "
+        "and the lock timeout of a listing page's write.",
+    )
+    database_pooler: Literal["none", "transaction"] = Field(
+        "none",
+        description="`transaction` when a transaction-mode pooler sits in front of PostgreSQL: "
+        "no prepared statement is then kept between transactions.",
+    )
+    lease_seconds: float = Field(
+        60,
+        ge=3,
+        le=DAY_SECONDS,
+        description="How long a replica's hold on the cycle lasts unless renewed; "
+        "a leader that dies is replaced within about this long.",
+    )
+    group_name_contains: str | None = Field(
+        None, description="Mirror only the groups whose name contains this text."
+    )
+    include_unversioned: bool = Field(True, description="Also mirror unversioned packages.")
+    change_feed: bool = Field(
+        True,
+        description="Between reconciles, apply the approval, status and stage changes that "
+        "`Search` reports; false when the role may not call `sagemaker:Search`.",
+    )
+    details: bool = Field(
+        True,
+        description="Mirror governance details from `Search` records: who registered and "
+        "approved, notes, tags, metadata, containers, metrics. False stores none.",
+    )
+    directed_cycles: bool = Field(
+        True,
+        description="Once the change feed has earned trust, incremental cycles list only "
+        "the groups it names; false: every incremental cycle lists every group.",
+    )
+    regions: CommaList = Field(
+        default_factory=list,
+        description="Regions to mirror; unset: `AWS_REGION`, else `AWS_DEFAULT_REGION`.",
+    )
+    role_arns: CommaList = Field(
+        default_factory=list,
+        description="ARNs of IAM roles to assume, one per account to mirror.",
+    )
+    organization_role_name: str | None = Field(
+        None,
+        description="Discover the organization's ACTIVE accounts at every cycle "
+        "and assume the role of this name in each.",
+    )
+    organization_units: CommaList = Field(
+        default_factory=list,
+        description="OU or root ids: only the accounts under them, at any depth. "
+        "Needs the organization role name.",
+    )
+    skip_accounts: CommaList = Field(
+        default_factory=list,
+        description="Account ids never mirrored, however they were named.",
+    )
+    http_host: str = Field(
+        "0.0.0.0",  # noqa: S104 - a container listens on all interfaces
+        min_length=1,
+        max_length=255,
+        description="Address that `/healthz`, `/readyz` and `/metrics` listen on; "
+        "`syncer demo` uses 127.0.0.1.",
+    )
+    http_port: int = Field(
+        8080, ge=0, le=65535, description="Port of those endpoints; 0 turns them off."
+    )
+    migrate: bool = Field(
+        True,
+        description="`run` and `once` apply pending migrations first; false: a separate "
+        "`syncer migrate` does, and the service refuses an older schema.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="The least severe level logged."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` or `console`; `auto` is console on a terminal, else JSON."
+    )
 
     @field_validator("regions", "role_arns", "organization_units", "skip_accounts", mode="before")
     @classmethod
@@ -216,6 +301,66 @@ class Settings(BaseSettings):
 
     def redacted_database_url(self) -> str:
         return redact_dsn(self.database_url.get_secret_value())
+
+
+REFERENCE_BEGIN = "<!-- settings: generated by `make docs` from syncer/settings.py -->\n"
+REFERENCE_END = "<!-- settings: end -->\n"
+_SPANS = {YEAR_SECONDS: "a year", DAY_SECONDS: "a day"}
+
+
+def reference() -> str:
+    """Every setting as a row of a markdown table: the text of docs/configuration.md."""
+    rows = ["| variable | default | values | meaning |", "| --- | --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        cells = (f"`{ENV_PREFIX}{name.upper()}`", _default(field), _values(field))
+        rows.append(f"| {' | '.join(cells)} | {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def with_reference(page: str) -> str:
+    """``page`` with the text between the reference markers replaced by ``reference()``."""
+    head, begin, rest = page.partition(REFERENCE_BEGIN)
+    _, end, tail = rest.partition(REFERENCE_END)
+    if not (begin and end):
+        raise ValueError("the page has no settings markers")
+    return f"{head}{begin}{reference()}{end}{tail}"
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None or field.default is None:
+        return "unset"
+    if isinstance(field.default, bool):
+        return f"`{str(field.default).lower()}`"
+    if isinstance(field.default, float) and field.default.is_integer():
+        return f"`{int(field.default)}`"
+    return f"`{field.default}`"
+
+
+def _values(field: FieldInfo) -> str:
+    annotation = field.annotation
+    if get_origin(annotation) is Literal:
+        return ", ".join(f"`{value}`" for value in get_args(annotation))
+    if annotation is bool:
+        return "`true`, `false`"
+    if get_origin(annotation) is list:
+        return "comma list"
+    bounds = {
+        key: getattr(meta, key)
+        for meta in field.metadata
+        for key in ("gt", "ge", "le", "min_length", "max_length")
+        if getattr(meta, key, None) is not None
+    }
+    if not bounds:
+        return "text"
+    if "min_length" in bounds:
+        return f"{bounds['min_length']} to {bounds['max_length']} characters"
+    low = f"{bounds['ge']}" if "ge" in bounds else f"above {bounds['gt']}" if "gt" in bounds else ""
+    if "le" not in bounds:
+        return low
+    high = _SPANS.get(bounds["le"], str(bounds["le"]))
+    return f"{low} to {high}" if "ge" in bounds else f"{low}, at most {high}"
 
 
 def known_variables() -> list[str]:
