@@ -18,8 +18,8 @@ import asyncpg
 from standin.sagemaker import Registry, default_governance
 from tests.conftest import Backend, sync_once
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-SECTION = "## Querying the mirror"
+README = Path(__file__).resolve().parents[2] / "docs" / "querying.md"
+SECTION = "## Fifteen questions"
 DAY = 86_400.0
 PRODUCTION = {"Stage": "Production", "StageStatus": "Approved"}
 # A version registered by a pipeline with its evaluation and its commit.

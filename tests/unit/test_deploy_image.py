@@ -53,7 +53,10 @@ def test_every_stage_starts_from_the_base_image_build_argument() -> None:
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text[:first_from], re.MULTILINE)
     froms = [i.args for i in dockerfile() if i.keyword == "FROM"]
     assert froms and all(f.startswith("${BASE_IMAGE} AS ") for f in froms), froms
-    assert "--build-arg BASE_IMAGE=python:3.11-slim@sha256:" in (ROOT / "README.md").read_text()
+    assert (
+        "--build-arg BASE_IMAGE=python:3.11-slim@sha256:"
+        in (ROOT / "docs" / "operations" / "deploy.md").read_text()
+    )
 
 
 def test_the_build_installs_the_locked_hashes_and_the_service_venv_has_no_pip() -> None:
@@ -85,7 +88,9 @@ def test_the_lock_pins_every_dependency_within_the_projects_ranges() -> None:
     backend = Requirement(project["build-system"]["requires"][0])
     version = locked(BUILD_LOCK)[backend.name][0]
     assert backend.specifier.contains(version)
-    assert "pip-compile" in LOCK.read_text() and "make lock" in (ROOT / "README.md").read_text()
+    assert (
+        "pip-compile" in LOCK.read_text() and "make lock" in (ROOT / "CONTRIBUTING.md").read_text()
+    )
 
 
 def test_the_standin_healthcheck_probes_the_port_it_was_started_with(tmp_path: Path) -> None:

@@ -493,7 +493,7 @@ def test_dashboard_queries_only_exposed_metrics_and_covers_the_main_ones() -> No
 
 # ---------------------------------------------------------------- docs
 def test_readme_operations_section_points_at_the_deploy_files() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "index.md").read_text()
     assert "## Operations" in readme
     assert readme.index("## Operations") < readme.index("## Development")
     operations = readme[readme.index("## Operations") : readme.index("## Development")]
