@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Container smoke test: builds the image with docker or podman and runs it the
-# way the README tells users to (read-only root, --cap-drop ALL,
+# way docs/operations/deploy.md tells users to (read-only root, --cap-drop ALL,
 # no-new-privileges, non-root), against a PostgreSQL and the stand-in image.
 #
 #   SMOKE_DATABASE_URL=postgresql://user@127.0.0.1:5432/db deploy/smoke.sh
