@@ -1,5 +1,6 @@
 """Benchmarks: the service beside a plain boto3 loop, against the same stand-in, side by side.
 
 ``python -m bench`` (or ``make bench``) runs every scenario and prints a table;
-docs/benchmarks.md records the figures and how to reproduce them.
+bench/studies/ holds the measurements outside it. docs/benchmarks.md records
+the figures and how to reproduce them.
 """

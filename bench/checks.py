@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import boto3
 
 from bench.server import Server
 from standin.mirror import assert_same, mirror_packages, source_packages
-from standin.sagemaker import REGION
 
 MIRROR_TABLES = ("model_packages", "model_package_groups", "model_package_changes")
 # A row's physical version: an UPDATE gives it a new ctid and xmin, an unchanged row keeps both.
@@ -38,14 +36,7 @@ async def mirror_matches_source(server: Server, database_url: str) -> int:
     Faults are switched off first so that the comparison's own listing is complete.
     """
     server.set_faults()
-    client = boto3.client(
-        "sagemaker",
-        region_name=REGION,
-        endpoint_url=server.endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-    source = await asyncio.to_thread(source_packages, client)
+    source = await asyncio.to_thread(source_packages, server.client())
     conn = await asyncpg.connect(database_url)
     try:
         mirror = await mirror_packages(conn)

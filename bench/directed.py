@@ -6,25 +6,18 @@ cycle lists every group, as before directed cycles). Each gets a reconcile,
 then (1) an incremental cycle with nothing changed, (2) one after k new
 versions in g groups and a approval changes, made through the API. Calls are
 the stand-in's own counts; both mirrors are compared with the source after
-(2), field by field.
-
-``python -m bench --only 7`` (with ``--scale``), or ``python -m bench.directed``.
+(2), field by field. ``python -m bench --only 7`` (with ``--scale``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
-
-import boto3
+from typing import TYPE_CHECKING
 
 from bench import checks
-from bench.database import migrated_template, scratch
-from bench.report import Row, markdown, seconds
+from bench.database import scratch
+from bench.report import Row, progress, seconds
 from bench.server import Server, Shape, running
 from bench.service import Run, syncer_once
 from standin.sagemaker import REGION
@@ -38,23 +31,9 @@ IN_GROUPS = 6  # g
 APPROVALS = 20  # a
 
 
-def progress(message: str) -> None:
-    print(f"[bench directed] {message}", file=sys.stderr, flush=True)
-
-
-def client(server: Server) -> Any:
-    return boto3.client(
-        "sagemaker",
-        region_name=REGION,
-        endpoint_url=server.endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-
-
 def change_registry(server: Server, groups: int, versions: int) -> None:
     """k new versions spread over g groups, and a approvals of existing versions."""
-    sm = client(server)
+    sm = server.client()
     for i in range(NEW_VERSIONS):
         group = f"model-{(i % IN_GROUPS) * (groups // IN_GROUPS):04d}"
         sm.create_model_package(
@@ -76,7 +55,7 @@ def change_registry(server: Server, groups: int, versions: int) -> None:
 async def compare(template: str, groups: int, versions: int) -> list[Row]:
     name = f"{groups} groups x {versions} versions"
     modes: dict[str, dict[str, str]] = {"directed": {}, "all-groups": {"directed_cycles": "false"}}
-    with running_shape(groups, versions) as server:
+    with running(Shape(groups, versions, 10), latency_seconds=LATENCY) as server:
         async with scratch(template) as dsn_a, scratch(template) as dsn_b:
             dsns = {"directed": dsn_a, "all-groups": dsn_b}
             for mode, settings in modes.items():
@@ -134,37 +113,8 @@ async def compare(template: str, groups: int, versions: int) -> list[Row]:
     ]
 
 
-@contextlib.contextmanager
-def running_shape(groups: int, versions: int) -> Iterator[Server]:
-    with running(Shape(groups, versions, 10), latency_seconds=LATENCY) as server:
-        yield server
-
-
 async def directed_cycles(ctx: Context) -> list[Row]:
     """Scenario 7, on the issue's two registries (scaled)."""
     rows = await compare(ctx.template, max(IN_GROUPS, round(500 * ctx.scale)), 40)
     rows += await compare(ctx.template, max(IN_GROUPS, round(5000 * ctx.scale)), 2)
     return rows
-
-
-async def main_async(scale: float) -> str:
-    from bench.scenarios import Context
-
-    async with migrated_template() as template:
-        return markdown(await directed_cycles(Context(template, scale=scale)))
-
-
-def main() -> None:
-    import argparse
-
-    from syncer.logging import configure_logging
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-    configure_logging("ERROR", "json")
-    sys.stdout.write(asyncio.run(main_async(args.scale)) + "\n")
-
-
-if __name__ == "__main__":
-    main()

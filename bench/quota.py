@@ -11,8 +11,7 @@ a subprocess, with its ceiling far above the quota
 Variants compared: this service's adaptive rate (the default); botocore's
 adaptive retry mode with the service's own rate fixed at the ceiling
 (AWS_RETRY_MODE=adaptive, SYNCER_ADAPTIVE_RATE=false); and a fixed rate with
-standard retries (SYNCER_ADAPTIVE_RATE=false), which is what earlier releases
-did.
+standard retries (SYNCER_ADAPTIVE_RATE=false).
 """
 
 from __future__ import annotations
@@ -20,20 +19,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
 from bench.database import scratch
-from bench.report import Row, seconds
-from bench.server import HISTORY_SECONDS, BenchStandIn, Shape
+from bench.report import Row, progress, seconds
+from bench.server import BenchStandIn, Shape, build_registry
 from bench.service import Run, syncer_once
-from standin.sagemaker import Faults, Regions, Registry, seed, serve_in_thread
+from standin.sagemaker import Faults, Regions, Registry, serve_in_thread
+
+if TYPE_CHECKING:
+    from bench.scenarios import Context
 
 LATENCY = 0.020
 QUOTA = 20.0
@@ -48,10 +50,6 @@ BOTOCORE = (
 )
 FIXED = ("fixed rate, standard retries", {"adaptive_rate": "false"}, {})
 VARIANTS = (OURS, BOTOCORE, FIXED)
-
-
-def progress(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -86,17 +84,6 @@ class Metered(BenchStandIn):
         self.faults = dataclasses.replace(self.faults, rate_limit_per_second=rate)
 
 
-def registry(shape: Shape, region: str = "us-east-1") -> Registry:
-    """bench.server's registry (history spread over 90 days), in a region of its own."""
-    events = shape.packages + shape.groups
-    step = HISTORY_SECONDS / events
-    start = time.time() - HISTORY_SECONDS
-    clock = iter(start + i * step for i in range(events + 1))
-    r = Registry(region=region, clock=lambda: round(next(clock), 3))
-    seed(r, shape.groups, shape.versions, shape.unversioned)
-    return r
-
-
 @dataclass(frozen=True)
 class Usage:
     ok: int
@@ -128,16 +115,10 @@ def usage(
     return Usage(ok, throttled, len(mine), span)
 
 
-@contextlib.contextmanager
-def serving(standin: Metered | Regions) -> Iterator[str]:
-    with serve_in_thread(standin) as endpoint:
-        yield endpoint
-
-
 async def run_service(
-    template: str, endpoint: str, settings: dict[str, str], aws: dict[str, str]
+    ctx: Context, endpoint: str, settings: dict[str, str], aws: dict[str, str]
 ) -> Run:
-    async with scratch(template) as dsn:
+    async with scratch(ctx.template) as dsn:
         return await syncer_once(dsn, endpoint, full=True, aws=aws, **settings)
 
 
@@ -185,13 +166,13 @@ def _faults(quota: float) -> Faults:
 
 
 # ---------------------------------------------------------------- Q1
-async def unknown_quota(template: str) -> list[Row]:
+async def unknown_quota(ctx: Context) -> list[Row]:
     rows = []
     for name, settings, aws in VARIANTS:
-        standin = Metered(registry(SHAPE), _faults(QUOTA))
-        with serving(standin) as endpoint:
+        standin = Metered(build_registry(SHAPE), _faults(QUOTA))
+        with serve_in_thread(standin) as endpoint:
             progress(f"Q1: unknown {QUOTA:g}/s quota, {name}")
-            run = await run_service(template, endpoint, settings, aws)
+            run = await run_service(ctx, endpoint, settings, aws)
         u = usage(standin.events, "service")
         ours = name == OURS[0]
         met = u.rate >= 0.9 * QUOTA and u.throttled_share <= 0.05 and run.status == "succeeded"
@@ -210,15 +191,15 @@ async def unknown_quota(template: str) -> list[Row]:
 
 
 # ---------------------------------------------------------------- Q2
-async def shared_quota(template: str) -> list[Row]:
+async def shared_quota(ctx: Context) -> list[Row]:
     rows = []
     for name, settings, aws in (OURS, BOTOCORE):
-        standin = Metered(registry(SHAPE), _faults(QUOTA))
-        with serving(standin) as endpoint:
+        standin = Metered(build_registry(SHAPE), _faults(QUOTA))
+        with serve_in_thread(standin) as endpoint:
             progress(f"Q2: {QUOTA:g}/s shared with a {COMPETITOR_RATE:g}/s client, {name}")
             async with competitor(endpoint, COMPETITOR_RATE):
                 await asyncio.sleep(2)  # the other client was there first
-                run = await run_service(template, endpoint, settings, aws)
+                run = await run_service(ctx, endpoint, settings, aws)
         mine = usage(standin.events, "service")
         service_events = [e for e in standin.events if e.who == "service"]
         start, end = service_events[0].at, service_events[-1].at
@@ -245,12 +226,14 @@ REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 REGIONAL_QUOTA = 10.0
 
 
-async def three_quotas(template: str) -> list[Row]:
-    standins = {r: Metered(registry(SHAPE, r), _faults(REGIONAL_QUOTA)) for r in REGIONS}
-    with serving(Regions(dict(standins))) as endpoint:
+async def three_quotas(ctx: Context) -> list[Row]:
+    standins = {
+        r: Metered(build_registry(SHAPE, region=r), _faults(REGIONAL_QUOTA)) for r in REGIONS
+    }
+    with serve_in_thread(Regions(dict(standins))) as endpoint:
         progress(f"Q3: three regions, each its own {REGIONAL_QUOTA:g}/s quota, one process")
         run = await run_service(
-            template, endpoint, {"regions": ",".join(REGIONS)}, {"AWS_REGION": REGIONS[0]}
+            ctx, endpoint, {"regions": ",".join(REGIONS)}, {"AWS_REGION": REGIONS[0]}
         )
     # The span in which all three were being synced at once.
     spans = [(s.events[0].at, s.events[-1].at) for s in standins.values() if s.events]
@@ -319,15 +302,15 @@ async def change_quota(standin: Metered, moments: dict[str, float]) -> None:
     moments["up"] = time.monotonic()
 
 
-async def quota_change(template: str) -> list[Row]:
+async def quota_change(ctx: Context) -> list[Row]:
     rows = []
     for name, settings, aws in (OURS, BOTOCORE):
-        standin = Metered(registry(CHANGE_SHAPE), _faults(QUOTA))
-        with serving(standin) as endpoint:
+        standin = Metered(build_registry(CHANGE_SHAPE), _faults(QUOTA))
+        with serve_in_thread(standin) as endpoint:
             progress(f"Q4: quota {QUOTA:g} -> {LOW_QUOTA:g} -> {QUOTA:g}/s mid-cycle, {name}")
             moments: dict[str, float] = {}
             changer = asyncio.create_task(change_quota(standin, moments))
-            run = await run_service(template, endpoint, settings, aws)
+            run = await run_service(ctx, endpoint, settings, aws)
             changer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await changer

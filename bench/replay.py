@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from standin.sagemaker import Registry
+from syncer.cycle.runs import Runs
 from syncer.models import (
     UNVERSIONED,
     PackageGroup,
@@ -73,7 +74,7 @@ async def replay(
     (``pooler``: as SYNCER_DATABASE_POOLER)."""
     async with Store.open(database_url, max_size=pool_size(WRITERS), pooler=pooler) as store:
         started = time.perf_counter()
-        run_id = await store.start_run("full")
+        run_id = await Runs(store).start("full")
         for chunk in _chunks(listing.groups):
             await store.store_groups(listing.target, chunk)
         await store.sweep_groups(listing.target, [g.arn for g in listing.groups], None, run_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+import time
 from dataclasses import dataclass
 
 
@@ -60,3 +62,8 @@ def times(value: float) -> str:
 
 def count(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr; the table goes to stdout."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

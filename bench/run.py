@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from bench.database import migrated_template, server_version
-from bench.report import Row, machine, markdown
-from bench.scenarios import SCENARIOS, Context, progress
+from bench.report import Row, machine, markdown, progress
+from bench.scenarios import SCENARIOS, Context
 from syncer.logging import configure_logging
 
 

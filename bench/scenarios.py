@@ -1,4 +1,4 @@
-"""The six scenarios of the benchmark, each against its own stand-in and scratch databases.
+"""The benchmark's scenarios, each against its own stand-in and scratch databases.
 
 Every scenario runs the service (`syncer once` in a subprocess) and, where
 the comparison means something, the baseline against the same server in the
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +17,8 @@ from typing import Any
 
 from bench import baseline, checks, directed, quota, replay
 from bench.database import scratch
-from bench.report import Row, count, seconds, times
-from bench.server import HISTORY_SECONDS, Server, Shape, build_registry, running
+from bench.report import Row, count, progress, seconds, times
+from bench.server import Server, Shape, build_registry, running
 from bench.service import Run, syncer_once
 from standin.sagemaker import CREDENTIALS
 
@@ -37,10 +35,6 @@ class Context:
 
     def shape(self, groups: int, versions: int, unversioned: int = 10) -> Shape:
         return Shape(max(1, round(groups * self.scale)), versions, unversioned)
-
-
-def progress(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 async def _service(ctx: Context, server: Server, *, full: bool = True, **settings: str) -> Run:
@@ -61,7 +55,7 @@ async def _baseline(ctx: Context, server: Server) -> tuple[baseline.BaselineRun,
 # The baseline mirrors the listings' summaries only, and so does the service
 # here and in scenario 5: the governance details (a sequential Search pass of N/100 calls on a
 # first sync) are measured on their own, against the same sync without them,
-# in bench.details (D1-D4).
+# in bench.studies.details.
 SUMMARIES_ONLY = {"details": "false"}
 
 
@@ -176,7 +170,7 @@ def _others(calls: dict[str, int]) -> str:
 
 
 async def _database_time(ctx: Context, shape: Shape) -> float:
-    listing = replay.listing_of(build_registry(shape, time.time() - HISTORY_SECONDS))
+    listing = replay.listing_of(build_registry(shape))
     async with scratch(ctx.template) as dsn:
         return await replay.replay(dsn, listing, CONCURRENCY)
 
@@ -279,7 +273,7 @@ async def scale(ctx: Context) -> list[Row]:
             progress("5: service, incremental cycle over them")
             incremental = await syncer_once(dsn, server.endpoint, full=False, **SUMMARIES_ONLY)
     progress("5: database side alone: the service's Store, then the baseline's row-by-row upserts")
-    registry = build_registry(shape, time.time() - HISTORY_SECONDS)
+    registry = build_registry(shape)
     listing = replay.listing_of(registry)
     async with scratch(ctx.template) as dsn:
         store_seconds = await replay.replay(dsn, listing, CONCURRENCY)
@@ -357,23 +351,6 @@ async def growth(ctx: Context) -> list[Row]:
     return rows
 
 
-# ---------------------------------------------------------------- Q1-Q4 (bench/quota.py)
-async def quota_unknown(ctx: Context) -> list[Row]:
-    return await quota.unknown_quota(ctx.template)
-
-
-async def quota_shared(ctx: Context) -> list[Row]:
-    return await quota.shared_quota(ctx.template)
-
-
-async def quota_three(ctx: Context) -> list[Row]:
-    return await quota.three_quotas(ctx.template)
-
-
-async def quota_changes(ctx: Context) -> list[Row]:
-    return await quota.quota_change(ctx.template)
-
-
 Scenario = Callable[[Context], Awaitable[list[Row]]]
 # (the scenario numbers a function measures, the function)
 SCENARIOS: list[tuple[frozenset[str], Scenario]] = [
@@ -382,9 +359,9 @@ SCENARIOS: list[tuple[frozenset[str], Scenario]] = [
     (frozenset({"4"}), server_errors),
     (frozenset({"5"}), scale),
     (frozenset({"6"}), growth),
-    (frozenset({"Q1"}), quota_unknown),
-    (frozenset({"Q2"}), quota_shared),
-    (frozenset({"Q3"}), quota_three),
-    (frozenset({"Q4"}), quota_changes),
+    (frozenset({"Q1"}), quota.unknown_quota),
+    (frozenset({"Q2"}), quota.shared_quota),
+    (frozenset({"Q3"}), quota.three_quotas),
+    (frozenset({"Q4"}), quota.quota_change),
     (frozenset({"7"}), directed.directed_cycles),
 ]

@@ -23,14 +23,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from aiohttp import web
 
-from standin.sagemaker import Faults, Package, Registry, StandIn, as_epoch, seed
+from standin.sagemaker import ACCOUNT, REGION, Faults, Package, Registry, StandIn, as_epoch, seed
 
 # Seeded groups and packages are created one after the other over this much
 # history, so a group's versions are minutes or hours apart, as in a real
@@ -60,12 +60,16 @@ class Shape:
         return group_pages + self.groups * pages + unversioned
 
 
-def build_registry(shape: Shape, start: float) -> Registry:
-    """The test suite's seeded registry, with creation times in the past, built in Python."""
+def build_registry(
+    shape: Shape, start: float | None = None, region: str = REGION, account: str = ACCOUNT
+) -> Registry:
+    """The test suite's seeded registry, created over HISTORY_SECONDS from ``start``
+    (by default, that long ago), built in Python."""
     events = shape.packages + shape.groups
     step = HISTORY_SECONDS / events
-    clock = iter(start + i * step for i in range(events + 1))
-    registry = Registry(clock=lambda: round(next(clock), 3))
+    first = time.time() - HISTORY_SECONDS if start is None else start
+    clock = iter(first + i * step for i in range(events + 1))
+    registry = Registry(account, region, clock=lambda: round(next(clock), 3))
     seed(registry, shape.groups, shape.versions, shape.unversioned)
     # What a benchmark creates or updates through the API from here on happens now.
     registry.clock = lambda: round(time.time(), 3)
@@ -83,10 +87,9 @@ class BenchStandIn(StandIn):
     does not mutate the registry while it is being listed), and only the
     returned page is turned into summaries. The change feed's Search is
     served the same way, from the packages kept in LastModifiedTime order:
-    sorting the whole registry on the stand-in's one thread held up every
-    other call at the start of each cycle (16 ms for 20,000 packages,
-    unloaded), which SageMaker does not. Queries the indexes do not cover
-    fall back to the test server's code.
+    sorting the whole registry on the stand-in's one thread would hold up
+    every other call at the start of each cycle, which SageMaker does not.
+    Queries the indexes do not cover fall back to the test server's code.
     """
 
     def __init__(self, registry: Registry, faults: Faults | None = None) -> None:
@@ -96,8 +99,6 @@ class BenchStandIn(StandIn):
         self._modification_times: list[float] = []
         self._by_creation: list[Package] = []
         self._creation_times: list[float] = []
-        # Search calls by (resource, sort key): the change feed's and the details'.
-        self.searches: Counter[str] = Counter()
         self._indexed_count: tuple[int, int] = (-1, -1)
         with registry.lock:  # built before the first call, which is timed
             self._reindex()
@@ -114,13 +115,11 @@ class BenchStandIn(StandIn):
             {
                 "calls": dict(self.calls),
                 "outcomes": dict(self.outcomes),
-                "searches": dict(self.searches),
             }
         )
 
     async def reset(self, _: web.Request) -> web.Response:
         self.reset_counters()
-        self.searches.clear()
         return web.json_response({})
 
     async def set_faults(self, request: web.Request) -> web.Response:
@@ -180,7 +179,6 @@ class BenchStandIn(StandIn):
         CreationTime): every package, or those modified or created after a moment."""
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
         by = body.get("SortBy")
-        self.searches[f"{body.get('Resource')}/{by}"] += 1
         # Served here: no filter, or one "<the sort key> GreaterThan".
         after = [(f.get("Name"), f.get("Operator"), f.get("Value")) for f in filters]
         if (
@@ -215,7 +213,7 @@ def faults_from(args: argparse.Namespace) -> Faults:
 
 async def serve(args: argparse.Namespace) -> None:
     shape = Shape(args.groups, args.versions, args.unversioned)
-    registry = build_registry(shape, time.time() - HISTORY_SECONDS)
+    registry = build_registry(shape)
     standin = BenchStandIn(registry, faults_from(args))
     runner = web.AppRunner(standin.app(), access_log=None)
     await runner.setup()
@@ -283,9 +281,15 @@ class Server:
     def sagemaker_calls(self) -> int:
         return sum(self.calls().values())
 
-    def searches(self) -> dict[str, int]:
-        """Search calls since the last reset by "resource/sort key" (feed: LastModifiedTime)."""
-        return dict(self.stats().get("searches", {}))
+    def client(self) -> Any:
+        """A boto3 SageMaker client of this server."""
+        return boto3.client(
+            "sagemaker",
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
 
 
 @contextlib.contextmanager

@@ -9,16 +9,19 @@ migrations check, STS) is not counted as sync time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import asyncpg
 
-from tests.acceptance.cli import service_env
+from standin.environment import service_env
 
 LAST_RUN = """
 SELECT status, extract(epoch FROM finished_at - started_at)::float8 AS cycle_seconds,
@@ -50,7 +53,7 @@ class Run:
 
 
 def _environment(database_url: str, endpoint: str, settings: dict[str, str]) -> dict[str, str]:
-    """The tests' subprocess environment, quiet, at concurrency 16 and with no rate cap
+    """The stand-in's environment, quiet, at concurrency 16 and with no rate cap
     unless a scenario sets one (the stand-in has no limit either)."""
     extra = {
         "SYNCER_LOG_LEVEL": "WARNING",
@@ -82,8 +85,8 @@ class Process:
     stderr: str
 
 
-def _run_process(args: list[str], env: dict[str, str], cwd: str | None = None) -> Process:
-    """Run ``python -m syncer ARGS`` to its end (from ``cwd``: its ``syncer`` comes first).
+def _run_process(args: list[str], env: dict[str, str]) -> Process:
+    """Run ``python -m syncer ARGS`` to its end.
 
     The peak RSS is VmHWM, polled while the process runs: it belongs to the
     process's own address space, where the rusage of a child (ru_maxrss) also
@@ -97,7 +100,6 @@ def _run_process(args: list[str], env: dict[str, str], cwd: str | None = None) -
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            cwd=cwd,
         )
         peak = 0.0
         while True:
@@ -116,22 +118,21 @@ def _run_process(args: list[str], env: dict[str, str], cwd: str | None = None) -
 async def syncer_once(
     database_url: str,
     endpoint: str,
+    /,
     *,
     full: bool,
-    source: str | None = None,
     aws: dict[str, str] | None = None,
     **settings: str,
 ) -> Run:
-    """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting.
-
-    ``source``: a checkout whose ``syncer`` to run instead of this one's (its
-    migrations included; the packages it imports are this virtualenv's).
+    """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting, and
+    read the run it recorded from ``database_url``. The service uses that database
+    too, unless a ``database_url`` setting names another way to it (a pooler).
     ``aws``: AWS variables to set as well (AWS_RETRY_MODE, AWS_REGION, ...).
     """
     args = ["once", "--full"] if full else ["once"]
     env = _environment(database_url, endpoint, settings)
     env.update(aws or {})
-    process = await asyncio.to_thread(_run_process, args, env, source)
+    process = await asyncio.to_thread(_run_process, args, env)
     conn = await asyncpg.connect(database_url)
     try:
         row = await conn.fetchrow(LAST_RUN)
@@ -149,3 +150,22 @@ async def syncer_once(
         stderr_tail=process.stderr[-2000:],
         **dict(row),
     )
+
+
+@contextlib.contextmanager
+def syncer_run(database_url: str, endpoint: str, **settings: str) -> Iterator[None]:
+    """`syncer run` with ``SYNCER_<KEY>=value`` for each setting, until the block ends;
+    then SIGTERM, which it answers by finishing its cycle and exiting."""
+    env = _environment(database_url, endpoint, settings)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syncer", "run"], env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

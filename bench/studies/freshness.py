@@ -1,32 +1,31 @@
 """How stale an approval is in the mirror, with and without the change feed, and its cost.
 
-    python -m bench.freshness [--groups 50 --versions 20 --interval 2 --reconcile 24
-                               --lookback 2 --changes 40 --periods 3 --seed 1
-                               --new-versions 0 --idle 0
-                               --modes directed,all-groups,feed-off]
+    python -m bench.studies.freshness [--groups 50 --versions 20 --interval 2
+        --reconcile 24 --lookback 2 --changes 40 --periods 3 --seed 1
+        --new-versions 0 --idle 0 --modes directed,all-groups,feed-off]
 
-Runs the service's loop (``Syncer.run_forever``, as ``syncer run`` does) in
-this process against the test stand-in, on a registry of groups x versions
-created over the past 90 days. At moments drawn uniformly over ``--periods``
-reconcile intervals it changes the approval status of one package
-(``UpdateModelPackage``: Approved or Rejected, from pending), and a watcher
-polls the mirror every 20 ms for the new value. Staleness is the time from the
-update to the mirror showing it. ``--new-versions`` adds that many new
-versions (``CreateModelPackage`` in a random group) at moments drawn the same
-way; their staleness is the time to the row appearing. The same run is made in
-each of ``--modes``: ``directed`` (the default service: directed cycles once
-the feed is trusted), ``all-groups`` (SYNCER_DIRECTED_CYCLES=false: every
-incremental cycle lists every group, as before directed cycles) and
-``feed-off`` (SYNCER_CHANGE_FEED=false). ``--idle`` seconds with nothing
-changing follow, and their SageMaker calls per second are reported. The
-intervals default to the service's defaults (300 s, reconcile 3600 s,
-lookback 300 s) scaled down 150 times.
+Runs ``syncer run`` in a subprocess against the test stand-in (in a thread
+here), on a registry of groups x versions created over the past 90 days.
+Once its first (full) cycle has succeeded, at moments drawn uniformly over
+``--periods`` reconcile intervals, it changes the approval status of one
+package (``UpdateModelPackage``: Approved or Rejected, from pending), and a
+watcher polls the mirror every 20 ms for the new value. Staleness is the time
+from the update to the mirror showing it. ``--new-versions`` adds that many
+new versions (``CreateModelPackage`` in a random group) at moments drawn the
+same way; their staleness is the time to the row appearing. The same run is
+made in each of ``--modes``: ``directed`` (the default service: directed
+cycles once the feed is trusted), ``all-groups`` (SYNCER_DIRECTED_CYCLES=false:
+every incremental cycle lists every group) and ``feed-off``
+(SYNCER_CHANGE_FEED=false). ``--idle`` seconds with nothing changing follow,
+and their SageMaker calls per second are reported. The intervals default to
+the service's defaults (300 s, reconcile 3600 s, lookback 300 s) scaled down
+150 times.
 
 Prints staleness (median, 95th percentile, maximum; seconds and intervals)
 and the SageMaker calls per cycle, by kind of cycle and by operation, from
-sync_runs and the stand-in's counters. docs/freshness.md has the figures.
-The database server is SYNCER_TEST_DATABASE_URL's (default: postgres on
-127.0.0.1:5432); a scratch database is created and dropped.
+sync_runs and the stand-in's counters. The database server is
+SYNCER_TEST_DATABASE_URL's (default: postgres on 127.0.0.1:5432); a scratch
+database is created and dropped per mode.
 """
 
 from __future__ import annotations
@@ -42,18 +41,19 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from bench.database import migrated_template, scratch
+from bench.server import HISTORY_SECONDS
+from bench.service import syncer_run
 from standin.sagemaker import Registry, StandIn, serve_in_thread
 from syncer.logging import configure_logging
-from tests.conftest import open_syncer, scratch_database
 
-HISTORY_SECONDS = 90 * 86400
 POLL_SECONDS = 0.02
+FIRST_SUCCESS = "SELECT max(run_id) FROM sagemaker.sync_runs WHERE status = 'succeeded'"
 
-
-MODES = {
+MODES: dict[str, dict[str, str]] = {
     "directed": {},
-    "all-groups": {"directed_cycles": False},
-    "feed-off": {"change_feed": False},
+    "all-groups": {"directed_cycles": "false"},
+    "feed-off": {"change_feed": "false"},
 }
 
 
@@ -118,7 +118,17 @@ async def watch(
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def measure(args: argparse.Namespace, mode: str) -> Outcome:
+async def first_success(conn: asyncpg.Connection) -> int:
+    """The run_id of the service's first succeeded cycle, once there is one."""
+    async with asyncio.timeout(120):
+        while True:
+            run_id = await conn.fetchval(FIRST_SUCCESS)
+            if run_id is not None:
+                return int(run_id)
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def measure(args: argparse.Namespace, template: str, mode: str) -> Outcome:
     rng = random.Random(args.seed)
     registry = seeded(args.groups, args.versions, rng)
     standin = StandIn(registry)
@@ -131,54 +141,49 @@ async def measure(args: argparse.Namespace, mode: str) -> Outcome:
     moments = sorted(rng.uniform(0, duration) for _ in targets)
     groups = sorted(registry.groups)
     pending: dict[str, tuple[str, float, str]] = {}
+    settings = {
+        "interval_seconds": str(args.interval),
+        "reconcile_interval_seconds": str(args.reconcile),
+        "lookback_seconds": str(args.lookback),
+        "max_requests_per_second": "1000",
+        **MODES[mode],
+    }
     with serve_in_thread(standin) as endpoint:
-        async with (
-            scratch_database() as dsn,
-            open_syncer(
-                dsn,
-                endpoint,
-                interval_seconds=args.interval,
-                reconcile_interval_seconds=args.reconcile,
-                lookback_seconds=args.lookback,
-                max_requests_per_second=1000,
-                **MODES[mode],
-            ) as syncer,
-        ):
+        async with scratch(template) as dsn:
             conn = await asyncpg.connect(dsn)
-            # The first (full) cycle fills the mirror; the loop's next full one
-            # comes a reconcile interval after it.
-            first_run = (await syncer.run_cycle(full=True, wait=True)).run_id
-            standin.reset_counters()
-            all_made, all_seen = asyncio.Event(), asyncio.Event()
-            service = asyncio.create_task(syncer.run_forever(), name="service")
-            watcher = asyncio.create_task(
-                watch(conn, pending, outcome, all_made, all_seen), name="watcher"
-            )
-            began = time.monotonic()
-            for arn, moment in zip(targets, moments, strict=True):
-                await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
-                if arn is None:
-                    made = registry.create_package(rng.choice(groups))
-                    pending[made] = ("PendingManualApproval", time.monotonic(), "new version")
-                    continue
-                current = registry.packages[arn].approval
-                new = "Rejected" if current == "Approved" else "Approved"
-                registry.update_package(arn, approval=new)
-                pending[arn] = (new, time.monotonic(), "approval")
-            all_made.set()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(args.reconcile * 1.5):
-                    await all_seen.wait()
-            outcome.missed = len(pending)
-            if args.idle:
-                # Nothing changes now: what the loop costs SageMaker when idle.
-                idle_from = sum(n for op, n in standin.calls.items() if not op.startswith("sts:"))
-                await asyncio.sleep(args.idle)
-                idle_to = sum(n for op, n in standin.calls.items() if not op.startswith("sts:"))
-                outcome.idle_calls_per_second = (idle_to - idle_from) / args.idle
-            syncer.stop_event.set()
-            await service
-            watcher.cancel()
+            with syncer_run(dsn, endpoint, **settings):
+                # The first (full) cycle fills the mirror; the loop's next full one
+                # comes a reconcile interval after it.
+                first_run = await first_success(conn)
+                standin.reset_counters()
+                all_made, all_seen = asyncio.Event(), asyncio.Event()
+                watcher = asyncio.create_task(
+                    watch(conn, pending, outcome, all_made, all_seen), name="watcher"
+                )
+                began = time.monotonic()
+                for arn, moment in zip(targets, moments, strict=True):
+                    await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
+                    if arn is None:
+                        made = registry.create_package(rng.choice(groups))
+                        pending[made] = ("PendingManualApproval", time.monotonic(), "new version")
+                        continue
+                    current = registry.packages[arn].approval
+                    new = "Rejected" if current == "Approved" else "Approved"
+                    registry.update_package(arn, approval=new)
+                    pending[arn] = (new, time.monotonic(), "approval")
+                all_made.set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(args.reconcile * 1.5):
+                        await all_seen.wait()
+                outcome.missed = len(pending)
+                if args.idle:
+                    # Nothing changes now: what the loop costs SageMaker when idle.
+                    idle_from = _sagemaker_calls(standin)
+                    await asyncio.sleep(args.idle)
+                    outcome.idle_calls_per_second = (
+                        _sagemaker_calls(standin) - idle_from
+                    ) / args.idle
+                watcher.cancel()
             runs = await conn.fetch(
                 "SELECT mode, api_calls, status,"
                 " extract(epoch FROM finished_at - started_at)::float8 AS seconds"
@@ -186,16 +191,20 @@ async def measure(args: argparse.Namespace, mode: str) -> Outcome:
                 first_run,
             )
             await conn.close()
-    for mode, calls, status, seconds in runs:
+    for kind, calls, status, seconds in runs:
         outcome.all_cycles += 1  # the stand-in counted the calls of each, even the last
         if status == "succeeded":  # the last one may be cut short by the stop
-            outcome.cycles[mode] += 1
-            outcome.calls[mode] += calls
+            outcome.cycles[kind] += 1
+            outcome.calls[kind] += calls
             outcome.cycle_seconds.append(seconds)
     outcome.calls_by_operation.update(
         {op: n for op, n in standin.calls.items() if not op.startswith("sts:")}
     )
     return outcome
+
+
+def _sagemaker_calls(standin: StandIn) -> int:
+    return sum(n for op, n in standin.calls.items() if not op.startswith("sts:"))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -241,7 +250,13 @@ def report(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
         print(f"\ncalls by operation, {o.mode}: {dict(sorted(o.calls_by_operation.items()))}")
 
 
+async def measure_modes(args: argparse.Namespace, modes: list[str]) -> list[Outcome]:
+    async with migrated_template() as template:
+        return [await measure(args, template, mode) for mode in modes]
+
+
 def main() -> None:
+    configure_logging("WARNING", "console")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--versions", type=int, default=20)
@@ -255,9 +270,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=0.0, help="seconds of no change at the end")
     parser.add_argument("--modes", default="directed,all-groups,feed-off")
     args = parser.parse_args()
-    configure_logging("WARNING", "json")
-    outcomes = [asyncio.run(measure(args, m.strip())) for m in args.modes.split(",")]
-    report(args, outcomes)
+    modes = [m.strip() for m in args.modes.split(",")]
+    report(args, asyncio.run(measure_modes(args, modes)))
 
 
 if __name__ == "__main__":

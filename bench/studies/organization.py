@@ -1,19 +1,21 @@
 """An organization on the stand-in: accounts x regions x groups, mirrored from one process.
 
-The server (``python -m bench.organization serve``) is the benchmark stand-in
-once per account and region, behind the calls discovery needs: Organizations
-``ListAccounts`` (20 a page, as AWS pages it), STS ``AssumeRole`` (the access
-key it hands out names the account), and SageMaker, routed to the account of
-the request's access key and the region of its signature.
+The server (``python -m bench.studies.organization serve``) is the benchmark
+stand-in once per account and region, behind the calls discovery needs:
+Organizations ``ListAccounts`` (20 a page, as AWS pages it), STS ``AssumeRole``
+(the access key it hands out names the account), and SageMaker, routed to the
+account of the request's access key and the region of its signature.
 
-The measurement (``python -m bench.organization``) runs the real ``syncer once``
-three times against a small organization and a large one: a first sync (every
-package stored), an unchanged incremental cycle and an unchanged reconcile.
-The differences between the two sizes leave out what any process costs (start-up,
-imports, migrations check), which gives CPU per SageMaker call, per stored
-package and per listed package, and memory per target (docs/scale.md).
+The measurement (``python -m bench.studies.organization``) opens the service in
+a process of its own (``open_service``, as ``syncer run`` does), once for one
+target and once for the whole organization, and times four cycles by the
+process's CPU clock: a first sync, an unchanged incremental cycle, an unchanged
+reconcile, and a refill (the mirror emptied, clients warm). The differences
+between the two sizes leave out what any process costs, which gives CPU per
+SageMaker call, per stored package and per listed package, and memory per
+target.
 
-    python -m bench.organization --accounts 50 --regions us-east-1,eu-west-1 --groups 20
+    python -m bench.studies.organization --accounts 50 --regions us-east-1,eu-west-1
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,8 +40,8 @@ from typing import Any
 from aiohttp import web
 
 from bench.database import migrated_template, scratch
-from bench.server import HISTORY_SECONDS, READY, BenchStandIn, Shape, serving
-from standin.sagemaker import Faults, Registry, seed
+from bench.server import READY, BenchStandIn, Shape, build_registry, serving
+from standin.sagemaker import Faults
 from syncer.logging import configure_logging
 from syncer.service import open_service
 from syncer.settings import load_settings
@@ -69,12 +70,6 @@ def access_key(account: str) -> str:
     return f"ASIA{account}BNCH"
 
 
-def _clock(start: float, step: float) -> Callable[[], float]:
-    """Creation times one step apart over the history, as bench.server seeds them."""
-    ticks = itertools.count()
-    return lambda: round(start + next(ticks) * step, 3)
-
-
 class OrganizationStandIn:
     """A BenchStandIn per (account, region), and Organizations and STS in front of them."""
 
@@ -82,16 +77,14 @@ class OrganizationStandIn:
         self, accounts: list[str], regions: list[str], shape: Shape, latency: float = 0.0
     ) -> None:
         self.accounts = accounts
-        start = time.time() - HISTORY_SECONDS
-        step = HISTORY_SECONDS / max(1, shape.packages + shape.groups)
-        self.targets: dict[tuple[str, str], BenchStandIn] = {}
-        for account in accounts:
-            for region in regions:
-                registry = Registry(account, region, clock=_clock(start, step))
-                seed(registry, shape.groups, shape.versions, shape.unversioned)
-                self.targets[(account, region)] = BenchStandIn(
-                    registry, Faults(latency_seconds=latency)
-                )
+        self.targets = {
+            (account, region): BenchStandIn(
+                build_registry(shape, region=region, account=account),
+                Faults(latency_seconds=latency),
+            )
+            for account in accounts
+            for region in regions
+        }
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -204,7 +197,7 @@ def running(accounts: int, regions: str, shape: Shape, latency: float = 0.0) -> 
     command = [
         sys.executable,
         "-m",
-        "bench.organization",
+        "bench.studies.organization",
         "serve",
         f"--accounts={accounts}",
         f"--regions={regions}",
@@ -303,7 +296,7 @@ async def measure(
                         t.packages_listed,
                         sorted(_calls(endpoint).values()),
                     )
-                targets = len(service.syncer._sources)
+                targets = len(service.sources)
     return Measured(targets, setup, rss_before, rss_open, _rss_mb("VmHWM"), cycles)
 
 
@@ -361,7 +354,9 @@ def report(small: Measured, large: Measured, shape: Shape) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.organization", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.studies.organization", description=__doc__
+    )
     parser.add_argument("mode", nargs="?", choices=("measure", "one", "serve"), default="measure")
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--regions", default="us-east-1,eu-west-1")
@@ -384,7 +379,7 @@ def measure_in_a_process(
     command = [
         sys.executable,
         "-m",
-        "bench.organization",
+        "bench.studies.organization",
         "one",
         f"--accounts={accounts}",
         f"--regions={regions}",
@@ -395,7 +390,7 @@ def measure_in_a_process(
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
     if done.returncode != 0:
-        raise RuntimeError(f"bench.organization one: {done.stderr[-2000:]}")
+        raise RuntimeError(f"bench.studies.organization one: {done.stderr[-2000:]}")
     return _measured(json.loads(done.stdout.splitlines()[-1]))
 
 

@@ -1,13 +1,11 @@
-"""How fast the analyst views and the README's queries answer on a large mirror.
+"""How fast the analyst views and the documented queries answer on a large mirror.
 
-``python -m bench.views`` loads a scratch database, migrated with syncer.warehouse.migrate,
-with 200,000 packages (straight SQL, generate_series; no SageMaker involved),
+``python -m bench.studies.views`` loads a scratch database, migrated, with
+200,000 packages (straight SQL, generate_series; no SageMaker involved) and
 their change history, VACUUM ANALYZEs it as autovacuum would, then runs each
-query several times and prints the median server time (EXPLAIN ANALYZE) and
-client time (asyncpg, every row fetched). ``--write-cost N`` instead times the
-syncer's own page upserts of N packages with and without the indexes 0002 adds.
+view and each query of docs/querying.md several times and prints the median
+server time (EXPLAIN ANALYZE) and client time (asyncpg, every row fetched).
 The server is SYNCER_TEST_DATABASE_URL's (default: postgres on 127.0.0.1:5432).
-docs/benchmarks-views.md has the figures.
 """
 
 from __future__ import annotations
@@ -18,20 +16,15 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
-from standin.postgres import scratch_database
-from syncer import migrate
+from bench.database import scratch
+from standin.queries import documented_queries
 from syncer.logging import configure_logging
-from syncer.models import PackageSummary, Scope, Target, parse_package
-from syncer.warehouse.store import Store
-from tests.integration.test_readme_queries import readme_queries
+from syncer.warehouse.migrate import migrate
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-ACCOUNT = "123456789012"
-# The README's examples name these groups; the biggest groups get them.
+# The documented examples name these groups; the biggest groups get them.
 NAMED_GROUPS = ["customer-churn", "fraud-detection", "demand-forecast"]
 
 # $1 groups, $2 the names of the first ones.
@@ -200,17 +193,6 @@ VIEW_QUERIES: list[tuple[str, str]] = [
 ]
 
 
-# The indexes 0002 adds to the tables the syncer writes (its re-ordered
-# group/version index replaces one of 0001, so it is not counted).
-ADDED_INDEXES = [
-    "sagemaker.model_packages_latest_approved_idx",
-    "sagemaker.model_packages_life_cycle_stage_idx",
-    "sagemaker.model_packages_deleted_idx",
-    "sagemaker.model_package_changes_group_idx",
-    "sagemaker.model_package_changes_back_to_pending_idx",
-]
-
-
 @dataclass(frozen=True)
 class Timing:
     label: str
@@ -252,76 +234,6 @@ async def measure(conn: asyncpg.Connection, label: str, sql: str, runs: int) -> 
     return Timing(label, rows, statistics.median(server), statistics.median(client))
 
 
-def summaries(packages: int, groups: int) -> list[tuple[Scope, list[PackageSummary]]]:
-    """Pages of 100 summaries per group, as a first sync would store them."""
-    target = Target(ACCOUNT, "us-east-1")
-    statuses = ["Approved", "Rejected", "PendingManualApproval"]
-    pages = []
-    per_group = packages // groups
-    prefix = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package"
-    for g in range(groups):
-        name = f"model-{g:05d}"
-        items = [
-            parse_package(
-                {
-                    "ModelPackageArn": f"{prefix}/{name}/{v}",
-                    "ModelPackageGroupName": name,
-                    "ModelPackageVersion": v,
-                    "ModelPackageDescription": f"Trained on snapshot {g}-{v}",
-                    "CreationTime": 1.7e9 + g * 1000 + v,
-                    "ModelPackageStatus": "Completed",
-                    "ModelApprovalStatus": statuses[v % 3],
-                }
-            )
-            for v in range(1, per_group + 1)
-        ]
-        pages += [(Scope(target, name), items[i : i + 100]) for i in range(0, len(items), 100)]
-    return pages
-
-
-INDEX_BYTES = """
-SELECT pg_indexes_size('sagemaker.model_packages')
-       + pg_indexes_size('sagemaker.model_package_changes')
-"""
-
-
-async def write_seconds(
-    packages: int, groups: int, *, without_added_indexes: bool
-) -> tuple[float, int]:
-    """Seconds to store every page through the syncer's own upsert, one after
-    another, and the size of the two tables' indexes afterwards."""
-    pages = summaries(packages, groups)
-    async with scratch_database() as dsn, Store.open(dsn, max_size=2) as store:
-        await store.migrate()
-        if without_added_indexes:
-            for index in ADDED_INDEXES:
-                await store.pool.execute(f"DROP INDEX {index}")
-        run_id = await store.start_run("full")
-        start = time.perf_counter()
-        for scope, page in pages:
-            await store.store_page(scope, page, run_id)
-        elapsed = time.perf_counter() - start
-        return elapsed, int(await store.pool.fetchval(INDEX_BYTES))
-
-
-async def write_cost(packages: int, rounds: int) -> None:
-    """Alternates the two schemas, so that load on the machine hits both alike."""
-    groups = max(1, packages // 100)
-    without, with_ = [], []
-    for _ in range(rounds):
-        without.append(await write_seconds(packages, groups, without_added_indexes=True))
-        with_.append(await write_seconds(packages, groups, without_added_indexes=False))
-    a, b = (statistics.median(s for s, _ in runs) for runs in (without, with_))
-    size_a, size_b = without[-1][1] / 2**20, with_[-1][1] / 2**20
-    print(
-        f"first sync of {packages} packages, pages stored one after another, median of"
-        f" {rounds}: {a:.1f} s without the indexes 0002 adds, {b:.1f} s with them"
-        f" ({(b / a - 1) * 100:+.0f}%); indexes of model_packages and"
-        f" model_package_changes: {size_a:.0f} MB without, {size_b:.0f} MB with"
-        f" ({(size_b / size_a - 1) * 100:+.0f}%)"
-    )
-
-
 def table(timings: list[Timing]) -> str:
     lines = [
         "| query | rows | server ms (median) | client ms (median) |",
@@ -333,16 +245,12 @@ def table(timings: list[Timing]) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    configure_logging("WARNING", "console")
-    if args.write_cost:
-        await write_cost(args.write_cost, args.runs)
-        return
     queries = list(VIEW_QUERIES)
-    queries += [(f"README: {q}", sql) for q, sql in readme_queries(README)]
-    async with scratch_database() as dsn:
+    queries += [(f"docs: {q}", sql) for q, sql in documented_queries()]
+    async with scratch() as dsn:
         conn = await asyncpg.connect(dsn)
         try:
-            await migrate.migrate(conn)
+            await migrate(conn)
             start = time.perf_counter()
             counts = await load(conn, args.packages, args.groups)
             loaded = time.perf_counter() - start
@@ -358,20 +266,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--packages", type=int, default=200_000)
     parser.add_argument("--groups", type=int, default=2_000)
-    parser.add_argument(
-        "--runs", type=int, default=7, help="timed runs per query (rounds, with --write-cost)"
-    )
-    parser.add_argument(
-        "--write-cost",
-        type=int,
-        metavar="PACKAGES",
-        default=0,
-        help="instead: time storing this many packages with and without the added indexes",
-    )
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per query")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure_logging("WARNING", "console")
     asyncio.run(run(parse_args(argv)))
 
 
