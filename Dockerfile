@@ -90,7 +90,7 @@ USER 10001:10001
 EXPOSE 8080
 # `syncer run` stops gracefully on SIGTERM (and SIGINT) within 10 seconds.
 STOPSIGNAL SIGTERM
-# Liveness: the sync loop is alive and not stuck (see README, Operations).
+# Liveness: the sync loop is alive and not stuck (docs/operations/monitoring.md).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('SYNCER_HTTP_PORT', '8080') + '/healthz', timeout=4)"]
 ENTRYPOINT ["syncer"]

@@ -42,7 +42,7 @@ lint: $(BIN)/syncer
 docs: $(BIN)/syncer
 	$(BIN)/python -c 'import pathlib, syncer.settings as s; p = pathlib.Path("docs/configuration.md"); p.write_text(s.with_reference(p.read_text()))'
 
-## lock: re-pin the image's dependencies, with hashes, from pyproject.toml (see README)
+## lock: re-pin the image's dependencies, with hashes, from pyproject.toml (see CONTRIBUTING.md)
 lock: $(BIN)/syncer
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 	  --output-file requirements/image.txt pyproject.toml

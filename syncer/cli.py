@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from syncer.aws.registry import ApiStats, RegistrySource, SourcePool
+from syncer.aws.clients import ApiStats, SourcePool
+from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets, target_states
 from syncer.cycle.loop import run_until_stopped
 from syncer.errors import DatabaseError, SyncerError
@@ -19,6 +20,7 @@ from syncer.logging import configure_logging, get_logger, mask_secrets, printabl
 from syncer.models import Target
 from syncer.service import open_service, open_store, run_service, source_options, stop_on_signals
 from syncer.settings import Settings, load_settings, unknown_variables
+from syncer.warehouse.status import read_status
 from syncer.warehouse.tls import unverified_tls
 
 log = get_logger("syncer.cli")
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncer",
         description="Mirror the Amazon SageMaker Model Registry into PostgreSQL. "
-        "Configured through SYNCER_* environment variables (see README).",
+        "Configured through SYNCER_* environment variables (docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="migrate, then sync every interval until SIGTERM")
@@ -154,7 +156,7 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
                 f"{settings.redacted_database_url()} has no registry-sync schema yet; "
                 "run `syncer migrate` (or `syncer run`) first"
             )
-        report = await store.status()
+        report = await read_status(store)
     report["targets"] = await _target_report(settings, report["scopes"])
     if not settings.change_feed:  # what the next cycles do, whatever the feed earned before
         for target in report["incremental"]:

@@ -43,6 +43,10 @@ class SourceError(SyncerError):
 
     exit_code = 2
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # the API's error code, when the API answered with one
+
 
 class ListingError(SourceError):
     """A paginated listing could not be completed (e.g. a repeating NextToken)."""
@@ -54,6 +58,11 @@ def describe(exc: BaseException) -> str:
     """One line for an exception from a driver or the network: its type and first line."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """What to log or record of any error: ours as raised, a driver's as ``describe``."""
+    return str(exc) if isinstance(exc, SyncerError) else describe(exc)
 
 
 def stored_error(message: str) -> str:

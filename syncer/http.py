@@ -105,7 +105,7 @@ def build_app(
         # Answering at all shows the event loop turns; the loop task must be alive.
         if loop_task.done():
             return web.json_response({"status": "dead", "reason": "sync loop ended"}, status=503)
-        quiet = syncer.seconds_since_progress()
+        quiet = syncer.progress.seconds_since_progress()
         body = {"status": "ok", "seconds_since_progress": round(quiet, 1)}
         if quiet > stuck_after:
             body.update(
@@ -123,7 +123,7 @@ def build_app(
             reasons.append(f"schema version {version}, expected {expected_schema}")
         if not syncer.ready:
             reasons.append("no cycle completed yet")
-        stale = syncer.stale_reason()
+        stale = syncer.standby.stale_reason()
         if stale:
             reasons.append(stale)
         if reasons:

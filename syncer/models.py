@@ -22,7 +22,10 @@ MAX_ARN_LENGTH = 2048
 MAX_INDEXED_BYTES = 256
 # Lone UTF-16 surrogates (a JSON "\ud800" decodes to one) have no UTF-8 form.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The API's timestamp precision: one step past a moment that a strict bound
+# (``CreationTimeAfter``) would leave out.
+ONE_MILLISECOND = timedelta(milliseconds=1)
 _FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 UNVERSIONED = ""  # sync_state's group name for the unversioned scope
 
@@ -117,13 +120,13 @@ def _instant(value: Any) -> datetime:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     try:
         # Whole microseconds, computed in integers so that 1.123 stays .123000.
-        return _EPOCH + timedelta(microseconds=round(value * 1_000_000))
+        return EPOCH + timedelta(microseconds=round(value * 1_000_000))
     except (OverflowError, ValueError):
         raise InvalidRecord(f"timestamp out of range: {value!r}") from None
 
 
 def to_epoch(value: datetime) -> float:
-    return (value - _EPOCH) / timedelta(seconds=1)
+    return (value - EPOCH) / timedelta(seconds=1)
 
 
 def clean_text(value: str) -> str:

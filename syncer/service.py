@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from syncer.aws.registry import ApiStats, RegistrySource, SourceOptions, SourcePool
+from syncer.aws.clients import ApiStats, SourceOptions, SourcePool
+from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets
 from syncer.cycle.loop import Syncer, run_until_stopped
 from syncer.cycle.metrics import Metrics

@@ -23,10 +23,11 @@ import structlog
 from standin.pgbouncer import POOLER_ENV, PgBouncer, running_pgbouncer
 from standin.postgres import admin_dsn, admin_execute, dsn_for, scratch_database
 from standin.sagemaker import CREDENTIALS, REGION, Faults, Registry, StandIn, serve_in_thread
-from syncer.aws.registry import ApiStats, SourcePool
+from syncer.aws.clients import ApiStats, SourcePool
 from syncer.aws.targets import TargetPlan, Targets
 from syncer.cycle.lease import deployment_key
-from syncer.cycle.loop import CycleResult, Syncer, utcnow
+from syncer.cycle.loop import Syncer, utcnow
+from syncer.cycle.runs import CycleResult
 from syncer.logging import configure_logging
 from syncer.service import open_store, source_options
 from syncer.settings import Settings, load_settings

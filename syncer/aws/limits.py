@@ -7,32 +7,19 @@ and, within it, one adaptive rate per operation class with a quota of its own
 (the list calls; Search). Every HTTP attempt, retries included, waits for its
 turn at both.
 
-The adaptive rate (``AdaptiveRate``) is additive-increase, multiplicative-
-decrease, with two changes that the benchmark (docs/benchmarks.md) showed to
-matter:
+``AdaptiveRate`` is additive-increase, multiplicative-decrease, with two
+changes (why: docs/correctness.md#quota-an-adaptive-rate-per-account-and-region):
 
 - On a throttle the rate drops to a fraction of what the server *served*
-  (successful calls), not of what was allowed: when the allowed rate is far
-  above the quota (an unknown quota, a ceiling set high), one step lands just
-  under the quota, or under the share another client leaves, instead of
-  halving down from the ceiling for many steps. The served rate is counted
-  since the last decrease when that was at most ``memory`` seconds ago: a
-  server's token bucket lets a probe through above the quota until the
-  bucket is empty, so over the last second the server "served" what was
-  sent; over the whole probe that burst is spread thin. (Over the last
-  second only, a 5/s quota probed to 7.5/s came back at 6/s, above the
-  quota, and throttled again within two seconds: bench.rate_model.)
-- The increase depends on where the rate is against the rate served when the
-  last throttle came (the peak, as in TCP CUBIC): below it the gap closes by
-  half a second, so the rate comes back near the quota and rests there; past
-  it the rate probes upwards, slowly at first (3% of the peak x (1 + seconds
-  past the peak)^2 per second), so few calls are throttled at a steady
-  quota, yet it is back from 5 to 20 requests/s within seconds once a quota
-  is raised. Only time spent sending counts, so an idle target does not come
-  back at its ceiling.
+  (successful calls since the last decrease, if recent), not of what was
+  allowed, so one step lands just under an unknown quota.
+- Below the rate served at the last throttle (the peak) the gap closes
+  quickly; past it the rate probes upwards, slowly at first and faster the
+  longer it goes unthrottled, as TCP CUBIC does. Only time spent sending
+  counts, so an idle target does not come back at its ceiling.
 
-One decrease per ``cooldown``: the calls in flight when the quota was hit come
-back throttled together, and count as one signal.
+One decrease per ``cooldown``: the calls in flight when the quota was hit
+come back throttled together, and count as one signal.
 
 ``FairSlots`` bounds concurrency globally and gives each target at most an
 equal share of it among the targets that want slots, so one slow or throttled
@@ -140,9 +127,8 @@ class AdaptiveRate:
         self._forget(now)
         # Served since the last decrease if that was recent (a burst the
         # server allowed before it throttled, its bucket being full, is not
-        # its rate), else over the last window, which holds about 8 calls at
-        # least: at 5/s one call more or less in a second would move the
-        # estimate by 20%.
+        # its rate), else over the last window, long enough to hold several
+        # calls so that one more or less barely moves the estimate.
         window = min(4.0, max(p.window, 8.0 / max(self.rate, 0.1)))
         recent = now - self._decreased_at <= max(p.memory, window)
         since = self._decreased_at if recent else now - window
@@ -161,12 +147,6 @@ class AdaptiveRate:
         self._peak = min(self.ceiling, allowed)
         self.rate = max(self.params.floor, self.params.decrease * self._peak)
         self._past_peak = 0.0
-
-    def served_rate(self) -> float:
-        """Successful calls per second over the last window."""
-        now = self._clock()
-        self._forget(now)
-        return sum(1 for t in self._served if t > now - self.params.window) / self.params.window
 
     def _forget(self, now: float) -> None:
         horizon = now - max(4.0, self.params.memory)  # the longest window

@@ -13,8 +13,7 @@ listings that fill the mirror that walk does nothing wanted:
   ``raw`` column is the summary as received: a field SageMaker adds before
   botocore's model has it belongs there too.
 
-And it cost about a fifth of each listing call's CPU in the service (238 of
-295 us for a page of 40 summaries; docs/benchmarks.md). So their bodies are
+And the walk is a large share of each listing call's CPU. So their bodies are
 returned as decoded JSON. Every other response, errors included, goes through
 botocore's parser unchanged.
 """
@@ -30,8 +29,8 @@ from aiobotocore.session import AioSession
 # Output shapes returned as decoded, without the walk. Search's too: its
 # ModelPackage and ModelPackageGroup records (all this code searches) have no
 # blob, renamed member or union either, the governance details keep the
-# record as received, and the walk over 100 whole records cost the service
-# more than a page's call itself (about 100 ms a page, docs/benchmarks.md).
+# record as received, and the walk over 100 whole records costs more than
+# the call itself.
 VERBATIM_OUTPUTS = frozenset(
     {"ListModelPackagesOutput", "ListModelPackageGroupsOutput", "SearchResponse"}
 )

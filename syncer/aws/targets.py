@@ -29,7 +29,8 @@ from typing import Any
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
-from syncer.aws.registry import RegistrySource, SourcePool
+from syncer.aws.clients import SourcePool
+from syncer.aws.registry import RegistrySource
 from syncer.errors import SourceError
 from syncer.logging import get_logger
 from syncer.models import Target

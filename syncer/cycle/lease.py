@@ -9,7 +9,10 @@ replica takes over once the lease has expired (it asks again at that moment).
 
 A deployment is the set of targets its settings choose (``deployment_key``):
 deployments with disjoint targets run side by side in one database, while
-replicas of one take turns.
+replicas of one take turns. A replica that is not leading is a standby
+(``Standby``): ready, unless no cycle of its deployment has completed for
+``STALE_INTERVALS`` intervals. SQL in syncer/warehouse/sql/cycle.sql and the
+functions of migration 0007.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
 from syncer.errors import DatabaseError, describe
 from syncer.logging import get_logger
 from syncer.settings import Settings
-from syncer.warehouse.store import CONNECTION_ERRORS, LeaseState, Store
+from syncer.warehouse.sql import QUERIES
+from syncer.warehouse.store import CONNECTION_ERRORS, Store
 
 log = get_logger(__name__)
 
@@ -37,6 +42,25 @@ log = get_logger(__name__)
 # database) before the lease runs out.
 RENEWALS_PER_LEASE = 3
 RELEASE_TIMEOUT_SECONDS = 2.0
+# A standby that has skipped cycles this many intervals while no cycle of its
+# deployment completed is not ready: the mirror is going stale.
+STALE_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """A deployment's cycle lease as one replica found it, by the database's clock."""
+
+    granted: bool
+    holder: str | None
+    expires_in: float  # seconds until it is free (0: free now)
+    due_in: float  # seconds until the deployment's next cycle is due (0: due)
+    completed_ago: float | None  # since a cycle of the deployment last completed
+
+    def retry_in(self) -> float:
+        """When to ask again for a lease that was not granted: when it expires (its
+        holder may have died) or the next cycle is due, whichever is later."""
+        return max(0.05, self.expires_in, self.due_in)
 
 
 def deployment_key(settings: Settings, regions: Sequence[str]) -> str:
@@ -76,8 +100,17 @@ class CycleLease:
 
     async def take(self, *, min_gap: float) -> LeaseState:
         """The lease if it is free and a cycle is due (``min_gap`` after the last started)."""
-        return await self._store.take_lease(
-            self.deployment, self.holder, seconds=self.seconds, min_gap=min_gap
+        async with self._store.transaction() as conn:
+            row = await conn.fetchrow(
+                QUERIES["take_cycle_lease"], self.deployment, self.holder, self.seconds, min_gap
+            )
+        assert row is not None
+        return LeaseState(
+            bool(row["granted"]),
+            row["holder"],
+            row["expires_in"],
+            row["due_in"],
+            row["completed_ago"],
         )
 
     async def wait(self, *, within: float) -> LeaseState:
@@ -113,9 +146,12 @@ class CycleLease:
         while True:
             await asyncio.sleep(period)
             try:
-                held = await self._store.renew_lease(
-                    self.deployment, self.holder, seconds=self.seconds
-                )
+                async with self._store.transaction() as conn:
+                    held = bool(
+                        await conn.fetchval(
+                            QUERIES["renew_cycle_lease"], self.deployment, self.holder, self.seconds
+                        )
+                    )
             except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
                 log.warning("lease.renew_failed", error=describe(exc))
                 continue
@@ -129,7 +165,59 @@ class CycleLease:
     async def release(self, *, completed: bool) -> None:
         """Free the lease now; a failure leaves it to expire."""
         try:
-            async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
-                await self._store.release_lease(self.deployment, self.holder, completed=completed)
+            async with (
+                asyncio.timeout(RELEASE_TIMEOUT_SECONDS),
+                self._store.transaction() as conn,
+            ):
+                await conn.execute(
+                    QUERIES["release_cycle_lease"], self.deployment, self.holder, completed
+                )
         except (*CONNECTION_ERRORS, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("lease.release_failed", error=describe(exc))
+
+
+class Standby:
+    """A replica's time out of the lead: when to ask again, and whether it is stale."""
+
+    def __init__(self, interval_seconds: float, monotonic: Callable[[], float]) -> None:
+        self._interval = interval_seconds
+        self._monotonic = monotonic
+        # Since when this replica skips cycles, and the lease as last found.
+        self._since: float | None = None
+        self.lease_seen: tuple[float, LeaseState] | None = None
+
+    def skipped(self, lease: LeaseState) -> str:
+        """Record a cycle this replica did not lead; returns why, for the log."""
+        now = self._monotonic()
+        if self._since is None:
+            self._since = now
+        self.lease_seen = (now, lease)
+        if lease.expires_in > 0:
+            return f"another replica is running a cycle ({lease.holder})"
+        return "the deployment's last cycle started less than an interval ago"
+
+    def leading(self) -> None:
+        self._since = self.lease_seen = None
+
+    def retry_in(self) -> float | None:
+        """When to ask for the lease again (None: this replica leads)."""
+        return None if self.lease_seen is None else self.lease_seen[1].retry_in()
+
+    def stale_reason(self) -> str | None:
+        """Why this replica is not ready although another leads: it has skipped
+        cycles for STALE_INTERVALS intervals, and no cycle of its deployment
+        completed in that time either (None: nothing stale)."""
+        if self._since is None or self.lease_seen is None:
+            return None
+        now = self._monotonic()
+        limit = STALE_INTERVALS * self._interval
+        skipping = now - self._since
+        seen_at, lease = self.lease_seen
+        completed = None if lease.completed_ago is None else lease.completed_ago + now - seen_at
+        if skipping <= limit or (completed is not None and completed <= limit):
+            return None
+        last = "never" if completed is None else f"{completed:.0f}s ago"
+        return (
+            f"skipped cycles for {skipping:.0f}s while another replica held the lease"
+            f" ({lease.holder}); a cycle of this deployment last completed {last}"
+        )

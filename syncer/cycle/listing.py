@@ -5,37 +5,21 @@ millisecond, because ``CreationTimeAfter`` is strict and packages share
 milliseconds); re-reading that overlap is free because writes are idempotent.
 A listing without a lower bound is complete, and only a complete listing that
 ended without error may mark rows deleted.
-
-The change feed (``sync_changes``) covers what a creation-time watermark
-cannot see between reconciles: approvals, statuses and life-cycle stages of
-packages listed before, from Search sorted on LastModifiedTime.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from syncer.aws.registry import RegistrySource
 from syncer.logging import get_logger
-from syncer.models import Scope
+from syncer.models import ONE_MILLISECOND, Scope
 from syncer.warehouse.store import Store
 
 log = get_logger(__name__)
-
-ONE_MILLISECOND = timedelta(milliseconds=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Stores the governance details of a page of Search records as received.
-StoreRecords = Callable[[list[dict[str, Any]]], Awaitable[object]]
-# A change without who made it (governance details off: no identities stored).
-ANONYMOUS: dict[str, Any] = {
-    "modified_by_arn": None,
-    "modified_by_user_profile": None,
-    "approval_description": None,
-}
 
 
 class Stopped(Exception):
@@ -116,60 +100,5 @@ async def sync_scope(
         inserted=result.inserted,
         updated=result.updated,
         deleted=result.deleted,
-    )
-    return result
-
-
-async def sync_changes(
-    source: RegistrySource,
-    store: Store,
-    *,
-    lookback: timedelta,
-    run_id: int,
-    stop: asyncio.Event,
-    details: StoreRecords | None = None,
-) -> ScopeResult:
-    """Apply the approvals, statuses and stages that Search reports changed since the cursor.
-
-    ``details`` (governance details on) stores the records' details first, at
-    no extra call; without it the change history records no identities.
-
-    A creation-time listing never sees those changes; without this feed they
-    wait for the next full reconcile. Deletions still do: Search does not
-    report what is gone. The cursor re-reads the lookback, as a watermark does,
-    because Search is eventually consistent too; re-applying is free.
-    """
-    target = source.target
-    result = ScopeResult()
-    cursor = await store.change_cursor(target)
-    if cursor is None:
-        # The feed starts at the newest change there is now; what happened
-        # before is for the listings (a new mirror's first cycle lists
-        # everything). With no package at all, every later change is new.
-        latest = await source.latest_change()
-        await store.start_change_feed(target, latest or EPOCH)
-        return result
-    modified_after = cursor - lookback - ONE_MILLISECOND
-    async for page in source.changed_packages(modified_after):
-        if stop.is_set():
-            raise Stopped(f"{target}/(changes)")
-        changes = page.items
-        if details is not None:
-            await details(page.received)
-        else:
-            changes = [replace(c, **ANONYMOUS) for c in changes]
-        counts = await store.store_changes(target, changes, run_id)
-        result.pages += 1
-        result.listed += len(page.items) + page.skipped
-        result.skipped += page.skipped
-        result.updated += counts.updated
-        result.changes += counts.changes
-    log.debug(
-        "sync.changes_done",
-        target=str(target),
-        modified_after=modified_after.isoformat(),
-        results=result.listed,
-        updated=result.updated,
-        changes=result.changes,
     )
     return result

@@ -1,12 +1,13 @@
-"""Cycles: list groups, fan out per-scope syncs under a concurrency bound, record the run.
+"""The loop: a cycle every interval, a reconcile every reconcile interval, until stopped.
 
 One replica of a deployment leads a cycle at a time (a lease row, see
 syncer/cycle/lease.py); the others ask again when the lease or the deployment's
-next cycle comes due. Within a cycle a failing scope is logged and recorded and
-the rest go on; it is retried next cycle. Stopping sets an event: no new scope
-starts, in-flight scopes end at their next page boundary (their committed
-pages stand), and whatever is still running after the grace period is
-cancelled, which rolls back its open transaction.
+next cycle comes due. A led cycle records its run and runs every target's part
+side by side (syncer/cycle/target.py), where failures stay contained in their
+scope. Stopping sets an event: no new scope starts, in-flight scopes end at
+their next page boundary (their committed pages stand), and whatever is still
+running after the grace period is cancelled, which rolls back its open
+transaction.
 """
 
 from __future__ import annotations
@@ -21,31 +22,30 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from syncer.aws.clients import ApiStats
 from syncer.aws.limits import FairSlots
-from syncer.aws.registry import ApiStats, RegistrySource
-from syncer.aws.targets import Targets, target_states
-from syncer.cycle.lease import CycleLease, deployment_key
-from syncer.cycle.metrics import Metrics, ScopeState
+from syncer.aws.registry import RegistrySource
+from syncer.aws.targets import Targets
+from syncer.cycle.feed.state import FeedAvailability, FeedState
+from syncer.cycle.lease import CycleLease, LeaseState, Standby, deployment_key
+from syncer.cycle.metrics import Metrics, refresh_scope_metrics
 from syncer.cycle.plan import Plan
-from syncer.cycle.rates import FeedAvailability, RateRecorder
-from syncer.cycle.target import CycleResult, Services, TargetCycle
+from syncer.cycle.progress import Progress
+from syncer.cycle.rates import RateRecorder
+from syncer.cycle.runs import CycleResult, Runs
+from syncer.cycle.target import Services, TargetCycle
 from syncer.details.store import DetailsStore
-from syncer.errors import SyncerError, describe, stored_error
+from syncer.errors import SyncerError, error_message, stored_error
 from syncer.logging import get_logger
 from syncer.models import Target
 from syncer.settings import Settings
-from syncer.warehouse.store import CONNECTION_ERRORS, LeaseState, Store
-
-__all__ = ["CycleResult", "Syncer", "run_until_stopped"]
+from syncer.warehouse.store import CONNECTION_ERRORS, Store
 
 log = get_logger(__name__)
 
 # In-flight work gets this long after SIGTERM, then is cancelled: with the
-# shutdown after it, the process ends within the 10 s the spec allows.
+# shutdown after it, the process ends within 10 s of the signal.
 STOP_GRACE_SECONDS = 7.0
-# A standby that has skipped cycles this many intervals while no cycle of its
-# deployment completed is not ready: the mirror is going stale.
-STALE_INTERVALS = 3
 
 
 def utcnow() -> datetime:
@@ -70,11 +70,9 @@ class Syncer:
         self._settings = settings
         self.deployment = deployment or deployment_key(settings, settings.region_list(os.environ))
         self._lease = CycleLease(store, self.deployment, seconds=settings.lease_seconds)
-        # Set while this replica skips cycles (since when, and the lease as last
-        # found), for readiness and for when to ask for the lease again.
-        self._skipping_since: float | None = None
-        self._lease_seen: tuple[float, LeaseState] | None = None
+        self.standby = Standby(settings.interval_seconds, monotonic)
         self._store = store
+        self._runs = Runs(store)
         self._sources = list(sources)
         # Re-resolved at the start of every cycle this replica leads (discovery).
         self._targets = targets
@@ -86,6 +84,7 @@ class Syncer:
         )
         self._now = now
         self._monotonic = monotonic
+        self.progress = Progress(stats, monotonic)
         # Passed in when signals must be caught before the service is built.
         self.stop_event = stop_event or asyncio.Event()
         self._services = Services(
@@ -94,7 +93,8 @@ class Syncer:
             metrics=self._metrics,
             now=now,
             stop=self.stop_event,
-            beat=self.beat,
+            beat=self.progress.beat,
+            feed_state=FeedState(store),
             feed=FeedAvailability(store, self._metrics, now),
             rates=RateRecorder(store),
             details=DetailsStore(store),
@@ -106,12 +106,6 @@ class Syncer:
         # Ready once a cycle completed (succeeded or partial), or once another
         # replica was found leading: a standby has done its part by checking.
         self.ready = False
-        # Progress watchdog for /healthz: the last moment the loop visibly moved
-        # (a cycle or scope boundary, a group page, a SageMaker attempt); idle
-        # while it sleeps between cycles, which is not being stuck.
-        self.heartbeat = monotonic()
-        self.idle = False
-        self._calls_at_heartbeat = 0
 
     # ------------------------------------------------------------- one cycle
     async def run_cycle(self, *, full: bool, wait: bool = False) -> CycleResult:
@@ -128,7 +122,7 @@ class Syncer:
         if not lease.granted:
             self._skipped(mode, lease)
             return CycleResult(None, mode, "skipped")
-        self._skipping_since = self._lease_seen = None
+        self.standby.leading()
         completed = False
         try:
             async with self._lease.renewing():
@@ -139,59 +133,14 @@ class Syncer:
             await self._lease.release(completed=completed)
 
     def _skipped(self, mode: str, lease: LeaseState) -> None:
-        if lease.expires_in > 0:
-            reason = f"another replica is running a cycle ({lease.holder})"
-        else:
-            reason = "the deployment's last cycle started less than an interval ago"
-        log.info("cycle.skipped", reason=reason, retry_in=round(self.retry_in(lease), 1))
+        reason = self.standby.skipped(lease)
+        log.info("cycle.skipped", reason=reason, retry_in=round(lease.retry_in(), 1))
         self._metrics.cycles.labels(mode, "skipped").inc()
-        now = self._monotonic()
-        if self._skipping_since is None:
-            self._skipping_since = now
-        self._lease_seen = (now, lease)
         self.ready = True
-
-    @staticmethod
-    def retry_in(lease: LeaseState) -> float:
-        """When to ask for a lease that was not granted: when it expires (its
-        holder may have died) or the next cycle is due, whichever is later."""
-        return max(0.05, lease.expires_in, lease.due_in)
-
-    def stale_reason(self) -> str | None:
-        """Why this replica is not ready although another leads: it has skipped
-        cycles for STALE_INTERVALS intervals, and no cycle of its deployment
-        completed in that time either (None: nothing stale)."""
-        if self._skipping_since is None or self._lease_seen is None:
-            return None
-        now = self._monotonic()
-        limit = STALE_INTERVALS * self._settings.interval_seconds
-        skipping = now - self._skipping_since
-        seen_at, lease = self._lease_seen
-        completed = None if lease.completed_ago is None else lease.completed_ago + now - seen_at
-        if skipping <= limit or (completed is not None and completed <= limit):
-            return None
-        last = "never" if completed is None else f"{completed:.0f}s ago"
-        return (
-            f"skipped cycles for {skipping:.0f}s while another replica held the lease"
-            f" ({lease.holder}); a cycle of this deployment last completed {last}"
-        )
-
-    def beat(self) -> None:
-        self.heartbeat = self._monotonic()
-
-    def seconds_since_progress(self) -> float:
-        """How long the loop has gone without visible progress; 0 while it sleeps."""
-        if self.idle:
-            return 0.0
-        calls = self._stats.total
-        if calls != self._calls_at_heartbeat:  # a SageMaker attempt since the last look
-            self._calls_at_heartbeat = calls
-            self.beat()
-        return max(0.0, self._monotonic() - self.heartbeat)
 
     async def _led_cycle(self, mode: str, full: bool) -> CycleResult:
         started = self._monotonic()
-        run_id = await self._store.start_run(mode, self.deployment)
+        run_id = await self._runs.start(mode, self.deployment)
         result = CycleResult(run_id, mode, "running")
         calls_before, throttled_before = self._stats.total, self._stats.throttled
         log.info("cycle.started", run_id=run_id, mode=mode)
@@ -257,14 +206,13 @@ class Syncer:
         if result.status == "succeeded":
             m.last_success.set(time.time())
         self.last_cycle_ok = result.status == "succeeded"
-        self.beat()
+        self.progress.beat()
         try:
-            assert result.run_id is not None
-            await self._store.finish_run(result.run_id, result.status, result.totals, result.errors)
+            await self._runs.finish(result)
             await self._refresh_scope_metrics()
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
             m.up.set(0)
-            log.error("cycle.record_failed", run_id=result.run_id, error=describe(exc))
+            log.error("cycle.record_failed", run_id=result.run_id, error=error_message(exc))
         # Only now: whoever sees the service ready finds the run and its gauges.
         self.cycles_completed += 1
         if result.status in ("succeeded", "partial"):
@@ -287,30 +235,10 @@ class Syncer:
         )
 
     async def _refresh_scope_metrics(self) -> None:
-        rows = await self._store.scope_lags()
-        # Only this deployment's targets: an account that left, or another
-        # deployment's, is not this one's lag to alert on.
-        ours = {(s.target.account_id, s.target.region) for s in self._sources}
-        self._metrics.set_scopes(
-            {
-                (row["account_id"], row["region"], row["scope"]): ScopeState(
-                    row["watermark"], row["last_success"], row["consecutive_failures"]
-                )
-                for row in rows
-                if (row["account_id"], row["region"]) in ours
-            }
-        )
-        groups_rows = {
-            (row["account_id"], row["region"]): (
-                row["consecutive_failures"],
-                row["last_success"] is not None,
-            )
-            for row in rows
-            if row["scope"] == "(groups)"
-        }
-        states = target_states([s.target for s in self._sources], groups_rows)
         departed = len(self._targets.departed) if self._targets is not None else 0
-        self._metrics.set_targets(list(states.values()), departed)
+        await refresh_scope_metrics(
+            self._metrics, self._store, [s.target for s in self._sources], departed
+        )
 
     # ------------------------------------------------------------- forever
     async def run_forever(self) -> None:
@@ -321,7 +249,7 @@ class Syncer:
         backoff = min(5.0, interval)
         while not self.stop_event.is_set():
             began = self._monotonic()
-            self.beat()
+            self.progress.beat()
             full = last_full is None or self._now() - last_full >= reconcile_every
             cycle_start = self._now()
             try:
@@ -342,10 +270,10 @@ class Syncer:
             # Jitter keeps replicas (and many deployments against one account) apart.
             elapsed = self._monotonic() - began
             wait = max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1)
-            if result.status == "skipped" and self._lease_seen is not None:
+            retry = self.standby.retry_in()
+            if result.status == "skipped" and retry is not None:
                 # Ask again once the lease expires or the cycle is due: a
                 # leader killed mid-cycle is replaced within one lease period.
-                retry = self.retry_in(self._lease_seen[1])
                 wait = min(wait, retry + random.uniform(0, min(1.0, interval * 0.1)))
             await self._sleep(wait)
 
@@ -355,14 +283,13 @@ class Syncer:
         retry = round(retry_in, 1)
         if isinstance(exc, (SyncerError, asyncpg.PostgresError, *CONNECTION_ERRORS)):
             self._metrics.up.set(0)
-            error = str(exc) if isinstance(exc, SyncerError) else describe(exc)
-            log.error("cycle.failed", error=error, retry_in=retry)
+            log.error("cycle.failed", error=error_message(exc), retry_in=retry)
         else:  # a bug: keep the traceback, and keep the loop
-            log.error("cycle.failed", error=describe(exc), retry_in=retry, exc_info=exc)
+            log.error("cycle.failed", error=error_message(exc), retry_in=retry, exc_info=exc)
 
     async def _last_full(self) -> datetime | None:
         try:
-            last = await self._store.last_full_run_started(self.deployment)
+            last = await self._runs.last_full_started(self.deployment)
             await self._refresh_scope_metrics()
         except (*CONNECTION_ERRORS, asyncpg.PostgresError):
             self._metrics.up.set(0)
@@ -372,15 +299,15 @@ class Syncer:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""
-        self.idle = True
+        self.progress.idle = True
         try:
             async with asyncio.timeout(seconds):
                 await self.stop_event.wait()
         except TimeoutError:
             pass
         finally:
-            self.idle = False
-            self.beat()
+            self.progress.idle = False
+            self.progress.beat()
 
 
 async def run_until_stopped(

@@ -23,11 +23,13 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from syncer.aws.clients import ApiStats
 from syncer.aws.limits import CLASSES, TargetLimits
-from syncer.aws.registry import ApiStats
-from syncer.aws.targets import TARGET_STATES
+from syncer.aws.targets import TARGET_STATES, target_states
 from syncer.cycle.plan import Plan
 from syncer.models import Target
+from syncer.warehouse.status import scope_lags
+from syncer.warehouse.store import Store
 
 # sync_runs statuses, plus "error": the cycle could not run or be recorded at all
 # (typically the database was unreachable), so it has no sync_runs row.
@@ -268,3 +270,30 @@ class _ScopeCollector(Collector):
         yield lag
         yield success
         yield failures
+
+
+async def refresh_scope_metrics(
+    metrics: Metrics, store: Store, targets: list[Target], departed: int
+) -> None:
+    """The per-scope and per-target gauges from sync_state, for these targets only:
+    an account that left, or another deployment's, is not this one's lag to alert on."""
+    rows = await scope_lags(store)
+    ours = {(t.account_id, t.region) for t in targets}
+    metrics.set_scopes(
+        {
+            (row["account_id"], row["region"], row["scope"]): ScopeState(
+                row["watermark"], row["last_success"], row["consecutive_failures"]
+            )
+            for row in rows
+            if (row["account_id"], row["region"]) in ours
+        }
+    )
+    groups_rows = {
+        (row["account_id"], row["region"]): (
+            row["consecutive_failures"],
+            row["last_success"] is not None,
+        )
+        for row in rows
+        if row["scope"] == "(groups)"
+    }
+    metrics.set_targets(list(target_states(targets, groups_rows).values()), departed)

@@ -26,7 +26,7 @@ Nothing here does I/O: the planner is tested by tests/unit/test_plan.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -162,84 +162,3 @@ def plan_cycle(i: Inputs) -> Plan:
         unversioned=i.include_unversioned and i.feed.named_unversioned,
         groups_created_after=i.newest_group - i.lookback,
     )
-
-
-@dataclass(frozen=True)
-class Created:
-    """A package that a listing of this cycle stored for the first time."""
-
-    arn: str
-    created: datetime
-
-
-@dataclass(frozen=True)
-class Proof:
-    """A reconcile's check of the feed: did its own queries return what the mirror knows?"""
-
-    passed: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    trust: Trust
-    misses: tuple[Created, ...] = field(default_factory=tuple)
-
-
-def feed_misses(
-    trust: Trust, feed: FeedReport, created: list[Created], lookback: timedelta
-) -> tuple[Created, ...]:
-    """Packages this cycle's listings stored first that the feed should have reported.
-
-    Those created after the feed's coverage began (``trust.since``) and more
-    than the lookback before this cycle's feed queries: an index lagging less
-    than the lookback reports a package a cycle later, so only a package older
-    than that, that the feed has not returned, is a miss. (A package the feed
-    returned in an earlier cycle was listed then, and is not new now.)
-    """
-    if not feed.ok or trust.since is None or feed.started_at is None:
-        return ()
-    horizon = feed.started_at - lookback
-    return tuple(
-        c for c in created if trust.since < c.created < horizon and c.arn not in feed.returned
-    )
-
-
-def next_trust(
-    trust: Trust,
-    *,
-    feed: FeedReport,
-    misses: tuple[Created, ...],
-    proof: Proof | None,
-    listings_ok: bool,
-) -> Trust:
-    """The trust state after a cycle.
-
-    A miss always ends trust. A reconcile (``proof`` given) earns it when the
-    proof passed and nothing was missed, and loses it when the proof failed.
-    The creation cursor moves to what the feed reported only when every
-    listing it directed succeeded: otherwise the next cycle reads it again.
-    """
-    cursor = trust.creation_cursor
-    if feed.ok and listings_ok and feed.newest_creation is not None:
-        cursor = max(cursor or feed.newest_creation, feed.newest_creation)
-    trust = replace(trust, creation_cursor=cursor)
-    if misses:
-        newest = max(misses, key=lambda c: c.created)
-        return replace(
-            trust,
-            directed=False,
-            reason="feed_missed",
-            detail=(
-                f"a listing found {newest.arn} (created {newest.created.isoformat()}), "
-                "which the change feed did not report"
-                + (f", and {len(misses) - 1} more" if len(misses) > 1 else "")
-            ),
-            misses=trust.misses + len(misses),
-            last_miss=newest.arn,
-        )
-    if proof is None:
-        return trust
-    if proof.passed:
-        return replace(trust, directed=True, reason="feed_trusted", detail=proof.detail)
-    return replace(trust, directed=False, reason="proof_failed", detail=proof.detail)

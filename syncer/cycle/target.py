@@ -10,52 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from syncer.aws.limits import TargetSlots
-from syncer.aws.registry import RegistrySource, feed_refusal
-from syncer.cycle.feed import check_feed, creation_feed
-from syncer.cycle.listing import ScopeResult, Stopped, StoreRecords, sync_changes, sync_scope
+from syncer.aws.registry import RegistrySource
+from syncer.cycle.feed.changes import ChangeFeed
+from syncer.cycle.feed.directed import check_feed
+from syncer.cycle.feed.state import FeedAvailability, FeedState
+from syncer.cycle.listing import ScopeResult, Stopped, sync_scope
 from syncer.cycle.metrics import Metrics
 from syncer.cycle.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
-from syncer.cycle.rates import FeedAvailability, RateRecorder
+from syncer.cycle.rates import RateRecorder
+from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
-from syncer.details.sync import details_budget, store_feed_details, sync_details
-from syncer.errors import SyncerError, describe, stored_error
+from syncer.details.sync import details_budget, sync_details
+from syncer.errors import SyncerError, error_message, stored_error
 from syncer.logging import get_logger
 from syncer.models import UNVERSIONED, PackageGroup, Scope
 from syncer.settings import Settings
-from syncer.tasks import both
-from syncer.warehouse.store import (
-    CONNECTION_ERRORS,
-    RunTotals,
-    Store,
-    changes_key,
-    groups_key,
-    scope_key,
-)
+from syncer.warehouse.store import CONNECTION_ERRORS, Store, changes_key, groups_key, scope_key
 
 log = get_logger(__name__)
 
 Key = tuple[str, str, str, str]  # a sync_state row: account, region, kind, scope
-
-
-@dataclass
-class CycleResult:
-    run_id: int | None
-    mode: str
-    status: str  # succeeded | partial | failed | interrupted | skipped
-    totals: RunTotals = field(default_factory=RunTotals)
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("succeeded", "skipped")
 
 
 @dataclass(frozen=True)
@@ -67,7 +48,8 @@ class Services:
     metrics: Metrics
     now: Callable[[], datetime]
     stop: asyncio.Event
-    beat: Callable[[], None]  # the progress watchdog (Syncer.beat)
+    beat: Callable[[], None]  # the progress watchdog (syncer/cycle/progress.py)
+    feed_state: FeedState
     feed: FeedAvailability
     rates: RateRecorder
     details: DetailsStore
@@ -110,7 +92,7 @@ class TargetCycle:
         # starts (a full cycle lists from the start) and which groups are live.
         watermarks = {} if self._full else await store.watermarks(target)
         live_groups = await store.live_groups(target)
-        trust = await store.trust(target)
+        trust = await self._s.feed_state.trust(target)
         newest_group = await store.newest_group(target)
         # The feed runs before the listings, so that they find its changes stored;
         # on full cycles too, so that its cursors keep up with the mirror.
@@ -140,7 +122,7 @@ class TargetCycle:
             try:
                 trust, misses = await check_feed(
                     self._source,
-                    store,
+                    self._s.feed_state,
                     trust,
                     feed,
                     run_id=self._run_id,
@@ -289,22 +271,32 @@ class TargetCycle:
 
     # ------------------------------------------------------------- the feed
     async def _sync_changes(self, trust: Trust) -> tuple[FeedReport, Trust]:
-        """The change feed of the target, recorded in its own sync_state row ('changes').
+        """The change feed of the target (syncer/cycle/feed/), recorded in its own
+        sync_state row ('changes').
 
-        Approvals, statuses and stages are applied (sync_changes); then
-        creations name the scopes a directed cycle lists (creation_feed). A
-        failure counts the cycle partial (approvals may be stale until the
+        A failure counts the cycle partial (approvals may be stale until the
         reconcile), except SageMaker refusing Search: then the feed is off for
-        the target for a while (syncer/cycle/rates.py) and the cycle succeeds.
-        Either way this cycle lists in all-groups mode.
+        the target for a while and the cycle succeeds. Either way this cycle
+        lists in all-groups mode.
         """
-        target, key, name = self._target, changes_key(self._target), f"{self._target}/(changes)"
+        key, name = changes_key(self._target), f"{self._target}/(changes)"
         totals = self._result.totals
+        feed = ChangeFeed(
+            self._source,
+            self._store,
+            self._s.feed_state,
+            self._s.feed,
+            self._s.details if self._settings.details else None,
+            self._settings,
+            run_id=self._run_id,
+            now=self._s.now,
+            stop=self._s.stop,
+        )
         async with self._slots:
             if self._stopping:
                 return FeedReport(ok=False, error="stopping"), trust
             try:
-                usable = await self._s.feed.usable(target, full=self._full)
+                usable = await feed.usable(full=self._full)
             except Exception as exc:
                 totals.scopes_total += 1
                 return FeedReport(ok=False, error=await self._scope_failed(key, name, exc)), trust
@@ -312,63 +304,19 @@ class TargetCycle:
                 return FeedReport(ok=False, unavailable=True, error="switched off"), trust
             totals.scopes_total += 1
             try:
-                changes = sync_changes(
-                    self._source,
-                    self._store,
-                    lookback=self._lookback,
-                    run_id=self._run_id,
-                    stop=self._s.stop,
-                    details=self._feed_details() if self._settings.details else None,
-                )
-                if self._settings.directed_cycles:
-                    # Independent reads (changes apply to mirrored packages; creations
-                    # are checked against the mirror's ARNs): side by side.
-                    outcome, (feed, trust) = await both(
-                        changes,
-                        creation_feed(
-                            self._source,
-                            self._store,
-                            trust,
-                            lookback=self._lookback,
-                            now=self._s.now,
-                        ),
-                    )
-                else:
-                    outcome = await changes
-                    feed = FeedReport(ok=True)  # names nothing: directed cycles are off
-                await self._store.scope_succeeded(key, full=False)
-                await self._s.feed.worked(target)
+                outcome = await feed.run(trust)
             except Stopped:
                 log.info("sync.scope_stopped", scope=name)
                 return FeedReport(ok=False, error="stopping"), trust
             except Exception as exc:
-                code = feed_refusal(exc)
-                if code is None:
-                    error = await self._scope_failed(key, name, exc)
-                    return FeedReport(ok=False, error=error), trust
-                await self._feed_refused(name, code, exc)
-                return FeedReport(ok=False, unavailable=True, error=f"refused: {code}"), trust
+                return FeedReport(ok=False, error=await self._scope_failed(key, name, exc)), trust
+        if outcome.report.unavailable:  # refused: switched off, the cycle goes on
+            return outcome.report, outcome.trust
         self._s.beat()
         # Search results are not listed packages: only what they changed counts.
-        self._add(replace(outcome, listed=0))
+        self._add(replace(outcome.applied, listed=0))
         self._s.metrics.scopes.labels("succeeded").inc()
-        return feed, trust
-
-    async def _feed_refused(self, name: str, code: str, exc: Exception) -> None:
-        try:
-            await self._s.feed.refused(self._target, code, stored_error(str(exc)))
-        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
-            await self._scope_failed(changes_key(self._target), name, db_exc)
-
-    def _feed_details(self) -> StoreRecords:
-        s = self._settings
-        return functools.partial(
-            store_feed_details,
-            self._s.details,
-            str(self._target),
-            name_contains=s.group_name_contains,
-            include_unversioned=s.include_unversioned,
-        )
+        return outcome.report, outcome.trust
 
     async def _sync_details(self, full: bool) -> None:
         """The target's governance-details reads (syncer/details/sync.py), after the feed.
@@ -394,7 +342,7 @@ class TargetCycle:
                 stop=self._s.stop,
             )
         except Exception as exc:
-            message = str(exc) if isinstance(exc, SyncerError) else describe(exc)
+            message = error_message(exc)
             known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
             log.warning(
                 "details.failed",
@@ -414,7 +362,7 @@ class TargetCycle:
         try:
             await self._s.rates.record(self._target, limits)
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
-            log.warning("limits.not_recorded", target=str(self._target), error=describe(exc))
+            log.warning("limits.not_recorded", target=str(self._target), error=error_message(exc))
 
     # ------------------------------------------------------------- bookkeeping
     def _add(self, outcome: ScopeResult) -> None:
@@ -432,7 +380,7 @@ class TargetCycle:
 
     async def _scope_failed(self, key: Key, name: str, exc: Exception) -> str:
         """Log, count and record a failed scope; returns the error as stored."""
-        message = str(exc) if isinstance(exc, SyncerError) else describe(exc)
+        message = error_message(exc)
         if isinstance(exc, SyncerError | asyncpg.PostgresError | OSError):
             log.warning("sync.scope_failed", scope=name, error=message)
         else:  # a bug: keep the traceback
@@ -444,5 +392,5 @@ class TargetCycle:
         try:
             await self._store.scope_failed(key, stored)
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
-            log.error("sync.scope_failure_not_recorded", scope=name, error=describe(db_exc))
+            log.error("sync.scope_failure_not_recorded", scope=name, error=error_message(db_exc))
         return stored

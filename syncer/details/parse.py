@@ -10,7 +10,7 @@ ARN is skipped with a reason; odd optional fields become NULL or empty.
 Two things are never stored: the model card's content (it may be
 KMS-protected; its status is enough) and container ``Environment`` maps,
 which people fill with credentials. Identities (IAM ARNs, Studio user
-profiles) are personal data; the column comments and the README say so.
+profiles) are personal data (docs/governance-details.md#personal-data-and-what-is-not-stored).
 """
 
 from __future__ import annotations

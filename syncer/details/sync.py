@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from syncer.aws.registry import RegistrySource, _parse_all
+from syncer.aws.registry import RegistrySource, parse_all
 from syncer.details.parse import in_scope, parse_group_details, parse_package_details
 from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
+from syncer.models import ONE_MILLISECOND
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-ONE_MILLISECOND = timedelta(milliseconds=1)
 # Share of a cycle's calls (SYNCER_MAX_REQUESTS_PER_SECOND x SYNCER_INTERVAL_SECONDS)
 # a details pass may use: 30,000 packages a cycle at the defaults.
 BUDGET_SHARE = 0.1
@@ -138,7 +138,7 @@ async def sync_details(
         async for items, _ in source.search_records("ModelPackageGroup"):
             if stop.is_set():
                 return result
-            groups = _parse_all(items, parse_group_details, "ModelPackageGroupArn", str(target))
+            groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", str(target))
             result.pages += 1
             result.skipped += groups.skipped
             result.groups_written += await store.store_groups(groups.items)
@@ -151,7 +151,7 @@ async def sync_details(
     async for items, last in prefetched(pages, limit=max(1, budget - result.pages)):
         if stop.is_set():
             break
-        page = _parse_all(items, parse_package_details, "ModelPackageArn", str(target), last)
+        page = parse_all(items, parse_package_details, "ModelPackageArn", str(target), last)
         result.pages += 1
         result.records += len(items)
         result.skipped += page.skipped
@@ -226,7 +226,7 @@ async def store_feed_details(
     include_unversioned: bool,
 ) -> int:
     """The details of a change-feed page's records (read anyway: no extra call)."""
-    page = _parse_all(received, parse_package_details, "ModelPackageArn", where)
+    page = parse_all(received, parse_package_details, "ModelPackageArn", where)
     return await store.store_packages(
         [d for d in page.items if in_scope(d, name_contains, include_unversioned)]
     )

@@ -1,4 +1,8 @@
-"""PostgreSQL through asyncpg: the pool, page upserts, sweeps, watermarks and run records.
+"""PostgreSQL through asyncpg: the pool, transactions, listing pages, groups and sweeps.
+
+Modules that own other tables (the lease, the change feed, runs, rates,
+details, status) run their SQL through ``Store.transaction()``, which carries
+the service's settings.
 
 Each page is written in one transaction that also advances the scope's
 watermark, under a transaction-level advisory lock on the scope, so a crash
@@ -11,26 +15,16 @@ scope: a statement that is its own transaction and sets its own bounds.
 from __future__ import annotations
 
 import contextlib
-import json
-import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from syncer.cycle.plan import Created, Trust
 from syncer.errors import DatabaseError, describe
 from syncer.logging import get_logger, mask_secrets, redact_dsn
-from syncer.models import (
-    MUTABLE_SUMMARY_KEYS,
-    PackageChange,
-    PackageGroup,
-    PackageSummary,
-    Scope,
-    Target,
-)
+from syncer.models import PackageGroup, PackageSummary, Scope, Target
 from syncer.warehouse import migrate as migrations
 from syncer.warehouse.sql import QUERIES
 
@@ -55,22 +49,6 @@ class WriteCounts:
     deleted: int = 0
 
 
-@dataclass
-class RunTotals:
-    scopes_total: int = 0
-    scopes_failed: int = 0
-    packages_listed: int = 0
-    packages_inserted: int = 0
-    packages_updated: int = 0
-    packages_deleted: int = 0
-    groups_listed: int = 0
-    groups_changed: int = 0
-    groups_deleted: int = 0
-    items_skipped: int = 0
-    api_calls: int = 0
-    api_throttled: int = 0
-
-
 def scope_key(scope: Scope) -> tuple[str, str, str, str]:
     """sync_state's primary key for a scope."""
     kind = "unversioned" if scope.is_unversioned else "group"
@@ -91,17 +69,6 @@ def pool_size(writers: int) -> int:
     return writers + 2
 
 
-@dataclass(frozen=True)
-class LeaseState:
-    """A deployment's cycle lease as one replica found it, by the database's clock."""
-
-    granted: bool
-    holder: str | None
-    expires_in: float  # seconds until it is free (0: free now)
-    due_in: float  # seconds until the deployment's next cycle is due (0: due)
-    completed_ago: float | None  # since a cycle of the deployment last completed
-
-
 def transaction_settings(statement_timeout_seconds: float) -> tuple[str, str]:
     """The values of QUERIES["transaction_settings"], which every transaction the
     service opens runs first (as SET LOCAL would).
@@ -115,8 +82,8 @@ def transaction_settings(statement_timeout_seconds: float) -> tuple[str, str]:
     leaves open. ``plan_cache_mode``: a first sync fills the tables from empty
     while the prepared statements run, and a generic plan made on the empty
     tables' statistics (sequential scans) stays until autovacuum analyzes
-    them, which made each page and sweep cost O(table). Planning every
-    execution costs ~0.2 ms and keeps the index plans. The page write
+    them, which made each page and sweep cost O(table); planning every
+    execution keeps the index plans. The page write
     overrides this inside its function, where its plans are confined to index
     probes (migration 0004).
     """
@@ -188,76 +155,6 @@ class Store:
         async with self.transaction() as conn:
             return await migrations.current_version(conn)
 
-    # ------------------------------------------------------------- leadership
-    async def take_lease(
-        self, deployment: str, holder: str, *, seconds: float, min_gap: float
-    ) -> LeaseState:
-        """Take the deployment's cycle lease if it is free and a cycle is due
-        (``min_gap`` seconds after the last one started)."""
-        async with self.transaction() as conn:
-            row = await conn.fetchrow(
-                QUERIES["take_cycle_lease"], deployment, holder, seconds, min_gap
-            )
-        assert row is not None
-        return LeaseState(
-            bool(row["granted"]),
-            row["holder"],
-            row["expires_in"],
-            row["due_in"],
-            row["completed_ago"],
-        )
-
-    async def renew_lease(self, deployment: str, holder: str, *, seconds: float) -> bool:
-        """Extend the lease; False when another replica holds it now."""
-        async with self.transaction() as conn:
-            return bool(
-                await conn.fetchval(QUERIES["renew_cycle_lease"], deployment, holder, seconds)
-            )
-
-    async def release_lease(self, deployment: str, holder: str, *, completed: bool) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(QUERIES["release_cycle_lease"], deployment, holder, completed)
-
-    # ------------------------------------------------------------- runs
-    async def start_run(self, mode: str, deployment: str | None = None) -> int:
-        """Record a cycle's start; runs of the deployment left 'running' by a
-        replica that died become 'interrupted' (this one holds its lease now)."""
-        async with self.transaction() as conn:
-            run_id = int(
-                await conn.fetchval(QUERIES["start_run"], mode, socket.gethostname(), deployment)
-            )
-            await conn.execute(QUERIES["abandon_stale_runs"], run_id, deployment)
-        return run_id
-
-    async def finish_run(
-        self, run_id: int, status: str, totals: RunTotals, errors: Sequence[dict[str, str]]
-    ) -> None:
-        t = totals
-        async with self.transaction() as conn:
-            await conn.execute(
-                QUERIES["finish_run"],
-                run_id,
-                status,
-                t.scopes_total,
-                t.scopes_failed,
-                t.packages_listed,
-                t.packages_inserted,
-                t.packages_updated,
-                t.packages_deleted,
-                t.groups_listed,
-                t.groups_changed,
-                t.groups_deleted,
-                t.items_skipped,
-                t.api_calls,
-                t.api_throttled,
-                json.dumps(list(errors)),
-            )
-
-    async def last_full_run_started(self, deployment: str | None = None) -> datetime | None:
-        async with self.transaction() as conn:
-            value = await conn.fetchval(QUERIES["last_full_run_started"], deployment)
-        return value if isinstance(value, datetime) else None
-
     # ------------------------------------------------------------- scopes
     async def watermarks(self, target: Target) -> dict[tuple[str, str, str, str], datetime]:
         """Every scope's watermark in a target, by ``scope_key``; one query."""
@@ -295,7 +192,7 @@ class Store:
         record = await self._pool.fetchrow(
             QUERIES["store_listing_page"],
             *scope_key(scope),
-            *_package_columns(rows),
+            *package_columns(rows),
             run_id,
             last,
             list(seen_arns) if seen_arns is not None else None,
@@ -304,106 +201,6 @@ class Store:
         )
         assert record is not None
         return WriteCounts(*record)
-
-    # ------------------------------------------------------------- change feed
-    # The feed's cursor (the newest LastModifiedTime applied) is the watermark of
-    # the target's 'changes' row.
-    async def change_cursor(self, target: Target) -> datetime | None:
-        async with self.transaction() as conn:
-            value = await conn.fetchval(QUERIES["get_watermark"], *changes_key(target))
-        return value if isinstance(value, datetime) else None
-
-    async def store_changes(
-        self, target: Target, changes: Sequence[PackageChange], run_id: int
-    ) -> WriteCounts:
-        """Apply one page of the change feed and advance its cursor over it, atomically."""
-        if not changes:
-            return WriteCounts()
-        rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
-        cursor = max(c.last_modified for c in rows)
-        async with self.transaction() as conn:
-            # The target-wide lock, which the group sweep takes too: both write
-            # packages of any group (rows locked in different orders would deadlock).
-            await conn.execute(QUERIES["scope_lock"], *groups_key(target))
-            record = await conn.fetchrow(
-                QUERIES["apply_package_changes"],
-                [c.arn for c in rows],
-                [c.package_status for c in rows],
-                [c.approval_status for c in rows],
-                [c.life_cycle_stage for c in rows],
-                [c.life_cycle_stage_status for c in rows],
-                [c.life_cycle_stage_description for c in rows],
-                [c.patch for c in rows],
-                list(MUTABLE_SUMMARY_KEYS),
-                run_id,
-                [c.modified_by_arn for c in rows],
-                [c.modified_by_user_profile for c in rows],
-                [c.approval_description for c in rows],
-            )
-            await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
-        assert record is not None
-        return WriteCounts(updated=record["updated"], changes=record["changes"])
-
-    async def start_change_feed(self, target: Target, cursor: datetime) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
-
-    # ------------------------------------------------------------- directed cycles
-    async def trust(self, target: Target) -> Trust:
-        """The feed's persisted trust state (the default for a target never seen)."""
-        row = await self._pool.fetchrow(QUERIES["get_trust"], target.account_id, target.region)
-        if row is None or row["trust_reason"] is None:
-            default = Trust()
-            if row is None:
-                return default
-            return replace(default, since=row["feed_since"], creation_cursor=row["creation_cursor"])
-        return Trust(
-            directed=row["trust_directed"],
-            reason=row["trust_reason"],
-            detail=row["trust_detail"] or "",
-            misses=row["feed_misses"],
-            last_miss=row["feed_last_miss"],
-            since=row["feed_since"],
-            creation_cursor=row["creation_cursor"],
-        )
-
-    async def save_trust(self, target: Target, trust: Trust, *, missed: bool) -> None:
-        await self._pool.execute(
-            QUERIES["save_trust"],
-            target.account_id,
-            target.region,
-            trust.directed,
-            trust.reason,
-            trust.detail,
-            trust.misses,
-            trust.last_miss,
-            missed,
-            trust.since,
-            trust.creation_cursor,
-        )
-
-    async def live_among(self, arns: Sequence[str]) -> dict[str, datetime]:
-        """Which of these packages the mirror has, not deleted, with their creation times."""
-        if not arns:
-            return {}
-        return {r[0]: r[1] for r in await self._pool.fetch(QUERIES["live_among"], list(arns))}
-
-    async def created_in_run(
-        self, target: Target, run_id: int, after: datetime, before: datetime
-    ) -> list[Created]:
-        """Packages of the target that a run stored first, created between two moments."""
-        rows = await self._pool.fetch(
-            QUERIES["created_in_run"], target.account_id, target.region, run_id, after, before
-        )
-        return [Created(r[0], r[1]) for r in rows]
-
-    async def newest_package(self, target: Target) -> tuple[str, datetime] | None:
-        row = await self._pool.fetchrow(QUERIES["newest_package"], target.account_id, target.region)
-        return (row[0], row[1]) if row else None
-
-    async def newest_group(self, target: Target) -> datetime | None:
-        value = await self._pool.fetchval(QUERIES["newest_group"], target.account_id, target.region)
-        return value if isinstance(value, datetime) else None
 
     async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
         async with self.transaction() as conn:
@@ -414,6 +211,12 @@ class Store:
             await conn.execute(QUERIES["scope_failed"], *key, error[:2000])
 
     # ------------------------------------------------------------- groups
+    async def newest_group(self, target: Target) -> datetime | None:
+        """The newest creation time among the target's live groups (None: none known)."""
+        async with self.transaction() as conn:
+            value = await conn.fetchval(QUERIES["newest_group"], target.account_id, target.region)
+        return value if isinstance(value, datetime) else None
+
     async def store_groups(self, target: Target, groups: Sequence[PackageGroup]) -> int:
         if not groups:
             return 0
@@ -480,82 +283,6 @@ class Store:
             await conn.execute(QUERIES["scope_succeeded"], *groups_key(target), True)
         return gone, packages_deleted
 
-    # ------------------------------------------------------------- reporting
-    # ------------------------------------------------------------- change feed availability
-    async def change_feed_off(self, target: Target) -> asyncpg.Record | None:
-        """(off_since, off_until, reason) while the target's change feed is off; else None."""
-        async with self.transaction() as conn:
-            row: asyncpg.Record | None = await conn.fetchrow(
-                QUERIES["change_feed_off"], target.account_id, target.region
-            )
-        return row
-
-    async def switch_change_feed_off(self, target: Target, reason: str, until: datetime) -> bool:
-        """Record the feed off until ``until``; True if it was on before."""
-        async with self.transaction() as conn:
-            was_on = await conn.fetchval(
-                QUERIES["switch_change_feed_off"],
-                target.account_id,
-                target.region,
-                reason[:2000],
-                until,
-            )
-        return bool(was_on)
-
-    async def switch_change_feed_on(self, target: Target) -> datetime | None:
-        """Forget that the feed was off; returns since when it was (None: it was on)."""
-        async with self.transaction() as conn:
-            off_since: datetime | None = await conn.fetchval(
-                QUERIES["switch_change_feed_on"], target.account_id, target.region
-            )
-        return off_since
-
-    async def record_api_rates(
-        self, target: Target, ceiling: float, rates: Sequence[tuple[str, float, int]]
-    ) -> None:
-        """(operation class, allowed rate, throttles in the cycle) of a target, for status."""
-        async with self.transaction() as conn:
-            await conn.execute(
-                QUERIES["record_api_rates"],
-                target.account_id,
-                target.region,
-                [r[0] for r in rates],
-                [r[1] for r in rates],
-                ceiling,
-                [r[2] for r in rates],
-            )
-
-    async def api_rates(self, target: Target) -> list[tuple[str, float, float]]:
-        """(operation class, allowed rate, ceiling) as the last cycle of a target left them."""
-        async with self.transaction() as conn:
-            rows = await conn.fetch(QUERIES["get_api_rates"], target.account_id, target.region)
-        return [(r["operation_class"], r["allowed_rate"], r["ceiling"]) for r in rows]
-
-    async def scope_lags(self) -> list[asyncpg.Record]:
-        async with self.transaction() as conn:
-            return list(await conn.fetch(QUERIES["scope_lags"]))
-
-    async def status(self, runs: int = 5) -> dict[str, Any]:
-        async with self.transaction() as conn:
-            scopes = await conn.fetch(QUERIES["status_scopes"])
-            totals = await conn.fetchrow(QUERIES["status_totals"])
-            last_runs = await conn.fetch(QUERIES["last_runs"], runs)
-            quota = await conn.fetch(QUERIES["status_quota"])
-            details = await conn.fetch(QUERIES["status_details"])
-            feeds = await conn.fetch(QUERIES["status_feeds"])
-        return {
-            "scopes": [dict(r) for r in scopes],
-            "quota": [dict(r) for r in quota],
-            "details": [dict(r) for r in details],
-            "incremental": [dict(r) for r in feeds],
-            "totals": dict(totals) if totals else {},
-            "runs": [dict(r) for r in last_runs],
-        }
-
-    async def ping(self) -> None:
-        async with self.transaction() as conn:
-            await conn.fetchval("SELECT 1")
-
 
 async def _reset(conn: asyncpg.Connection) -> None:
     """Nothing to reset on a connection's way back to the pool.
@@ -563,11 +290,11 @@ async def _reset(conn: asyncpg.Connection) -> None:
     asyncpg has already rolled back any open transaction, and the service
     keeps no session state (no SET, LISTEN, cursor or session lock: settings
     are SET LOCAL, leadership is a lease row), so asyncpg's full reset query
-    would be a round trip per transaction (a sixth of a page's) for nothing.
+    would be a round trip per transaction for nothing.
     """
 
 
-def _package_columns(rows: Sequence[PackageSummary]) -> list[list[Any]]:
+def package_columns(rows: Sequence[PackageSummary]) -> list[list[Any]]:
     return [
         [p.arn for p in rows],
         [p.account_id for p in rows],

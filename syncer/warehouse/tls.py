@@ -63,5 +63,5 @@ def unverified_tls(dsn: str, environ: Mapping[str, str]) -> dict[str, str] | Non
         "sslmode": sslmode,
         "hint": "the server's certificate is not checked, and with prefer or allow the "
         "connection may be plain text; add sslmode=verify-full and sslrootcert=<CA bundle> "
-        "to SYNCER_DATABASE_URL (README, Deploying)",
+        "to SYNCER_DATABASE_URL (docs/security.md#tls-to-the-database)",
     }

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from standin.sagemaker import Registry, StandIn, serve_in_thread
-from syncer.aws.registry import ApiStats
+from syncer.aws.clients import ApiStats
 from syncer.cycle.loop import Syncer
 from syncer.cycle.metrics import Metrics
 from syncer.http import (

@@ -2,7 +2,7 @@
 a subprocess against the SageMaker stand-in, probed over HTTP, stopped by signal.
 
 Deadlines for "eventually" are generous (a loaded 2-core CI machine); the one
-hard bound is the spec's: SIGTERM ends the process, with exit code 0, in 10 s.
+hard bound is the service's promise: SIGTERM ends the process, with exit code 0, in 10 s.
 The last tests drive the health endpoints in process, for what a subprocess
 cannot show on demand (a stuck loop, a dead loop, a schema from the future).
 """
@@ -32,8 +32,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from standin.dsn import over_tcp, server_address
 from standin.mirror import assert_same, mirror_packages, source_packages, stored_prefix
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
-from syncer.aws.registry import ApiStats
-from syncer.cycle.loop import STALE_INTERVALS, Syncer
+from syncer.aws.clients import ApiStats
+from syncer.cycle.lease import STALE_INTERVALS
+from syncer.cycle.loop import Syncer
 from syncer.cycle.metrics import Metrics
 from syncer.http import (
     READY_CACHE_SECONDS,
@@ -51,7 +52,7 @@ from tests.unit.test_deploy_static import healthcheck_command
 
 T = TypeVar("T")
 EVENTUALLY = 60.0  # seconds; generous on purpose
-STOP_LIMIT = 10.0  # seconds; the spec's bound for a graceful stop
+STOP_LIMIT = 10.0  # seconds; the promised bound for a graceful stop
 BASE_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z, creation times of seeded packages
 
 
@@ -593,11 +594,11 @@ async def test_healthz_reports_a_stuck_or_dead_loop(database_url: str) -> None:
     async with health_app(database_url, clock, forever, stats) as (syncer, get):
         assert (await get("/healthz"))[0] == 200
 
-        syncer.idle = True  # sleeping between cycles is not being stuck
+        syncer.progress.idle = True  # sleeping between cycles is not being stuck
         clock[0] += 10 * STUCK_FLOOR_SECONDS
         assert (await get("/healthz"))[0] == 200
 
-        syncer.idle = False  # in a cycle, and nothing has moved for too long
+        syncer.progress.idle = False  # in a cycle, and nothing has moved for too long
         code, body = await get("/healthz")
         assert code == 503 and body["status"] == "stuck", body
 

@@ -17,7 +17,7 @@ import pytest
 
 from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import Package, Registry, StandIn
-from syncer.cycle.loop import CycleResult
+from syncer.cycle.runs import CycleResult
 from tests.conftest import Backend, open_syncer, sync_once
 
 # Creation times an hour ago, a second apart: outside any lookback, so that an

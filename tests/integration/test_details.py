@@ -16,6 +16,7 @@ import pytest
 
 from standin.sagemaker import Faults, Registry, StandIn
 from syncer.cli import _print_details
+from syncer.warehouse.status import read_status
 from syncer.warehouse.store import Store
 from tests.conftest import Backend
 from tests.conftest import sync_once as sync_cycle
@@ -291,7 +292,7 @@ async def test_a_denied_search_leaves_details_empty_and_everything_else_as_witho
 
     # `syncer status` says so.
     async with Store.open(database_url, max_size=2) as store:
-        [status] = (await store.status())["details"]
+        [status] = (await read_status(store))["details"]
     assert (status["packages"], status["with_details"]) == (6, 0)
     _print_details([status])
     shown = capsys.readouterr().out

@@ -18,8 +18,9 @@ from structlog.testing import capture_logs
 
 from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import Faults, Registry, StandIn
-from syncer import directed
-from syncer.cycle.loop import CycleResult, Syncer
+from syncer.cycle.feed import directed
+from syncer.cycle.loop import Syncer
+from syncer.cycle.runs import CycleResult
 from syncer.errors import SourceError
 from syncer.logging import configure_logging
 from tests.conftest import Backend, open_syncer

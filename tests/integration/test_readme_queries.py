@@ -1,4 +1,4 @@
-"""The README's "Querying the mirror" queries run against a mirror filled by real syncs.
+"""The documented questions (docs/querying.md) run against a mirror filled by real syncs.
 
 The registry below has what the questions ask about: approvals decided between
 two syncs (one with a note, by someone else than the creator), a version sent

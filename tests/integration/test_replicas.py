@@ -25,6 +25,7 @@ import pytest
 
 from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
+from syncer.cycle.runs import Runs
 from syncer.models import PackageSummary, Scope, Target
 from syncer.warehouse.store import Store
 from tests.acceptance.cli import service_env
@@ -235,7 +236,7 @@ async def test_two_writers_on_one_scope_neither_deadlock_nor_lose_updates(
         Store.open(database_url, max_size=4) as a,
         Store.open(database_url, max_size=4) as b,
     ):
-        run_a, run_b = await a.start_run("full"), await b.start_run("full")
+        run_a, run_b = await Runs(a).start("full"), await Runs(b).start("full")
 
         async def writer(store: Store, run_id: int, pages: list[list[PackageSummary]]) -> None:
             for page in pages:

@@ -414,7 +414,7 @@ def is_constant_sql(node: ast.expr, constants: set[str]) -> bool:
 def test_every_statement_the_service_sends_is_a_constant() -> None:
     """Values reach PostgreSQL as bind parameters only: no statement is built from data."""
     offenders, checked = [], 0
-    for path in sorted(SYNCER_DIR.glob("*.py")):
+    for path in sorted(SYNCER_DIR.rglob("*.py")):
         tree = ast.parse(path.read_text())
         constants = module_constants(tree)
         for node in ast.walk(tree):
@@ -426,12 +426,14 @@ def test_every_statement_the_service_sends_is_a_constant() -> None:
             ):
                 checked += 1
                 if not is_constant_sql(node.args[0], constants):
-                    offenders.append(f"{path.name}:{node.lineno}: {ast.unparse(node.args[0])}")
+                    where = path.relative_to(SYNCER_DIR)
+                    offenders.append(f"{where}:{node.lineno}: {ast.unparse(node.args[0])}")
     assert checked >= 20, "the scan found too few statements to be looking at the right code"
     assert not offenders, offenders
-    queries = (SYNCER_DIR / "sql" / "queries.sql").read_text()
-    assert "EXECUTE " not in queries.upper().replace("EXECUTE FUNCTION", "")
-    assert "format(" not in queries.lower()
+    for sql in (SYNCER_DIR / "warehouse" / "sql").glob("*.sql"):
+        queries = sql.read_text()
+        assert "EXECUTE " not in queries.upper().replace("EXECUTE FUNCTION", ""), sql.name
+        assert "format(" not in queries.lower(), sql.name
 
 
 # ---------------------------------------------------------------- statement_timeout

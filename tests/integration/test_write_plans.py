@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from standin.sagemaker import Registry
+from syncer.cycle.runs import Runs
 from syncer.models import PackageSummary, Scope, Target, parse_package
 from syncer.warehouse.sql import QUERIES
-from syncer.warehouse.store import Store, _package_columns, scope_key
+from syncer.warehouse.store import Store, package_columns, scope_key
 
 GROWN_TO = 5_000
 BIG_SCOPE = 15_000
@@ -45,7 +46,7 @@ async def _write(conn: asyncpg.Connection, scope: Scope, page: list[PackageSumma
     await conn.fetchrow(
         QUERIES["store_listing_page"],
         *scope_key(scope),
-        *_package_columns(page),
+        *package_columns(page),
         None,  # no run
         True,  # the listing's last page: the sweep runs too
         [p.arn for p in page],
@@ -114,7 +115,7 @@ async def test_sweeping_a_big_scope_inside_the_page_write_is_not_quadratic(
     async with Store.open(
         database_url, max_size=2, statement_timeout_seconds=SWEEP_TIMEOUT_SECONDS
     ) as store:
-        run_id = await store.start_run("full")
+        run_id = await Runs(store).start("full")
         async with store.pool.acquire() as conn:
             arns = await _grow(conn, "big", BIG_SCOPE)
         counts = await store.store_page(
@@ -141,7 +142,7 @@ async def test_sweeping_the_groups_of_a_big_account_is_not_quadratic(database_ur
     async with Store.open(
         database_url, max_size=2, statement_timeout_seconds=SWEEP_TIMEOUT_SECONDS
     ) as store:
-        run_id = await store.start_run("full")
+        run_id = await Runs(store).start("full")
         async with store.pool.acquire() as conn:
             rows = await conn.fetch(
                 "INSERT INTO sagemaker.model_package_groups (model_package_group_arn,"

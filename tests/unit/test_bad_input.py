@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from standin.sagemaker import ACCOUNT, REGION, Registry, StandIn, serve_in_thread
+from syncer.cycle.runs import Runs
 from syncer.models import (
     MAX_ARN_LENGTH,
     MAX_INDEXED_BYTES,
@@ -358,7 +359,7 @@ async def test_every_parsed_record_stores_exactly_or_parsing_says_why(
         if isinstance(item.get("ModelPackageDescription"), str):
             assert record.description == clean_text(item["ModelPackageDescription"])
     scope = Scope(Target(ACCOUNT, REGION), "g")
-    run_id = await store.start_run("full")
+    run_id = await Runs(store).start("full")
     await store.store_page(scope, list(records.values()), run_id)
 
     assert all(refusals), "a refusal without a reason"

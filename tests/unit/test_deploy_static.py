@@ -20,8 +20,9 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from syncer.aws.clients import ApiStats
 from syncer.aws.limits import TargetLimits
-from syncer.aws.registry import OPERATIONS, ApiStats
+from syncer.aws.registry import OPERATIONS
 from syncer.aws.targets import ORGANIZATIONS_OPERATIONS
 from syncer.cli import build_parser
 from syncer.cycle.metrics import Metrics, ScopeState
@@ -492,7 +493,7 @@ def test_dashboard_queries_only_exposed_metrics_and_covers_the_main_ones() -> No
 
 
 # ---------------------------------------------------------------- docs
-def test_readme_operations_section_points_at_the_deploy_files() -> None:
+def test_the_docs_index_points_at_the_deploy_files() -> None:
     readme = (ROOT / "docs" / "index.md").read_text()
     assert "## Operations" in readme
     assert readme.index("## Operations") < readme.index("## Development")

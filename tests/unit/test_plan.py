@@ -5,16 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from syncer.cycle.plan import (
-    Created,
-    FeedReport,
-    Inputs,
-    Proof,
-    Trust,
-    feed_misses,
-    next_trust,
-    plan_cycle,
-)
+from syncer.cycle.feed.directed import Created, Proof, feed_misses, next_trust
+from syncer.cycle.plan import FeedReport, Inputs, Trust, plan_cycle
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 LOOKBACK = timedelta(seconds=300)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.aws.registry import ApiStats, SourceOptions, SourcePool, retry_mode
+from syncer.aws.clients import ApiStats, SourceOptions, SourcePool, retry_mode
 
 
 @pytest.mark.parametrize(

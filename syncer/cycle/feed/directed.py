@@ -1,4 +1,4 @@
-"""The change feed's part in directed cycles: what it names, what it missed, and its proof.
+"""Directed cycles: what the change feed names, what it missed, its proof and its trust.
 
 Whether ``LastModifiedTime`` moves when a package is created is documented
 neither way (the API reference: "The last time the model package was
@@ -10,7 +10,13 @@ packages it returns that the mirror does not have. The feed on
 ``LastModifiedTime`` (sync.sync_changes) goes on applying approvals, statuses
 and stages as before.
 
-The planner (syncer.cycle.plan) decides; this module does the I/O around it.
+Directed mode needs trust, earned and checked (``next_trust``): a reconcile
+proves that the feed's own queries, bounded just before the newest creation
+and the newest change the mirror knows, return those packages; any listing
+that then finds a package the feed should have reported (a miss) puts the
+target back into all-groups mode until a later reconcile proves the feed again.
+The planner (syncer.cycle.plan) decides the mode from the trust; the trust's
+transitions are pure functions here, beside the I/O that feeds them.
 """
 
 from __future__ import annotations
@@ -21,16 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncer.aws.registry import RegistrySource
-from syncer.cycle.plan import Created, FeedReport, Proof, Trust, feed_misses, next_trust
+from syncer.cycle.feed.state import FeedState
+from syncer.cycle.plan import FeedReport, Trust
 from syncer.logging import get_logger
-from syncer.models import InvalidRecord, Target, clean_text, parse_timestamp
+from syncer.models import EPOCH, ONE_MILLISECOND, InvalidRecord, Target, clean_text, parse_timestamp
 from syncer.tasks import both
-from syncer.warehouse.store import Store
 
 log = get_logger(__name__)
 
-ONE_MILLISECOND = timedelta(milliseconds=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PROOF_PAGES = 5  # pages a proof reads looking for its package
 MISSES_LOGGED = 20  # per cycle and target; the count covers the rest
 
@@ -43,6 +47,81 @@ class Sighting:
     group: str | None
     created: datetime | None
     modified: datetime | None
+
+
+@dataclass(frozen=True)
+class Created:
+    """A package that a listing of this cycle stored for the first time."""
+
+    arn: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A reconcile's check of the feed: did its own queries return what the mirror knows?"""
+
+    passed: bool
+    detail: str
+
+
+def feed_misses(
+    trust: Trust, feed: FeedReport, created: list[Created], lookback: timedelta
+) -> tuple[Created, ...]:
+    """Packages this cycle's listings stored first that the feed should have reported.
+
+    Those created after the feed's coverage began (``trust.since``) and more
+    than the lookback before this cycle's feed queries: an index lagging less
+    than the lookback reports a package a cycle later, so only a package older
+    than that, that the feed has not returned, is a miss. (A package the feed
+    returned in an earlier cycle was listed then, and is not new now.)
+    """
+    if not feed.ok or trust.since is None or feed.started_at is None:
+        return ()
+    horizon = feed.started_at - lookback
+    return tuple(
+        c for c in created if trust.since < c.created < horizon and c.arn not in feed.returned
+    )
+
+
+def next_trust(
+    trust: Trust,
+    *,
+    feed: FeedReport,
+    misses: tuple[Created, ...],
+    proof: Proof | None,
+    listings_ok: bool,
+) -> Trust:
+    """The trust state after a cycle.
+
+    A miss always ends trust. A reconcile (``proof`` given) earns it when the
+    proof passed and nothing was missed, and loses it when the proof failed.
+    The creation cursor moves to what the feed reported only when every
+    listing it directed succeeded: otherwise the next cycle reads it again.
+    """
+    cursor = trust.creation_cursor
+    if feed.ok and listings_ok and feed.newest_creation is not None:
+        cursor = max(cursor or feed.newest_creation, feed.newest_creation)
+    trust = replace(trust, creation_cursor=cursor)
+    if misses:
+        newest = max(misses, key=lambda c: c.created)
+        return replace(
+            trust,
+            directed=False,
+            reason="feed_missed",
+            detail=(
+                f"a listing found {newest.arn} (created {newest.created.isoformat()}), "
+                "which the change feed did not report"
+                + (f", and {len(misses) - 1} more" if len(misses) > 1 else "")
+            ),
+            misses=trust.misses + len(misses),
+            last_miss=newest.arn,
+        )
+    if proof is None:
+        return trust
+    if proof.passed:
+        return replace(trust, directed=True, reason="feed_trusted", detail=proof.detail)
+    return replace(trust, directed=False, reason="proof_failed", detail=proof.detail)
 
 
 def before(moment: datetime, by: timedelta) -> datetime:
@@ -78,7 +157,7 @@ def _time(value: Any) -> datetime | None:
 
 async def creation_feed(
     source: RegistrySource,
-    store: Store,
+    state: FeedState,
     trust: Trust,
     *,
     lookback: timedelta,
@@ -101,7 +180,7 @@ async def creation_feed(
     ):
         for one in filter(None, map(sighting, records)):
             seen[one.arn] = one
-    mirrored = await store.live_among(list(seen))
+    mirrored = await state.live_among(list(seen))
     # Not mirrored, or mirrored as an earlier package of the same ARN (a group
     # deleted and created again numbers its versions from 1 again).
     new = [s for s in seen.values() if s.arn not in mirrored or mirrored[s.arn] != s.created]
@@ -117,7 +196,7 @@ async def creation_feed(
     return report, trust
 
 
-async def prove(source: RegistrySource, store: Store, target: Target) -> Proof:
+async def prove(source: RegistrySource, state: FeedState, target: Target) -> Proof:
     """Do the feed's own queries return the newest creation and the newest change?
 
     Each query is the feed's (same filter, sort and page size), bounded just
@@ -125,12 +204,12 @@ async def prove(source: RegistrySource, store: Store, target: Target) -> Proof:
     does a Search that ignores range filters (moto's returns nothing). The
     two checks are independent reads, made side by side.
     """
-    newest = await store.newest_package(target)
+    newest = await state.newest_package(target)
     if newest is None:
         return Proof(False, "the mirror has no package to check the change feed with")
     arn, created = newest
     creation_returned, change = await both(
-        _returns(source, "CreationTime", created, arn), _prove_changes(source, store)
+        _returns(source, "CreationTime", created, arn), _prove_changes(source, state)
     )
     if not creation_returned:
         return Proof(
@@ -146,7 +225,7 @@ async def prove(source: RegistrySource, store: Store, target: Target) -> Proof:
     )
 
 
-async def _prove_changes(source: RegistrySource, store: Store) -> Proof:
+async def _prove_changes(source: RegistrySource, state: FeedState) -> Proof:
     """Does the feed's query on LastModifiedTime return the newest change Search reports?"""
     records = await source.newest_records("LastModifiedTime")
     changed = [s for s in map(sighting, records) if s and s.modified]
@@ -154,7 +233,7 @@ async def _prove_changes(source: RegistrySource, store: Store) -> Proof:
         return Proof(False, "Search reported no package with a LastModifiedTime")
     latest = max(changed, key=lambda s: s.modified or EPOCH)
     assert latest.modified is not None
-    if not await store.live_among([latest.arn]):
+    if not await state.live_among([latest.arn]):
         return Proof(False, f"the newest change Search reports, {latest.arn}, is not mirrored yet")
     if not await _returns(source, "LastModifiedTime", latest.modified, latest.arn):
         return Proof(
@@ -178,7 +257,7 @@ async def _returns(source: RegistrySource, prop: str, moment: datetime, arn: str
 
 async def check_feed(
     source: RegistrySource,
-    store: Store,
+    state: FeedState,
     trust: Trust,
     feed: FeedReport,
     *,
@@ -193,13 +272,14 @@ async def check_feed(
     async def created() -> list[Created]:
         if not feed.ok or trust.since is None or feed.started_at is None:
             return []
-        return await store.created_in_run(target, run_id, trust.since, feed.started_at - lookback)
+        found = await state.created_in_run(target, run_id, trust.since, feed.started_at - lookback)
+        return [Created(arn, created) for arn, created in found]
 
     async def proof() -> Proof | Exception | None:
         if not (reconcile and feed.ok and listings_ok):
             return None
         try:
-            return await prove(source, store, target)
+            return await prove(source, state, target)
         except Exception as exc:  # raised below unless a miss makes the proof moot
             return exc
 
@@ -224,7 +304,7 @@ async def check_feed(
     elif isinstance(proved, Exception):
         raise proved
     new = next_trust(trust, feed=feed, misses=misses, proof=proved, listings_ok=listings_ok)
-    await store.save_trust(target, new, missed=bool(misses))
+    await state.save_trust(target, new, missed=bool(misses))
     if (new.directed, new.reason) != (trust.directed, trust.reason):
         log.info(
             "feed.trust",

@@ -1,0 +1,161 @@
+-- The change feed's queries (syncer/cycle/feed/): applying the changes Search
+-- reports, its cursor, its availability and the trust of directed cycles.
+
+-- name: apply_package_changes
+-- A page of the change feed (Search results): the mutable fields of packages
+-- that are mirrored and live. Packages not in the mirror are left to the
+-- listings, which store their summary. `raw` keeps the ListModelPackages
+-- summary's shape: only the keys the fields come from ($8, as received) are
+-- replaced, so the row is what a listing would store and the next listing
+-- finds nothing to change. Rows that would not change are not touched. An
+-- approval change keeps who last modified the record and its approval note
+-- as of this read ($10..$12; NULL with SYNCER_DETAILS=false).
+WITH incoming AS (
+    SELECT *
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                  $7::text[], $10::text[], $11::text[], $12::text[])
+        AS t(model_package_arn, model_package_status, model_approval_status,
+             model_life_cycle_stage, model_life_cycle_stage_status,
+             model_life_cycle_stage_description, patch, last_modified_by_arn,
+             last_modified_by_user_profile, approval_description)
+),
+changed AS (
+    SELECT i.*, (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb AS raw,
+           p.model_package_status AS old_package_status,
+           p.model_approval_status AS old_approval_status,
+           p.model_life_cycle_stage AS old_life_cycle_stage,
+           p.model_life_cycle_stage_status AS old_life_cycle_stage_status
+      FROM sagemaker.model_packages p
+      JOIN incoming i USING (model_package_arn)
+      -- Search's records leave out null members that the listing's summary
+      -- carries: they stay, or every change would drop them from raw.
+      -- pg_catalog named: a one-array unnest, or an aggregate over "any", is
+      -- what an object in public with exact types could stand in for.
+     CROSS JOIN LATERAL (
+           SELECT coalesce(pg_catalog.jsonb_object_agg(k, 'null'::jsonb),
+                           pg_catalog.jsonb_build_object()) AS nulls
+             FROM pg_catalog.unnest($8::text[]) AS k
+            WHERE p.raw -> k = 'null'::jsonb
+           ) kept
+     WHERE p.deleted_at IS NULL
+       AND p.raw IS DISTINCT FROM (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb
+),
+written AS (
+    UPDATE sagemaker.model_packages p
+       SET model_package_status = c.model_package_status,
+           model_approval_status = c.model_approval_status,
+           model_life_cycle_stage = c.model_life_cycle_stage,
+           model_life_cycle_stage_status = c.model_life_cycle_stage_status,
+           model_life_cycle_stage_description = c.model_life_cycle_stage_description,
+           raw = c.raw,
+           last_changed_at = now()
+      FROM changed c
+     WHERE p.model_package_arn = c.model_package_arn
+    RETURNING p.model_package_arn, p.account_id, p.region, p.model_package_group_name,
+              p.model_package_version
+),
+history AS (
+    INSERT INTO sagemaker.model_package_changes (
+        model_package_arn, account_id, region, model_package_group_name,
+        model_package_version, change_type, old_value, new_value, observed_at, run_id,
+        last_modified_by_arn, last_modified_by_user_profile, approval_description)
+    SELECT w.model_package_arn, w.account_id, w.region, w.model_package_group_name,
+           w.model_package_version, v.change_type, v.old_value, v.new_value, now(), $9,
+           v.who_arn, v.who_profile, v.why
+      FROM written w
+      JOIN changed c USING (model_package_arn)
+     CROSS JOIN LATERAL (VALUES
+        ('model_approval_status', c.old_approval_status, c.model_approval_status,
+            c.last_modified_by_arn, c.last_modified_by_user_profile, c.approval_description),
+        ('model_package_status', c.old_package_status, c.model_package_status,
+            NULL, NULL, NULL),
+        ('model_life_cycle_stage', c.old_life_cycle_stage, c.model_life_cycle_stage,
+            NULL, NULL, NULL),
+        ('model_life_cycle_stage_status', c.old_life_cycle_stage_status,
+            c.model_life_cycle_stage_status, NULL, NULL, NULL)
+     ) AS v(change_type, old_value, new_value, who_arn, who_profile, why)
+     WHERE v.old_value IS DISTINCT FROM v.new_value
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written) AS updated,
+       (SELECT count(*) FROM history) AS changes;
+
+-- name: change_feed_off
+-- Whether the change feed of an account and region is switched off, and why.
+SELECT off_since, off_until, reason
+  FROM sagemaker.change_feed_availability
+ WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL;
+
+-- name: switch_change_feed_off
+-- Off until $4; off_since stays that of the first refusal. Returns whether the
+-- feed was on before (so that only that transition is warned about).
+WITH previous AS (
+    SELECT 1 FROM sagemaker.change_feed_availability
+     WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL
+)
+INSERT INTO sagemaker.change_feed_availability AS a (account_id, region, off_since, off_until, reason)
+VALUES ($1, $2, now(), $4, $3)
+ON CONFLICT (account_id, region) DO UPDATE
+   SET off_since = coalesce(a.off_since, excluded.off_since),
+       off_until = excluded.off_until, reason = excluded.reason
+RETURNING NOT EXISTS (SELECT 1 FROM previous) AS was_on;
+
+-- name: switch_change_feed_on
+-- Clears the row rather than deleting it: the runtime role needs no DELETE.
+-- Writes nothing while the feed is on; returns since when it was off.
+UPDATE sagemaker.change_feed_availability AS a
+   SET off_since = NULL, off_until = NULL, reason = NULL
+  FROM (SELECT account_id, region, off_since
+          FROM sagemaker.change_feed_availability
+         WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL
+           FOR UPDATE) AS was
+ WHERE a.account_id = was.account_id AND a.region = was.region
+RETURNING was.off_since;
+
+-- name: get_trust
+SELECT trust_directed, trust_reason, trust_detail, feed_misses, feed_last_miss,
+       feed_since, creation_cursor
+  FROM sagemaker.sync_state
+ WHERE account_id = $1 AND region = $2 AND scope_kind = 'changes' AND model_package_group_name = '';
+
+-- name: save_trust
+INSERT INTO sagemaker.sync_state AS s
+       (account_id, region, scope_kind, model_package_group_name, trust_directed, trust_reason,
+        trust_detail, trust_changed_at, feed_misses, feed_last_miss, feed_last_miss_at,
+        feed_since, creation_cursor)
+VALUES ($1, $2, 'changes', '', $3, $4, $5, now(), $6, $7, CASE WHEN $8 THEN now() END, $9, $10)
+ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
+   SET trust_changed_at = CASE WHEN (s.trust_directed, s.trust_reason)
+                                    IS DISTINCT FROM (excluded.trust_directed, excluded.trust_reason)
+                               THEN now() ELSE s.trust_changed_at END,
+       trust_directed = excluded.trust_directed,
+       trust_reason = excluded.trust_reason,
+       trust_detail = excluded.trust_detail,
+       feed_misses = excluded.feed_misses,
+       feed_last_miss = excluded.feed_last_miss,
+       feed_last_miss_at = coalesce(excluded.feed_last_miss_at, s.feed_last_miss_at),
+       feed_since = excluded.feed_since,
+       creation_cursor = excluded.creation_cursor;
+
+-- name: live_among
+-- Which of these packages the mirror has, not deleted, and when they were created.
+SELECT model_package_arn, creation_time
+  FROM sagemaker.model_packages
+ WHERE model_package_arn = ANY ($1::text[]) AND deleted_at IS NULL;
+
+-- name: created_in_run
+-- Packages of an account/region that a run stored for the first time.
+SELECT p.model_package_arn, p.creation_time
+  FROM sagemaker.model_package_changes ch
+  JOIN sagemaker.model_packages p USING (model_package_arn)
+ WHERE ch.run_id = $3 AND ch.change_type = 'created'
+   AND ch.account_id = $1 AND ch.region = $2
+   AND p.creation_time > $4 AND p.creation_time < $5;
+
+-- name: newest_package
+-- The newest live package of an account/region, by creation time.
+SELECT model_package_arn, creation_time
+  FROM sagemaker.model_packages
+ WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL
+ ORDER BY creation_time DESC
+ LIMIT 1;

@@ -1,0 +1,67 @@
+-- The reads behind `syncer status` and the per-scope gauges (syncer/warehouse/status.py).
+
+-- name: scope_lags
+-- Per-scope gauges for /metrics; times as unix seconds, so lag is computed at
+-- scrape time. Groups marked deleted are left out (their state rows remain).
+SELECT s.account_id, s.region,
+       CASE s.scope_kind WHEN 'group' THEN s.model_package_group_name
+                         ELSE '(' || s.scope_kind || ')' END AS scope,
+       extract(epoch FROM s.watermark)::float8               AS watermark,
+       extract(epoch FROM s.last_success_at)::float8         AS last_success,
+       s.consecutive_failures
+  FROM sagemaker.sync_state s
+ WHERE s.scope_kind <> 'group'
+    OR EXISTS (SELECT 1 FROM sagemaker.model_package_groups g
+                WHERE g.account_id = s.account_id AND g.region = s.region
+                  AND g.model_package_group_name = s.model_package_group_name
+                  AND g.deleted_at IS NULL);
+
+-- name: status_scopes
+SELECT account_id, region, scope_kind, model_package_group_name, watermark,
+       extract(epoch FROM now() - watermark)::float8 AS lag_seconds,
+       last_attempt_at, last_success_at, last_full_success_at,
+       last_error, last_error_at, consecutive_failures
+  FROM sagemaker.sync_state
+ ORDER BY account_id, region, scope_kind, model_package_group_name;
+
+-- name: status_totals
+SELECT (SELECT count(*) FROM sagemaker.model_package_groups WHERE deleted_at IS NULL) AS groups,
+       (SELECT count(*) FROM sagemaker.model_package_groups WHERE deleted_at IS NOT NULL) AS groups_deleted,
+       (SELECT count(*) FROM sagemaker.model_packages WHERE deleted_at IS NULL)        AS packages,
+       (SELECT count(*) FROM sagemaker.model_packages WHERE deleted_at IS NOT NULL)    AS packages_deleted,
+       (SELECT count(*) FROM sagemaker.model_package_changes)                          AS changes;
+
+-- name: last_runs
+SELECT run_id, mode, status, started_at, finished_at, scopes_total, scopes_failed,
+       packages_inserted, packages_updated, packages_deleted, api_calls, api_throttled
+  FROM sagemaker.sync_runs
+ ORDER BY run_id DESC
+ LIMIT $1;
+
+-- name: status_quota
+-- Per account and region: the change feed's availability and the API rates.
+SELECT t.account_id, t.region,
+       a.off_since AS change_feed_off_since, a.off_until AS change_feed_off_until,
+       a.reason AS change_feed_off_reason,
+       l.allowed_rate AS list_rate, s.allowed_rate AS search_rate,
+       coalesce(l.ceiling, s.ceiling) AS ceiling,
+       coalesce(l.throttles, 0) + coalesce(s.throttles, 0) AS throttles,
+       greatest(l.updated_at, s.updated_at) AS rates_updated_at
+  FROM (SELECT account_id, region FROM sagemaker.api_rates
+        UNION SELECT account_id, region FROM sagemaker.change_feed_availability) t
+  LEFT JOIN sagemaker.change_feed_availability a USING (account_id, region)
+  LEFT JOIN sagemaker.api_rates l
+         ON l.account_id = t.account_id AND l.region = t.region AND l.operation_class = 'list'
+  LEFT JOIN sagemaker.api_rates s
+         ON s.account_id = t.account_id AND s.region = t.region AND s.operation_class = 'search'
+ ORDER BY t.account_id, t.region;
+
+-- name: status_feeds
+-- Per account/region: the mode of its incremental cycles and why (syncer status).
+SELECT account_id, region,
+       CASE WHEN trust_directed THEN 'directed' ELSE 'all-groups' END AS mode,
+       coalesce(trust_reason, 'not_proven') AS reason, trust_detail, trust_changed_at,
+       feed_misses, feed_last_miss, feed_last_miss_at
+  FROM sagemaker.sync_state
+ WHERE scope_kind = 'changes'
+ ORDER BY account_id, region;
