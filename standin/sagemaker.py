@@ -379,8 +379,7 @@ class Faults:
 
 
 class TokenBucket:
-    """Holds one second of ``rate``, full at the start (bench.rate_model runs it on a
-    virtual clock)."""
+    """Holds one second of ``rate``, full at the start."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
-
-from standin.sagemaker import CREDENTIALS, REGION
-
-
-def service_env(database_url: str, endpoint: str, **extra: str) -> dict[str, str]:
-    """A minimal environment: the DSN, the stand-in for SageMaker and STS, dummy keys."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCER_", "AWS_"))}
-    env.update(
-        SYNCER_DATABASE_URL=database_url,
-        SYNCER_HTTP_PORT="0",
-        SYNCER_LOG_FORMAT="json",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_REGION=REGION,
-        AWS_ACCESS_KEY_ID=CREDENTIALS[0],
-        AWS_SECRET_ACCESS_KEY=CREDENTIALS[1],
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    env.update(extra)
-    return env
 
 
 def syncer(

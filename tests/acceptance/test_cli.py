@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import sys
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from syncer.cli import main
-from tests.acceptance.cli import service_env
 
 UNREACHABLE = "http://127.0.0.1:9"  # configuration fails before any request is made
 SECRET = "pw-Sup3rSecret"

@@ -12,6 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from standin.sagemaker import Registry, StandIn, serve_in_thread
 from syncer.aws.clients import ApiStats
 from syncer.cycle.loop import Syncer
@@ -24,7 +25,7 @@ from syncer.http import (
     serve_http,
 )
 from syncer.warehouse.store import Store
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 from tests.acceptance.test_run import running_service
 from tests.conftest import make_settings
 

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import asyncpg
 
+from standin.environment import service_env
 from standin.mirror import WATERMARKS, assert_same, mirror_packages, source_packages
 from standin.sagemaker import ApiError, Faults, Registry, StandIn, serve_in_thread
-from tests.acceptance.cli import service_env
 from tests.conftest import Route, boto_client
 
 SEED = 2026

@@ -7,7 +7,8 @@ import json
 
 import asyncpg
 
-from tests.acceptance.cli import service_env, syncer
+from standin.environment import service_env
+from tests.acceptance.cli import syncer
 from tests.conftest import Backend
 from tests.organization import MANAGEMENT, ROLE_NAME, Organization, register, role_arn
 

@@ -30,6 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from standin.dsn import over_tcp, server_address
+from standin.environment import service_env
 from standin.mirror import assert_same, mirror_packages, source_packages, stored_prefix
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.aws.clients import ApiStats
@@ -46,7 +47,6 @@ from syncer.http import (
 )
 from syncer.warehouse.migrate import latest_version
 from syncer.warehouse.store import Store
-from tests.acceptance.cli import service_env
 from tests.conftest import boto_client, hold_lease, make_settings
 from tests.unit.test_deploy_static import healthcheck_command
 

@@ -10,8 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from standin.sagemaker import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 
 BASE_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
 

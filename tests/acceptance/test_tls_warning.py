@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.acceptance.cli import service_env, syncer
+from standin.environment import service_env
+from tests.acceptance.cli import syncer
 
 
 def test_the_warning_is_one_log_line_at_start_up() -> None:

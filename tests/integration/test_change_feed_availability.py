@@ -13,8 +13,9 @@ from typing import Any
 
 import asyncpg
 
+from standin.environment import service_env
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 
 
 def events(process: Any, name: str) -> list[dict[str, Any]]:

@@ -309,7 +309,8 @@ async def test_a_lag_within_the_lookback_is_no_miss(
 async def test_cron_runs_keep_the_mode_and_status_and_metrics_say_why(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
-    from tests.acceptance.cli import service_env, syncer
+    from standin.environment import service_env
+    from tests.acceptance.cli import syncer
 
     standin = standin_backend.standin
     assert standin is not None

@@ -9,17 +9,14 @@ return rows, so the documentation cannot drift from the schema.
 
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 
 import asyncpg
 
+from standin.queries import documented_queries
 from standin.sagemaker import Registry, default_governance
 from tests.conftest import Backend, sync_once
 
-README = Path(__file__).resolve().parents[2] / "docs" / "querying.md"
-SECTION = "## Fifteen questions"
 DAY = 86_400.0
 PRODUCTION = {"Stage": "Production", "StageStatus": "Approved"}
 # A version registered by a pipeline with its evaluation and its commit.
@@ -32,19 +29,6 @@ EVALUATED = {
     "CustomerMetadataProperties": {"git_commit": "9f2c1ab"},
 }
 STAGING = {"Stage": "Staging", "StageStatus": "Approved"}
-
-
-def readme_queries(path: Path = README) -> list[tuple[str, str]]:
-    """(question, sql) for each ```sql block of the section; the question is the
-    text in bold above it."""
-    text = path.read_text(encoding="utf-8")
-    start = text.index(SECTION) + len(SECTION)
-    end = text.find("\n## ", start)
-    section = text[start : end if end >= 0 else len(text)]
-    found = []
-    for match in re.finditer(r"\*\*(.+?)\*\*[^`]*?```sql\n(.*?)```", section, re.S):
-        found.append((match[1].strip(), match[2].strip()))
-    return found
 
 
 def ago(days: float) -> float:
@@ -110,7 +94,7 @@ async def seed_mirror(backend: Backend, database_url: str) -> dict[str, str]:
 
 
 def test_the_section_has_fifteen_questions_each_with_its_query() -> None:
-    queries = readme_queries()
+    queries = documented_queries()
     assert len(queries) == 15, [q for q, _ in queries]
     assert all(sql.lstrip().upper().startswith("SELECT") for _, sql in queries)
 
@@ -121,8 +105,8 @@ async def test_every_readme_query_returns_rows_on_a_synced_mirror(
     await seed_mirror(standin_backend, database_url)
 
     empty = []
-    for question, sql in readme_queries():
+    for question, sql in documented_queries():
         rows = await db.fetch(sql)
         if not rows:
             empty.append(question)
-    assert not empty, f"README queries that return nothing on the seeded mirror: {empty}"
+    assert not empty, f"documented queries that return nothing on the seeded mirror: {empty}"

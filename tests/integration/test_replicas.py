@@ -23,12 +23,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import ACCOUNT, REGION, Faults, Registry, StandIn, serve_in_thread
 from syncer.cycle.runs import Runs
 from syncer.models import PackageSummary, Scope, Target
 from syncer.warehouse.store import Store
-from tests.acceptance.cli import service_env
 from tests.acceptance.test_run import STOP_LIMIT, Service, eventually, running_service
 from tests.conftest import Route, boto_client, hold_lease, release_lease
 

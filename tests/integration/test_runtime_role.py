@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from standin.sagemaker import Registry, StandIn, serve_in_thread
 from syncer.warehouse import migrate as migrations
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 from tests.integration.test_security import as_user, login_role
 
 GRANTS = """

@@ -40,10 +40,11 @@ import asyncpg
 import pytest
 
 from standin.dsn import over_socket, with_login, with_query
+from standin.environment import service_env
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.models import Scope, Target, parse_package
 from syncer.warehouse.store import Store, scope_key
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 from tests.acceptance.test_run import free_port, running_service
 from tests.conftest import admin_execute, dsn_for, sync_once
 

@@ -16,11 +16,12 @@ import json
 import asyncpg
 import pytest
 
+from standin.environment import service_env
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.aws.registry import RegistrySource
 from syncer.errors import STORED_ERROR_CHARS
 from syncer.logging import configure_logging
-from tests.acceptance.cli import service_env, syncer
+from tests.acceptance.cli import syncer
 from tests.conftest import sync_once
 
 ROLE = "RegistrySyncProd"

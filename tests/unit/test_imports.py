@@ -14,7 +14,8 @@ import syncer
 PACKAGE = Path(syncer.__file__).parent
 
 
-def imported_modules(path: Path) -> set[str]:
+def imported_names(path: Path) -> set[str]:
+    """Every module a file imports (absolute imports), at any depth of the file."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -22,7 +23,11 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("syncer.")}
+    return found
+
+
+def imported_modules(path: Path) -> set[str]:
+    return {name for name in imported_names(path) if name.startswith("syncer.")}
 
 
 def module_graph() -> dict[str, set[str]]:
@@ -120,3 +125,20 @@ def test_the_demo_runs_the_service_entry_point_that_cli_runs() -> None:
     assert "syncer.service" in graph["syncer.cli"]
     assert "syncer.service" in graph["syncer.demo"]
     assert "syncer.cli" not in graph["syncer.demo"]
+
+
+def test_nothing_outside_the_tests_imports_them() -> None:
+    # The service, the stand-ins and the bench stand on their own: what they
+    # share with the tests lives in standin/.
+    root = PACKAGE.parent
+    importers = [
+        str(path.relative_to(root))
+        for folder in ("syncer", "standin", "bench")
+        for path in (root / folder).rglob("*.py")
+        for name in imported_names(path)
+        if name == "tests" or name.startswith("tests.")
+    ]
+    assert not importers, importers
+    for shipped in ("Dockerfile", ".dockerignore", "deploy/compose.yaml"):
+        text = (root / shipped).read_text(encoding="utf-8")
+        assert "tests." not in text and "tests/" not in text, shipped
