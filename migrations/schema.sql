@@ -422,7 +422,7 @@ COMMENT ON COLUMN sagemaker.cycle_leases.last_started_at IS
 COMMENT ON COLUMN sagemaker.cycle_leases.last_completed_at IS
     'When a cycle of the deployment last completed (succeeded or partial).';
 
--- ---------------------------------------------------------------- change feed availability, API rates
+-- ---------------------------------------------------------------- change feed availability (superseded)
 CREATE TABLE sagemaker.change_feed_availability (
     account_id  text        NOT NULL,
     region      text        NOT NULL,
@@ -434,13 +434,36 @@ CREATE TABLE sagemaker.change_feed_availability (
         CHECK ((off_since IS NULL) = (off_until IS NULL) AND (off_until IS NULL) = (reason IS NULL))
 );
 COMMENT ON TABLE sagemaker.change_feed_availability IS
-    'Accounts and regions whose change feed (Search) is switched off because SageMaker refused it (access denied, request rejected); no row, or off_until NULL: the feed is on. Cycles still succeed; approvals wait for the reconcile.';
+    'Superseded by feature_availability (its rows were copied there); written only by replicas of the previous release during an upgrade, and dropped in a later release.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.account_id IS 'AWS account whose feed is off.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.region IS 'AWS region whose feed is off.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.off_since IS 'When the feed was first refused (kept while later retries are refused too); NULL while it is on.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.off_until IS 'The feed is tried again after this, or at the next full reconcile, whichever comes first; NULL while it is on.';
 COMMENT ON COLUMN sagemaker.change_feed_availability.reason IS 'The error SageMaker answered, as one line (code and message); NULL while the feed is on.';
 
+-- ---------------------------------------------------------------- optional reads switched off
+CREATE TABLE sagemaker.feature_availability (
+    account_id  text        NOT NULL,
+    region      text        NOT NULL,
+    feature     text        NOT NULL
+                CHECK (feature IN ('change_feed', 'details', 'deployments', 'events')),
+    off_since   timestamptz,
+    off_until   timestamptz,
+    reason      text,
+    PRIMARY KEY (account_id, region, feature),
+    CONSTRAINT feature_availability_off_whole
+        CHECK ((off_since IS NULL) = (off_until IS NULL) AND (off_until IS NULL) = (reason IS NULL))
+);
+COMMENT ON TABLE sagemaker.feature_availability IS
+    'Optional reads (change feed, governance details, deployments, events) switched off for an account and region because they were refused (access denied, not served); no row, or off_until NULL: on. Cycles still succeed without them.';
+COMMENT ON COLUMN sagemaker.feature_availability.account_id IS 'AWS account.';
+COMMENT ON COLUMN sagemaker.feature_availability.region IS 'AWS region.';
+COMMENT ON COLUMN sagemaker.feature_availability.feature IS 'change_feed, details, deployments or events.';
+COMMENT ON COLUMN sagemaker.feature_availability.off_since IS 'When it was first refused (kept while later retries are refused too); NULL while it is on.';
+COMMENT ON COLUMN sagemaker.feature_availability.off_until IS 'It is tried again after this, or at the next full reconcile, whichever comes first; NULL while it is on.';
+COMMENT ON COLUMN sagemaker.feature_availability.reason IS 'The error answered, as one line (code and message, principal ARNs cut); NULL while it is on.';
+
+-- ---------------------------------------------------------------- API rates
 CREATE TABLE sagemaker.api_rates (
     account_id      text             NOT NULL,
     region          text             NOT NULL,

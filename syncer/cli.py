@@ -269,6 +269,7 @@ def _print_status(report: dict[str, Any]) -> None:
         )
     _print_targets(report["targets"])
     _print_quota(report["quota"])
+    _print_switched_off(report["switched_off"])
     _print_details(report["details"])
 
 
@@ -292,28 +293,34 @@ def _print_details(rows: list[dict[str, Any]]) -> None:
 
 
 def _print_quota(rows: list[dict[str, Any]]) -> None:
-    """Per account and region: the API rates allowed, throttles, and the change feed."""
+    """Per account and region: the API rates allowed, and throttles."""
     if not rows:
         return
     print(
         f"\n{'ACCOUNT':<14} {'REGION':<16} {'LIST/S':>8} {'SEARCH/S':>8} {'CEILING':>8} "
-        f"{'THROTTLED':>9}  CHANGE FEED"
+        f"{'THROTTLED':>9}"
     )
     for q in rows:
 
         def rate(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
-        feed = "on"
-        if q["change_feed_off_since"] is not None:
-            feed = (
-                f"off since {_fmt(q['change_feed_off_since'])}, retried after "
-                f"{_fmt(q['change_feed_off_until'])} or at the next reconcile: "
-                f"{printable(q['change_feed_off_reason'])}"
-            )
         print(
             f"{q['account_id']:<14} {q['region']:<16} {rate(q['list_rate']):>8} "
-            f"{rate(q['search_rate']):>8} {rate(q['ceiling']):>8} {q['throttles']:>9}  {feed}"
+            f"{rate(q['search_rate']):>8} {rate(q['ceiling']):>8} {q['throttles']:>9}"
+        )
+
+
+def _print_switched_off(rows: list[dict[str, Any]]) -> None:
+    """The optional reads switched off where SageMaker refused them, and why."""
+    if not rows:
+        return
+    print(f"\n{'ACCOUNT':<14} {'REGION':<16} {'SWITCHED OFF':<13} SINCE, RETRIED AFTER, WHY")
+    for r in rows:
+        print(
+            f"{r['account_id']:<14} {r['region']:<16} {r['feature']:<13} "
+            f"off since {_fmt(r['off_since'])}, retried after {_fmt(r['off_until'])} "
+            f"or at the next reconcile: {printable(r['reason'])}"
         )
 
 

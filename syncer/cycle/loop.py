@@ -26,7 +26,8 @@ from syncer.aws.clients import ApiStats
 from syncer.aws.limits import FairSlots
 from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import Targets
-from syncer.cycle.feed.state import FeedAvailability, FeedState
+from syncer.cycle.availability import Availability
+from syncer.cycle.feed.state import FeedState
 from syncer.cycle.lease import CycleLease, LeaseState, Standby, deployment_key
 from syncer.cycle.metrics import Metrics, refresh_scope_metrics
 from syncer.cycle.plan import Plan
@@ -95,7 +96,13 @@ class Syncer:
             stop=self.stop_event,
             beat=self.progress.beat,
             feed_state=FeedState(store),
-            feed=FeedAvailability(store, self._metrics, now),
+            feed=Availability(
+                "change_feed",
+                store,
+                self._metrics,
+                now,
+                effect="approval, status and stage changes wait for the next reconcile",
+            ),
             rates=RateRecorder(store),
             details=DetailsStore(store),
         )

@@ -132,11 +132,12 @@ class Metrics:
         self._scopes = _ScopeCollector(clock)
         r.register(self._scopes)
         self._api: _ApiCollector | None = None
-        self._feed = Gauge(
-            "syncer_change_feed_up",
-            "1 while the change feed (Search) of an account and region runs; 0 while it "
-            "is switched off because SageMaker refused it (syncer status says why).",
-            ["account_id", "region"],
+        self._features = Gauge(
+            "syncer_feature_up",
+            "1 while an optional read (feature: change_feed, details, deployments, events) "
+            "of an account and region runs; 0 while it is switched off because it was "
+            "refused (syncer status says why).",
+            ["account_id", "region", "feature"],
             registry=r,
         )
         self._limits: _LimitsCollector | None = None
@@ -161,8 +162,8 @@ class Metrics:
             self._limits = _LimitsCollector(limits)
             self.registry.register(self._limits)
 
-    def change_feed_up(self, target: Target, up: bool) -> None:
-        self._feed.labels(target.account_id, target.region).set(1 if up else 0)
+    def feature_up(self, target: Target, feature: str, up: bool) -> None:
+        self._features.labels(target.account_id, target.region, feature).set(1 if up else 0)
 
     def set_mode(self, target: Target, plan: Plan) -> None:
         """The incremental mode of a target: one series, its previous one removed."""

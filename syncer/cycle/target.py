@@ -18,9 +18,10 @@ import asyncpg
 
 from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
+from syncer.cycle.availability import Availability
 from syncer.cycle.feed.changes import ChangeFeed
 from syncer.cycle.feed.directed import check_feed
-from syncer.cycle.feed.state import FeedAvailability, FeedState
+from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import ScopeResult, Stopped, sync_scope
 from syncer.cycle.metrics import Metrics
 from syncer.cycle.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
@@ -50,7 +51,7 @@ class Services:
     stop: asyncio.Event
     beat: Callable[[], None]  # the progress watchdog (syncer/cycle/progress.py)
     feed_state: FeedState
-    feed: FeedAvailability
+    feed: Availability
     rates: RateRecorder
     details: DetailsStore
 

@@ -2,7 +2,7 @@
 
 Against the stand-in, through the real command line (`syncer once` in a
 subprocess): AccessDenied, then ValidationException, then recovery; each
-step reads back sync_state, change_feed_availability, the run's status and
+step reads back sync_state, feature_availability, the run's status and
 the exit code.
 """
 
@@ -41,7 +41,8 @@ async def last_run(db: asyncpg.Connection) -> asyncpg.Record:
 async def availability(db: asyncpg.Connection) -> asyncpg.Record | None:
     return await db.fetchrow(
         "SELECT account_id, region, off_since, off_until, reason"
-        "  FROM sagemaker.change_feed_availability WHERE off_until IS NOT NULL"
+        "  FROM sagemaker.feature_availability"
+        " WHERE feature = 'change_feed' AND off_until IS NOT NULL"
     )
 
 
@@ -76,8 +77,9 @@ async def test_a_refused_search_switches_the_feed_off_until_the_reconcile(
         assert off is not None and "AccessDeniedException" in off["reason"]
         assert (off["account_id"], off["region"]) == (registry.account_id, registry.region)
         assert (off["off_until"] - off["off_since"]).total_seconds() >= 3599
-        [warning] = events(first, "changes.feed_off")
+        [warning] = events(first, "availability.off")
         assert warning["level"] == "warning" and warning["code"] == "AccessDeniedException"
+        assert warning["feature"] == "change_feed"
         state = await feed_state(db)
         assert state is None or (state["last_error"], state["consecutive_failures"]) == (None, 0)
         assert await db.fetchval("SELECT count(*) FROM sagemaker.model_packages") == 2
@@ -87,7 +89,7 @@ async def test_a_refused_search_switches_the_feed_off_until_the_reconcile(
         second = syncer("once", env=env)
         assert second.returncode == 0, second.stderr[-2000:]
         assert standin.calls["Search"] == 0 and standin.calls["ListModelPackages"] >= 1
-        assert events(second, "changes.feed_off") == []
+        assert events(second, "availability.off") == []
         assert (await last_run(db))["status"] == "succeeded"
 
         # 3. A reconcile tries again: now ValidationException. Still off, still quiet.
@@ -96,8 +98,8 @@ async def test_a_refused_search_switches_the_feed_off_until_the_reconcile(
         third = syncer("once", "--full", env=env)
         assert third.returncode == 0, third.stderr[-2000:]
         assert standin.calls["Search"] >= 1
-        assert events(third, "changes.feed_off") == []
-        assert len(events(third, "changes.feed_still_off")) == 1
+        assert events(third, "availability.off") == []
+        assert len(events(third, "availability.still_off")) == 1
         again = await availability(db)
         assert again is not None and "ValidationException" in again["reason"]
         assert again["off_since"] == off["off_since"]
@@ -107,20 +109,21 @@ async def test_a_refused_search_switches_the_feed_off_until_the_reconcile(
         assert status.returncode == 0, status.stderr
         assert "off since" in status.stdout and "ValidationException" in status.stdout
         report = json.loads(syncer("status", "--json", env=env).stdout)
-        [quota] = report["quota"]
-        assert quota["change_feed_off_reason"].startswith("search: ValidationException")
+        [off_now] = report["switched_off"]
+        assert off_now["feature"] == "change_feed"
+        assert off_now["reason"].startswith("search: ValidationException")
 
         # 4. Search allowed again: the next reconcile switches the feed back on.
         standin.faults = Faults()
         fourth = syncer("once", "--full", env=env)
         assert fourth.returncode == 0, fourth.stderr[-2000:]
         assert await availability(db) is None
-        assert len(events(fourth, "changes.feed_on")) == 1
+        assert len(events(fourth, "availability.on")) == 1
         state = await feed_state(db)
         assert state is not None and state["watermark"] is not None
         assert state["last_error"] is None
         assert (await last_run(db))["status"] == "succeeded"
         report = json.loads(syncer("status", "--json", env=env).stdout)
-        assert report["quota"][0]["change_feed_off_since"] is None
+        assert report["switched_off"] == []
         assert report["quota"][0]["list_rate"] > 0
 

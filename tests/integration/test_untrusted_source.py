@@ -70,7 +70,7 @@ async def test_a_scope_error_is_stored_as_its_code_and_a_bounded_first_line(
         )
     ]
     feed = [
-        r["reason"] for r in await db.fetch("SELECT reason FROM sagemaker.change_feed_availability")
+        r["reason"] for r in await db.fetch("SELECT reason FROM sagemaker.feature_availability")
     ]
     texts = stored + details + feed + [e["error"] for e in run_errors]
     assert len(stored) >= 2 and len(run_errors) == len(stored), (stored, run_errors)

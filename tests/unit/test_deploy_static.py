@@ -145,7 +145,7 @@ def exposed_metric_names() -> set[str]:
     metrics.cycle_seconds.labels("full").observe(1)
     target = Target("1", "us-east-1")
     metrics.track_limits(lambda: {target: TargetLimits(10)})
-    metrics.change_feed_up(target, False)
+    metrics.feature_up(target, "change_feed", False)
     text = generate_latest(metrics.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -484,7 +484,7 @@ def test_dashboard_queries_only_exposed_metrics_and_covers_the_main_ones() -> No
         "syncer_watermark_lag_seconds",
         "syncer_api_allowed_rate",
         "syncer_api_target_throttles_total",
-        "syncer_change_feed_up",
+        "syncer_feature_up",
     ):
         assert family in used, family
     provisioning = DEPLOY / "grafana" / "provisioning"

@@ -9,7 +9,7 @@ lookback, as a watermark does, because Search is eventually consistent too;
 re-applying is free. With directed cycles on, a second query beside it reports
 creations (syncer/cycle/feed/directed.py). The feed is an accelerator, not
 the source of truth: listings and the reconcile converge without it, and when
-SageMaker refuses it, it is switched off for a while (syncer/cycle/feed/state.py).
+SageMaker refuses it, it is switched off for a while (syncer/cycle/availability.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from syncer.aws.registry import RegistrySource
+from syncer.cycle.availability import Availability, refusal
 from syncer.cycle.feed.directed import creation_feed
-from syncer.cycle.feed.state import FeedAvailability, FeedState
+from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import ScopeResult, Stopped
 from syncer.cycle.plan import FeedReport, Trust
 from syncer.details.store import DetailsStore
 from syncer.details.sync import store_feed_details
-from syncer.errors import SourceError, stored_error
+from syncer.errors import SourceError
 from syncer.logging import get_logger
 from syncer.models import EPOCH, ONE_MILLISECOND
 from syncer.settings import Settings
@@ -45,10 +46,6 @@ ANONYMOUS: dict[str, Any] = {
     "modified_by_user_profile": None,
     "approval_description": None,
 }
-# Errors that mean Search will not work for the target as configured (the role
-# may not call it, or the request is refused): the feed is switched off there
-# for a while instead of failing every cycle.
-FEED_REFUSALS = frozenset({"AccessDeniedException", "AccessDenied", "ValidationException"})
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class ChangeFeed:
         source: RegistrySource,
         store: Store,
         state: FeedState,
-        availability: FeedAvailability,
+        availability: Availability,
         details: DetailsStore | None,
         settings: Settings,
         *,
@@ -121,10 +118,11 @@ class ChangeFeed:
                 applied = await changes
                 report = FeedReport(ok=True)  # names nothing: directed cycles are off
         except SourceError as exc:
-            if exc.code not in FEED_REFUSALS:
+            code = refusal(exc)
+            if code is None:
                 raise
-            await self._availability.refused(target, exc.code, stored_error(str(exc)))
-            report = FeedReport(ok=False, unavailable=True, error=f"refused: {exc.code}")
+            await self._availability.refused(target, code, str(exc))
+            report = FeedReport(ok=False, unavailable=True, error=f"refused: {code}")
             return FeedOutcome(report, trust, ScopeResult())
         await self._store.scope_succeeded(changes_key(target), full=False)
         await self._availability.worked(target)

@@ -1,31 +1,20 @@
-"""What the change feed keeps in PostgreSQL, and whether it may run.
+"""What the change feed keeps in PostgreSQL.
 
 Its cursor is the watermark of the target's 'changes' row of sync_state, and
-its trust (directed cycles) lives in the same row. While SageMaker refuses
-Search for a target (the role may not call it; the request is rejected), the
-feed is switched off there for ``FEED_OFF_SECONDS`` or until the next
-reconcile, whichever comes first, with one warning when it goes off, and the
-cycle still succeeds: ``sagemaker.change_feed_availability`` keeps that
-across restarts, and ``syncer status`` and the gauge ``syncer_change_feed_up``
-show it. SQL in syncer/warehouse/sql/feed.sql.
+its trust (directed cycles) lives in the same row. SQL in
+syncer/warehouse/sql/feed.sql.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from syncer.cycle.metrics import Metrics
 from syncer.cycle.plan import Trust
-from syncer.logging import get_logger
 from syncer.models import MUTABLE_SUMMARY_KEYS, PackageChange, Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store, WriteCounts, changes_key, groups_key
-
-log = get_logger(__name__)
-
-FEED_OFF_SECONDS = 3600.0
 
 
 class FeedState:
@@ -133,66 +122,3 @@ class FeedState:
         async with self._store.transaction() as conn:
             row = await conn.fetchrow(QUERIES["newest_package"], target.account_id, target.region)
         return (row[0], row[1]) if row else None
-
-
-class FeedAvailability:
-    """Whether a target's feed may run: off for a while after SageMaker refused it."""
-
-    def __init__(
-        self,
-        store: Store,
-        metrics: Metrics,
-        now: Callable[[], datetime],
-        off_for: timedelta = timedelta(seconds=FEED_OFF_SECONDS),
-    ) -> None:
-        self._store = store
-        self._metrics = metrics
-        self._now = now
-        self._off_for = off_for
-
-    async def usable(self, target: Target, *, full: bool) -> bool:
-        """Whether to run the target's feed this cycle (a reconcile always tries)."""
-        async with self._store.transaction() as conn:
-            off = await conn.fetchrow(QUERIES["change_feed_off"], target.account_id, target.region)
-        if off is None:
-            self._metrics.change_feed_up(target, True)
-            return True
-        if full or self._now() >= off["off_until"]:
-            log.info("changes.feed_retry", target=str(target), off_since=off["off_since"])
-            return True
-        self._metrics.change_feed_up(target, False)
-        return False
-
-    async def refused(self, target: Target, code: str, error: str) -> None:
-        """SageMaker refused Search for the target: off for a while; warn once."""
-        until = self._now() + self._off_for
-        async with self._store.transaction() as conn:
-            was_on = await conn.fetchval(
-                QUERIES["switch_change_feed_off"],
-                target.account_id,
-                target.region,
-                error[:2000],
-                until,
-            )
-        self._metrics.change_feed_up(target, False)
-        if was_on:
-            log.warning(
-                "changes.feed_off",
-                target=str(target),
-                code=code,
-                error=error,
-                retry_after=until.isoformat(timespec="seconds"),
-                effect="approval, status and stage changes wait for the next reconcile",
-            )
-        else:
-            log.info("changes.feed_still_off", target=str(target), code=code)
-
-    async def worked(self, target: Target) -> None:
-        """The feed ran: on again if it was off."""
-        self._metrics.change_feed_up(target, True)
-        async with self._store.transaction() as conn:
-            off_since = await conn.fetchval(
-                QUERIES["switch_change_feed_on"], target.account_id, target.region
-            )
-        if off_since is not None:
-            log.info("changes.feed_on", target=str(target), off_since=off_since.isoformat())

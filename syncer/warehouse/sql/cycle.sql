@@ -1,5 +1,6 @@
 -- The cycle's own records: runs (syncer/cycle/runs.py), the cycle lease
--- (syncer/cycle/lease.py) and the API rates found (syncer/cycle/rates.py).
+-- (syncer/cycle/lease.py), the API rates found (syncer/cycle/rates.py) and the
+-- optional reads switched off (syncer/cycle/availability.py).
 
 -- name: start_run
 INSERT INTO sagemaker.sync_runs (mode, host, deployment_key) VALUES ($1, $2, $3) RETURNING run_id;
@@ -57,3 +58,36 @@ ON CONFLICT (account_id, region, operation_class) DO UPDATE
 SELECT operation_class, allowed_rate, ceiling
   FROM sagemaker.api_rates
  WHERE account_id = $1 AND region = $2;
+
+-- name: feature_off
+-- Whether an optional read of an account and region is switched off, and why.
+SELECT off_since, off_until, reason
+  FROM sagemaker.feature_availability
+ WHERE account_id = $1 AND region = $2 AND feature = $3 AND off_until IS NOT NULL;
+
+-- name: switch_feature_off
+-- Off until $5; off_since stays that of the first refusal. Returns whether it
+-- was on before (so that only that transition is warned about).
+WITH previous AS (
+    SELECT 1 FROM sagemaker.feature_availability
+     WHERE account_id = $1 AND region = $2 AND feature = $3 AND off_until IS NOT NULL
+)
+INSERT INTO sagemaker.feature_availability AS a
+       (account_id, region, feature, off_since, off_until, reason)
+VALUES ($1, $2, $3, now(), $5, $4)
+ON CONFLICT (account_id, region, feature) DO UPDATE
+   SET off_since = coalesce(a.off_since, excluded.off_since),
+       off_until = excluded.off_until, reason = excluded.reason
+RETURNING NOT EXISTS (SELECT 1 FROM previous) AS was_on;
+
+-- name: switch_feature_on
+-- Clears the row rather than deleting it: the runtime role needs no DELETE.
+-- Writes nothing while it is on; returns since when it was off.
+UPDATE sagemaker.feature_availability AS a
+   SET off_since = NULL, off_until = NULL, reason = NULL
+  FROM (SELECT account_id, region, feature, off_since
+          FROM sagemaker.feature_availability
+         WHERE account_id = $1 AND region = $2 AND feature = $3 AND off_until IS NOT NULL
+           FOR UPDATE) AS was
+ WHERE a.account_id = was.account_id AND a.region = was.region AND a.feature = was.feature
+RETURNING was.off_since;

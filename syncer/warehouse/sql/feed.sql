@@ -1,5 +1,5 @@
 -- The change feed's queries (syncer/cycle/feed/): applying the changes Search
--- reports, its cursor, its availability and the trust of directed cycles.
+-- reports, its cursor and the trust of directed cycles.
 
 -- name: apply_package_changes
 -- A page of the change feed (Search results): the mutable fields of packages
@@ -79,38 +79,6 @@ history AS (
 )
 SELECT (SELECT count(*) FROM written) AS updated,
        (SELECT count(*) FROM history) AS changes;
-
--- name: change_feed_off
--- Whether the change feed of an account and region is switched off, and why.
-SELECT off_since, off_until, reason
-  FROM sagemaker.change_feed_availability
- WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL;
-
--- name: switch_change_feed_off
--- Off until $4; off_since stays that of the first refusal. Returns whether the
--- feed was on before (so that only that transition is warned about).
-WITH previous AS (
-    SELECT 1 FROM sagemaker.change_feed_availability
-     WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL
-)
-INSERT INTO sagemaker.change_feed_availability AS a (account_id, region, off_since, off_until, reason)
-VALUES ($1, $2, now(), $4, $3)
-ON CONFLICT (account_id, region) DO UPDATE
-   SET off_since = coalesce(a.off_since, excluded.off_since),
-       off_until = excluded.off_until, reason = excluded.reason
-RETURNING NOT EXISTS (SELECT 1 FROM previous) AS was_on;
-
--- name: switch_change_feed_on
--- Clears the row rather than deleting it: the runtime role needs no DELETE.
--- Writes nothing while the feed is on; returns since when it was off.
-UPDATE sagemaker.change_feed_availability AS a
-   SET off_since = NULL, off_until = NULL, reason = NULL
-  FROM (SELECT account_id, region, off_since
-          FROM sagemaker.change_feed_availability
-         WHERE account_id = $1 AND region = $2 AND off_until IS NOT NULL
-           FOR UPDATE) AS was
- WHERE a.account_id = was.account_id AND a.region = was.region
-RETURNING was.off_since;
 
 -- name: get_trust
 SELECT trust_directed, trust_reason, trust_detail, feed_misses, feed_last_miss,

@@ -39,22 +39,25 @@ SELECT run_id, mode, status, started_at, finished_at, scopes_total, scopes_faile
  LIMIT $1;
 
 -- name: status_quota
--- Per account and region: the change feed's availability and the API rates.
+-- Per account and region: the API rates allowed at the end of the last cycle.
 SELECT t.account_id, t.region,
-       a.off_since AS change_feed_off_since, a.off_until AS change_feed_off_until,
-       a.reason AS change_feed_off_reason,
        l.allowed_rate AS list_rate, s.allowed_rate AS search_rate,
        coalesce(l.ceiling, s.ceiling) AS ceiling,
        coalesce(l.throttles, 0) + coalesce(s.throttles, 0) AS throttles,
        greatest(l.updated_at, s.updated_at) AS rates_updated_at
-  FROM (SELECT account_id, region FROM sagemaker.api_rates
-        UNION SELECT account_id, region FROM sagemaker.change_feed_availability) t
-  LEFT JOIN sagemaker.change_feed_availability a USING (account_id, region)
+  FROM (SELECT DISTINCT account_id, region FROM sagemaker.api_rates) t
   LEFT JOIN sagemaker.api_rates l
          ON l.account_id = t.account_id AND l.region = t.region AND l.operation_class = 'list'
   LEFT JOIN sagemaker.api_rates s
          ON s.account_id = t.account_id AND s.region = t.region AND s.operation_class = 'search'
  ORDER BY t.account_id, t.region;
+
+-- name: status_switched_off
+-- The optional reads switched off now, per account and region, and why.
+SELECT account_id, region, feature, off_since, off_until, reason
+  FROM sagemaker.feature_availability
+ WHERE off_until IS NOT NULL
+ ORDER BY account_id, region, feature;
 
 -- name: status_feeds
 -- Per account/region: the mode of its incremental cycles and why (syncer status).
