@@ -582,7 +582,9 @@ class StandIn:
             ]
             packages = self._sorted(packages, body, lambda p: p.name or "")
             items = [p.summary() for p in packages]
-        return self._page(items, body, "ModelPackageSummaryList", group or "(unversioned)")
+        # Faults name a listing: a group's, the unversioned one, or the account's.
+        scope = group or ("(unversioned)" if kind == "Unversioned" else "(account)")
+        return self._page(items, body, "ModelPackageSummaryList", scope)
 
     def op_CreateModelPackageGroup(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = self.registry.create_group(

@@ -158,18 +158,6 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
             )
         report = await read_status(store)
     report["targets"] = await _target_report(settings, report["scopes"])
-    if not settings.change_feed:  # what the next cycles do, whatever the feed earned before
-        for target in report["incremental"]:
-            target.update(
-                mode="all-groups", reason="feed_off", trust_detail="SYNCER_CHANGE_FEED=false"
-            )
-    elif not settings.directed_cycles:
-        for target in report["incremental"]:
-            target.update(
-                mode="all-groups",
-                reason="directed_off",
-                trust_detail="SYNCER_DIRECTED_CYCLES=false",
-            )
     if as_json:
         print(json.dumps(report, default=_json_default, indent=2))
         return 0
@@ -250,12 +238,6 @@ def _print_status(report: dict[str, Any]) -> None:
         print(
             f"{scope:<50} {_fmt(s['watermark']):<26} {lag:>10} "
             f"{_fmt(s['last_success_at']):<26} {printable(s['last_error'] or '')}"
-        )
-    print("\nincremental cycles, per account and region (directed: only what the feed names)")
-    for t in report.get("incremental", []):
-        print(
-            f"  {t['account_id'] + '/' + t['region']:<30} {t['mode']:<11} {t['reason']:<17} "
-            f"misses {t['feed_misses']}  {printable(t['trust_detail'] or '')}"
         )
     print(f"\n{'RUN':>6} {'MODE':<12} {'STATUS':<12} {'STARTED':<26} {'SECONDS':>8}  COUNTS")
     for r in report["runs"]:

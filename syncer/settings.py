@@ -39,6 +39,8 @@ _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 # id of an organizational unit or of the organization's root.
 _ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+# What SageMaker's NameContains accepts; anything else fails every listing.
+_NAME_CONTAINS = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
 _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
 # Read from the environment by the test suite, not by the service.
 _KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
@@ -61,10 +63,11 @@ class Settings(BaseSettings):
         "and other options as query parameters. Its password is never logged."
     )
     interval_seconds: float = Field(
-        300,
+        30,
         gt=0,
         le=YEAR_SECONDS,
-        description="Seconds from the start of one incremental cycle to the start of the next.",
+        description="Seconds from the start of one incremental cycle to the start of the next; "
+        "a quiet cycle costs three SageMaker calls.",
     )
     reconcile_interval_seconds: float = Field(
         3600,
@@ -131,7 +134,9 @@ class Settings(BaseSettings):
         "a leader that dies is replaced within about this long.",
     )
     group_name_contains: str | None = Field(
-        None, description="Mirror only the groups whose name contains this text."
+        None,
+        description="Mirror only the groups whose name contains this text (letters, digits "
+        "and hyphens, at most 63: what SageMaker's `NameContains` accepts).",
     )
     include_unversioned: bool = Field(True, description="Also mirror unversioned packages.")
     change_feed: bool = Field(
@@ -143,11 +148,6 @@ class Settings(BaseSettings):
         True,
         description="Mirror governance details from `Search` records: who registered and "
         "approved, notes, tags, metadata, containers, metrics. False stores none.",
-    )
-    directed_cycles: bool = Field(
-        True,
-        description="Once the change feed has earned trust, incremental cycles list only "
-        "the groups it names; false: every incremental cycle lists every group.",
     )
     regions: CommaList = Field(
         default_factory=list,
@@ -204,6 +204,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("group_name_contains")
+    @classmethod
+    def _name_contains(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME_CONTAINS.match(value):
+            raise ValueError(
+                f"letters, digits and hyphens only, at most 63 characters: {value[:80]!r}"
+            )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Two independent awaits side by side, failing as sequential code would."""
+"""Awaits side by side, failing as sequential code would: with the first error itself."""
 
 from __future__ import annotations
 
@@ -28,3 +28,9 @@ async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a TaskGroup's group (of nested ones too), to raise as itself."""
+    error = group.exceptions[0]
+    return first_error(error) if isinstance(error, BaseExceptionGroup) else error

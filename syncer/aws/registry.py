@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import aiohttp
@@ -92,10 +92,13 @@ class RegistrySource:
         has been stored so far.
         """
         params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
+        # Without a type the API lists unversioned packages only (its documented
+        # default), so the type is sent with a group name too.
         if group_name is None:
             params["ModelPackageType"] = "Unversioned"
         else:
             params["ModelPackageGroupName"] = group_name
+            params["ModelPackageType"] = "Versioned"
         if created_after is not None:
             params["CreationTimeAfter"] = created_after
 
@@ -106,6 +109,30 @@ class RegistrySource:
             "list_model_packages", "ModelPackageSummaryList", params
         ):
             yield parse_all(items, parse, "ModelPackageArn", str(self.target), last)
+
+    async def list_account_packages(
+        self,
+        created_after: datetime | None,
+        created_before: datetime | None = None,
+        *,
+        unversioned: bool,
+    ) -> AsyncIterator[Page[PackageSummary]]:
+        """Every package of the target created within a window (None: unbounded), of
+        every group (and the unversioned ones too with ``unversioned``), oldest first:
+        ListModelPackages with a type and no group name."""
+        params: dict[str, Any] = {
+            "SortBy": "CreationTime",
+            "SortOrder": "Ascending",
+            "ModelPackageType": "Both" if unversioned else "Versioned",
+        }
+        if created_after is not None:
+            params["CreationTimeAfter"] = created_after
+        if created_before is not None:
+            params["CreationTimeBefore"] = created_before
+        async for items, last in self._pages(
+            "list_model_packages", "ModelPackageSummaryList", params
+        ):
+            yield parse_all(items, parse_package, "ModelPackageArn", str(self.target), last)
 
     async def latest_change(self) -> datetime | None:
         """When the target's most recently modified package changed (None: it has no package)."""
@@ -139,50 +166,27 @@ class RegistrySource:
             yield replace(page, received=items)
 
     async def search_records(
-        self, resource: str, created_after: datetime | None = None
+        self, resource: str, start: datetime | None = None, end: datetime | None = None
     ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
         """Search results of a resource (ModelPackage, ModelPackageGroup) as received,
-        by CreationTime ascending, created after a moment (sent in whole seconds,
-        rounded down) or all of them; with whether each page is the last."""
+        by CreationTime ascending, created at or after ``start`` and before ``end``
+        (None: unbounded; sent in whole seconds, widened to them); with whether each
+        page is the last."""
         params: dict[str, Any] = {
             "Resource": resource,
             "SortBy": "CreationTime",
             "SortOrder": "Ascending",
         }
-        if created_after is not None:
-            after = created_after.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
-            params["SearchExpression"] = {
-                "Filters": [{"Name": "CreationTime", "Operator": "GreaterThan", "Value": after}]
-            }
+        filters = []
+        if start is not None:
+            filters.append(_creation_filter("GreaterThanOrEqualTo", start))
+        if end is not None:
+            after_end = end + (timedelta(seconds=1) if end.microsecond else timedelta(0))
+            filters.append(_creation_filter("LessThan", after_end))
+        if filters:
+            params["SearchExpression"] = {"Filters": filters}
         async for items, last in self._pages("search", "Results", params, required=False):
             yield items, last
-
-    async def newest_records(self, sort_by: str) -> list[dict[str, Any]]:
-        """What Search puts first, sorted on ``sort_by`` descending, one asked for.
-
-        A list: a server may ignore the sort or the limit (moto does both).
-        """
-        request = dict(SEARCH_PACKAGES, SortBy=sort_by, SortOrder="Descending", MaxResults=1)
-        response = await _translate("search", self._client.search(**request))
-        return _records(response.get("Results") or [])
-
-    async def searched_after(
-        self, time_property: str, after: datetime
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Search records with ``time_property`` after a moment, sorted on it, ascending.
-
-        The query of the change feed (``changed_packages``) on any time
-        property, records as received: the bound in whole seconds, rounded down.
-        """
-        bound = {"Name": time_property, "Operator": "GreaterThan", "Value": whole_seconds(after)}
-        params = dict(
-            SEARCH_PACKAGES,
-            SortBy=time_property,
-            SortOrder="Ascending",
-            SearchExpression={"Filters": [bound]},
-        )
-        async for items, _ in self._pages("search", "Results", params, required=False):
-            yield _records(items)
 
     # A listing that never ends would hold its scope (and the cycle) forever
     # while /healthz stays green: an endpoint can send a new token with every
@@ -236,22 +240,14 @@ class RegistrySource:
             seen_tokens.add(token)
 
 
+def _creation_filter(operator: str, moment: datetime) -> dict[str, str]:
+    """A Search filter on CreationTime, its value in whole seconds (rounded down), UTC."""
+    value = moment.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
+    return {"Name": "CreationTime", "Operator": operator, "Value": value}
+
+
 # Skipped items are reported once per page: a count, and the first few with their reasons.
 SKIPPED_EXAMPLES = 5
-
-
-def _records(results: Iterable[Any]) -> list[dict[str, Any]]:
-    """The ModelPackage records of Search results (anything else is left out)."""
-    return [
-        r["ModelPackage"]
-        for r in results
-        if isinstance(r, dict) and isinstance(r.get("ModelPackage"), dict)
-    ]
-
-
-def whole_seconds(moment: datetime) -> str:
-    """A Search timestamp filter value, as the change feed sends it (whole seconds, down)."""
-    return moment.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
 
 
 def parse_all(

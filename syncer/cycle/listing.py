@@ -1,22 +1,32 @@
-"""One scope's sync: list -> store page by page, each with its watermark -> sweep if complete.
+"""The listings of packages: one scope's, and the whole account's by creation-time windows.
 
-Incremental listings start at the watermark minus the lookback (and one more
-millisecond, because ``CreationTimeAfter`` is strict and packages share
-milliseconds); re-reading that overlap is free because writes are idempotent.
-A listing without a lower bound is complete, and only a complete listing that
-ended without error may mark rows deleted.
+A scope (a group, or the unversioned packages) is listed page by page, each
+page stored with the scope's watermark. Incremental listings start at the
+watermark minus the lookback (and one more millisecond, because
+``CreationTimeAfter`` is strict and packages share milliseconds); re-reading
+that overlap is free because writes are idempotent. A listing without a lower
+bound is complete, and only a complete listing that ended without error may
+mark rows deleted.
+
+The account-wide listing (ListModelPackages with a type and no group) returns
+every group's packages in one creation-time order, about packages/100 calls:
+a reconcile stores it window by window and closes it once every window has
+completed (``sync_account``); an incremental cycle only reads what is new
+since the packages cursor, to know which scopes to list (``discover``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from syncer.aws.registry import RegistrySource
+from syncer.aws.registry import Page, RegistrySource
+from syncer.cycle.plan import Found
+from syncer.cycle.windows import Slots, Window, list_windows
 from syncer.logging import get_logger
-from syncer.models import ONE_MILLISECOND, Scope
+from syncer.models import ONE_MILLISECOND, PackageSummary, Scope, Target
 from syncer.warehouse.store import Store
 
 log = get_logger(__name__)
@@ -102,3 +112,141 @@ async def sync_scope(
         deleted=result.deleted,
     )
     return result
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What an account-wide listing covers: the name filter, unversioned packages."""
+
+    name_contains: str | None
+    unversioned: bool
+
+    def covers(self, package: PackageSummary) -> bool:
+        if package.group_name is None:
+            return self.unversioned
+        return not self.name_contains or self.name_contains in package.group_name
+
+
+@dataclass
+class AccountResult(ScopeResult):
+    seen: set[str] = field(default_factory=set)  # every ARN listed, skipped ones too
+
+
+def account_pages(
+    source: RegistrySource, reach: Reach
+) -> Callable[[Window], AsyncIterator[Page[PackageSummary]]]:
+    """The account-wide listing of one window, as ``list_windows`` reads it."""
+
+    def read(window: Window) -> AsyncIterator[Page[PackageSummary]]:
+        after = window.start - ONE_MILLISECOND if window.start is not None else None
+        return source.list_account_packages(after, window.end, unversioned=reach.unversioned)
+
+    return read
+
+
+def newest(page: Page[PackageSummary]) -> datetime | None:
+    return max((p.creation_time for p in page.items), default=None)
+
+
+async def sync_account(
+    source: RegistrySource,
+    store: Store,
+    windows: tuple[Window, ...],
+    *,
+    reach: Reach,
+    lookback: timedelta,
+    run_id: int,
+    slots: Slots,
+    parallel: int,
+    now: Callable[[], datetime],
+    stop: asyncio.Event,
+) -> AccountResult:
+    """List every package of the target by ``windows`` and store them; once every
+    window has completed, mark what the listing did not contain deleted."""
+    target = source.target
+    # The list API is eventually consistent: a package created moments before
+    # the listing may be missing from it without being gone.
+    absent_before = now() - lookback
+    result = AccountResult(complete_listing=True)
+
+    async def write(_: Window, page: Page[PackageSummary]) -> None:
+        if stop.is_set():
+            raise Stopped(f"{target}/(packages)")
+        result.seen.update(p.arn for p in page.items)
+        result.seen.update(page.skipped_arns)
+        counts = await store.write_package_page([p for p in page.items if reach.covers(p)], run_id)
+        result.pages += 1
+        result.listed += len(page.items) + page.skipped
+        result.skipped += page.skipped
+        result.inserted += counts.inserted
+        result.updated += counts.updated
+        result.changes += counts.changes
+
+    listed = await list_windows(
+        windows,
+        account_pages(source, reach),
+        write,
+        newest=newest,
+        last=lambda page: page.last,
+        slots=slots,
+        parallel=parallel,
+        now=now,
+        step=ONE_MILLISECOND,
+    )
+    if stop.is_set():
+        raise Stopped(f"{target}/(packages)")
+    result.deleted = await store.close_package_listing(
+        target,
+        sorted(result.seen),
+        absent_before=absent_before,
+        name_filter=reach.name_contains,
+        unversioned=reach.unversioned,
+        run_id=run_id,
+    )
+    log.debug(
+        "sync.packages_done",
+        target=str(target),
+        windows=len(listed),
+        pages=result.pages,
+        listed=result.listed,
+        inserted=result.inserted,
+        updated=result.updated,
+        deleted=result.deleted,
+    )
+    return result
+
+
+async def discover(
+    source: RegistrySource,
+    window: Window,
+    *,
+    reach: Reach,
+    slots: Slots,
+    parallel: int,
+    now: Callable[[], datetime],
+    stop: asyncio.Event,
+) -> list[Found]:
+    """The packages of the target created in ``window`` that the mirror covers; nothing
+    is stored (the scopes they name are listed from their own watermarks)."""
+    target: Target = source.target
+    found: list[Found] = []
+
+    async def collect(_: Window, page: Page[PackageSummary]) -> None:
+        if stop.is_set():
+            raise Stopped(f"{target}/(packages)")
+        found.extend(
+            Found(p.arn, p.group_name, p.creation_time) for p in page.items if reach.covers(p)
+        )
+
+    await list_windows(
+        [window],
+        account_pages(source, reach),
+        collect,
+        newest=newest,
+        last=lambda page: page.last,
+        slots=slots,
+        parallel=parallel,
+        now=now,
+        step=ONE_MILLISECOND,
+    )
+    return found

@@ -26,7 +26,6 @@ from prometheus_client.registry import Collector
 from syncer.aws.clients import ApiStats
 from syncer.aws.limits import CLASSES, TargetLimits
 from syncer.aws.targets import TARGET_STATES, target_states
-from syncer.cycle.plan import Plan
 from syncer.models import Target
 from syncer.warehouse.status import scope_lags
 from syncer.warehouse.store import Store
@@ -113,22 +112,6 @@ class Metrics:
             self.rows.labels(action)
         for state in TARGET_STATES:
             self.targets.labels(state)
-        self.mode = Gauge(
-            "syncer_incremental_mode",
-            "1 for the mode the next incremental cycle of an account and region runs in "
-            "(directed: only what the change feed names; all-groups: every group), and why "
-            "(feed_trusted, not_proven, proof_failed, feed_missed, feed_off, feed_failed, ...).",
-            ["account_id", "region", "mode", "reason"],
-            registry=r,
-        )
-        self._mode_labels: dict[tuple[str, str], tuple[str, str, str, str]] = {}
-        self.misses = Counter(
-            "syncer_feed_misses",
-            "Packages a listing found that the change feed should have reported; each "
-            "puts the account and region back into all-groups mode.",
-            ["account_id", "region"],
-            registry=r,
-        )
         self._scopes = _ScopeCollector(clock)
         r.register(self._scopes)
         self._api: _ApiCollector | None = None
@@ -164,18 +147,6 @@ class Metrics:
 
     def feature_up(self, target: Target, feature: str, up: bool) -> None:
         self._features.labels(target.account_id, target.region, feature).set(1 if up else 0)
-
-    def set_mode(self, target: Target, plan: Plan) -> None:
-        """The incremental mode of a target: one series, its previous one removed."""
-        labels = (target.account_id, target.region, plan.mode, plan.reason)
-        previous = self._mode_labels.get((target.account_id, target.region))
-        if previous is not None and previous != labels:
-            self.mode.remove(*previous)
-        self._mode_labels[(target.account_id, target.region)] = labels
-        self.mode.labels(*labels).set(1)
-
-    def feed_missed(self, target: Target, count: int) -> None:
-        self.misses.labels(target.account_id, target.region).inc(count)
 
     def set_scopes(self, states: Mapping[tuple[str, str, str], ScopeState]) -> None:
         """Replace the per-scope gauges (scopes that vanished disappear)."""

@@ -1,4 +1,4 @@
-"""One target's part of a cycle: the change feed, the plan, the listings it names, the checks.
+"""One target's part of a cycle: the change feed, the plan, the listings it runs.
 
 `Syncer` (syncer/cycle/loop.py) leads the cycle and runs one `TargetCycle` per
 account and region, side by side. Every failure here is contained in its
@@ -20,20 +20,26 @@ from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
 from syncer.cycle.availability import Availability
 from syncer.cycle.feed.changes import ChangeFeed
-from syncer.cycle.feed.directed import check_feed
 from syncer.cycle.feed.state import FeedState
-from syncer.cycle.listing import ScopeResult, Stopped, sync_scope
+from syncer.cycle.listing import Reach, ScopeResult, Stopped, discover, sync_account, sync_scope
 from syncer.cycle.metrics import Metrics
-from syncer.cycle.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
+from syncer.cycle.plan import Inputs, Plan, named_scopes, plan_cycle
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
 from syncer.details.sync import details_budget, sync_details
 from syncer.errors import SyncerError, error_message, stored_error
 from syncer.logging import get_logger
-from syncer.models import UNVERSIONED, PackageGroup, Scope
+from syncer.models import UNVERSIONED, Scope
 from syncer.settings import Settings
-from syncer.warehouse.store import CONNECTION_ERRORS, Store, changes_key, groups_key, scope_key
+from syncer.warehouse.store import (
+    CONNECTION_ERRORS,
+    Store,
+    changes_key,
+    groups_key,
+    packages_key,
+    scope_key,
+)
 
 log = get_logger(__name__)
 
@@ -79,125 +85,138 @@ class TargetCycle:
         self._slots = slots
         self._result = result
         self._lookback = timedelta(seconds=services.settings.lookback_seconds)
+        self._reach = Reach(
+            services.settings.group_name_contains, services.settings.include_unversioned
+        )
 
     @property
     def _stopping(self) -> bool:
         return self._s.stop.is_set()
 
     async def run(self) -> Plan:
-        """The feed first, then the plan (syncer.cycle.plan), then the listings it names."""
+        """The feed first, then the plan (syncer.cycle.plan), then its listings."""
         target, settings, store = self._target, self._settings, self._store
         if self._source.limits is not None:
             await self._s.rates.resume(target, self._source.limits)
-        # Read before this cycle moves anything: where each scope's listing
-        # starts (a full cycle lists from the start) and which groups are live.
-        watermarks = {} if self._full else await store.watermarks(target)
-        live_groups = await store.live_groups(target)
-        trust = await self._s.feed_state.trust(target)
-        newest_group = await store.newest_group(target)
-        # The feed runs before the listings, so that they find its changes stored;
-        # on full cycles too, so that its cursors keep up with the mirror.
-        feed = FeedReport(ok=False, error="SYNCER_CHANGE_FEED=false")
-        if settings.change_feed:
-            feed, trust = await self._sync_changes(trust)
+        # Read before this cycle moves anything.
+        watermarks = await store.watermarks(target)
         inputs = Inputs(
             full=self._full,
-            include_unversioned=settings.include_unversioned,
-            change_feed=settings.change_feed,
-            trust=trust,
-            feed=feed,
-            newest_group=newest_group,
+            newest_group=await store.newest_group(target),
+            packages_cursor=watermarks.get(packages_key(target)),
             lookback=self._lookback,
-            feed_unavailable=(
-                f"the change feed is switched off for this account and region ({feed.error})"
-                if feed.unavailable
-                else None
+            edges=tuple(
+                await store.window_edges(target, settings.concurrency) if self._full else ()
             ),
-            directed_cycles=settings.directed_cycles,
         )
+        # The feed runs before the listings, so that they find its changes stored.
+        if settings.change_feed:
+            await self._sync_changes()
         plan = plan_cycle(inputs)
         log.info("cycle.plan", target=str(target), run_id=self._run_id, **plan.event())
-        listings_ok = await self._list(plan, watermarks, live_groups)
+        async with asyncio.TaskGroup() as tasks:
+            if settings.details:  # beside the listings, the feed being done
+                tasks.create_task(self._sync_details(plan.full), name=f"details:{target}")
+            if plan.full:
+                await self._reconcile(plan)
+            else:
+                await self._incremental(plan, watermarks)
         await self._record_rates()
-        if settings.change_feed and settings.directed_cycles and not self._stopping:
-            try:
-                trust, misses = await check_feed(
-                    self._source,
-                    self._s.feed_state,
-                    trust,
-                    feed,
-                    run_id=self._run_id,
-                    lookback=self._lookback,
-                    reconcile=self._full,
-                    listings_ok=listings_ok,
-                )
-            except Exception as exc:
-                await self._scope_failed(changes_key(target), f"{target}/(changes)", exc)
-                return plan
-            self._s.metrics.feed_missed(target, len(misses))
-        # What the next incremental cycle will do, and why, as of now.
-        self._s.metrics.set_mode(target, plan_cycle(replace(inputs, full=False, trust=trust)))
         return plan
 
     # ------------------------------------------------------------- listings
-    async def _list(
-        self, plan: Plan, watermarks: dict[Key, datetime], live_groups: dict[str, set[str]]
-    ) -> bool:
-        """Run the plan's listings; whether every one of them completed."""
+    async def _reconcile(self, plan: Plan) -> None:
+        """The complete group listing and its sweep, then every package by windows.
+
+        The group sweep goes first: a group deleted and created again under
+        its name has its old versions retired before the listing stores the
+        new ones (whose ARNs may be the old ones again).
+        """
+        await self._sync_groups(plan)
+        if self._stopping:
+            return
+        key, name = packages_key(self._target), f"{self._target}/(packages)"
+        self._result.totals.scopes_total += 1
+        try:
+            outcome = await sync_account(
+                self._source,
+                self._store,
+                plan.windows,
+                reach=self._reach,
+                lookback=self._lookback,
+                run_id=self._run_id,
+                slots=self._slots,
+                parallel=self._settings.concurrency,
+                now=self._s.now,
+                stop=self._s.stop,
+            )
+        except Stopped:
+            log.info("sync.scope_stopped", scope=name)
+            return
+        except Exception as exc:
+            await self._scope_failed(key, name, exc)
+            return
+        self._s.beat()
+        self._add(outcome)
+        self._s.metrics.scopes.labels("succeeded").inc()
+
+    async def _incremental(self, plan: Plan, watermarks: dict[Key, datetime]) -> None:
+        """New groups, and the packages created since the cursor beside them; then the
+        scopes of the new packages, each from its watermark, and the cursor moves on
+        once they all completed."""
         target = self._target
-        failed: list[str] = []
-        started: set[str] = set()
-
-        async def one(scope: Scope, watermark: datetime | None) -> None:
-            if not await self._guarded_scope(scope, watermark):
-                failed.append(str(scope))
-
+        key, name = packages_key(target), f"{target}/(packages)"
+        self._result.totals.scopes_total += 1
         async with asyncio.TaskGroup() as tasks:
-            if self._settings.details:  # beside the listings, the feed being done
-                tasks.create_task(self._sync_details(plan.mode == FULL), name=f"details:{target}")
+            tasks.create_task(self._sync_groups(plan), name=f"groups:{target}")
+            try:
+                found = await discover(
+                    self._source,
+                    plan.windows[0],
+                    reach=self._reach,
+                    slots=self._slots,
+                    parallel=self._settings.concurrency,
+                    now=self._s.now,
+                    stop=self._s.stop,
+                )
+                mirrored = await self._store.live_among([f.arn for f in found])
+            except Stopped:
+                log.info("sync.scope_stopped", scope=name)
+                return
+            except Exception as exc:
+                await self._scope_failed(key, name, exc)
+                return
+        groups, unversioned = named_scopes(found, mirrored)
+        scopes = [Scope(target, g) for g in sorted(groups)]
+        if unversioned:
+            scopes.append(Scope(target, UNVERSIONED))
+        if scopes:
+            log.info("sync.new_packages", target=str(target), scopes=[str(s) for s in scopes[:20]])
+        async with asyncio.TaskGroup() as tasks:
+            listed = [
+                tasks.create_task(
+                    self._guarded_scope(scope, watermarks.get(scope_key(scope))),
+                    name=f"scope:{scope}",
+                )
+                for scope in scopes
+            ]
+        if self._stopping or not all(t.result() for t in listed):
+            return  # the next cycle looks again from the same cursor
+        try:
+            if found:
+                await self._store.advance_watermark(key, max(f.created for f in found))
+            await self._store.scope_succeeded(key, full=False)
+        except Exception as exc:
+            await self._scope_failed(key, name, exc)
+            return
+        self._s.metrics.scopes.labels("succeeded").inc()
 
-            def start(scope: Scope, watermark: datetime | None) -> None:
-                if scope.group_name not in started:
-                    started.add(scope.group_name)
-                    tasks.create_task(one(scope, watermark), name=f"scope:{scope}")
+    async def _sync_groups(self, plan: Plan) -> bool:
+        """List the groups (100 a call), store them, sweep the vanished ones.
 
-            def from_watermark(name: str) -> None:
-                scope = Scope(target, name)
-                start(scope, watermarks.get(scope_key(scope)))
-
-            recreated: list[str] = []
-
-            def listed(group: PackageGroup) -> None:
-                # A group's versions are listed while later group pages are still
-                # coming, except for a group re-created under the name of a live
-                # one: the group sweep retires the old group first (its versions,
-                # its watermark), and then it is listed from the start.
-                if live_groups.get(group.name, {group.arn}) - {group.arn}:
-                    recreated.append(group.name)
-                    return
-                # A directed listing re-reads the lookback: the groups it finds
-                # mirrored already are listed only if the feed named them.
-                if plan.sweeps_groups or group.arn not in live_groups.get(group.name, set()):
-                    from_watermark(group.name)
-
-            for name in sorted(plan.groups or ()):
-                from_watermark(name)
-            if plan.unversioned:
-                from_watermark(UNVERSIONED)
-            if await self._sync_groups(plan, listed):
-                if plan.sweeps_groups:
-                    for name in recreated:
-                        start(Scope(target, name), None)
-            else:
-                failed.append(f"{target}/(groups)")
-        return not failed and not self._stopping
-
-    async def _sync_groups(self, plan: Plan, listed: Callable[[PackageGroup], None]) -> bool:
-        """List the groups (cheap: 100 a call), store them, sweep the vanished ones.
-
-        ``listed`` is called with each group once its page is stored. A
-        directed plan lists only groups created after its moment, and sweeps
-        nothing. Returns whether the listing (and its sweep) completed.
+        An incremental plan lists only groups created after its moment, and
+        sweeps nothing. Returns whether the listing (and its sweep) completed;
+        a failure is recorded, never raised.
         """
         target, store = self._target, self._store
         totals = self._result.totals
@@ -216,8 +235,6 @@ class TargetCycle:
                     totals.groups_changed += await store.store_groups(target, page.items)
                     seen.extend(g.arn for g in page.items)
                     seen.extend(page.skipped_arns)
-                    for group in page.items:
-                        listed(group)
             gone: list[str] = []
             packages = 0
             if plan.sweeps_groups:
@@ -271,53 +288,51 @@ class TargetCycle:
             return True
 
     # ------------------------------------------------------------- the feed
-    async def _sync_changes(self, trust: Trust) -> tuple[FeedReport, Trust]:
+    async def _sync_changes(self) -> None:
         """The change feed of the target (syncer/cycle/feed/), recorded in its own
         sync_state row ('changes').
 
         A failure counts the cycle partial (approvals may be stale until the
         reconcile), except SageMaker refusing Search: then the feed is off for
-        the target for a while and the cycle succeeds. Either way this cycle
-        lists in all-groups mode.
+        the target for a while and the cycle succeeds.
         """
         key, name = changes_key(self._target), f"{self._target}/(changes)"
         totals = self._result.totals
         feed = ChangeFeed(
             self._source,
-            self._store,
             self._s.feed_state,
             self._s.feed,
             self._s.details if self._settings.details else None,
             self._settings,
             run_id=self._run_id,
-            now=self._s.now,
             stop=self._s.stop,
         )
         async with self._slots:
             if self._stopping:
-                return FeedReport(ok=False, error="stopping"), trust
+                return
             try:
                 usable = await feed.usable(full=self._full)
             except Exception as exc:
                 totals.scopes_total += 1
-                return FeedReport(ok=False, error=await self._scope_failed(key, name, exc)), trust
+                await self._scope_failed(key, name, exc)
+                return
             if not usable:
-                return FeedReport(ok=False, unavailable=True, error="switched off"), trust
+                return
             totals.scopes_total += 1
             try:
-                outcome = await feed.run(trust)
+                applied = await feed.run()
             except Stopped:
                 log.info("sync.scope_stopped", scope=name)
-                return FeedReport(ok=False, error="stopping"), trust
+                return
             except Exception as exc:
-                return FeedReport(ok=False, error=await self._scope_failed(key, name, exc)), trust
-        if outcome.report.unavailable:  # refused: switched off, the cycle goes on
-            return outcome.report, outcome.trust
+                await self._scope_failed(key, name, exc)
+                return
+        if applied is None:  # refused: switched off, the cycle goes on
+            return
         self._s.beat()
         # Search results are not listed packages: only what they changed counts.
-        self._add(replace(outcome.applied, listed=0))
+        self._add(replace(applied, listed=0))
         self._s.metrics.scopes.labels("succeeded").inc()
-        return outcome.report, outcome.trust
 
     async def _sync_details(self, full: bool) -> None:
         """The target's governance-details reads (syncer/details/sync.py), after the feed.

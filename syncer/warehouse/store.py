@@ -49,6 +49,12 @@ class WriteCounts:
     deleted: int = 0
 
 
+# A window of the account-wide listing holds whole pages, and enough of them
+# that its partly filled last page costs little.
+PAGE_SIZE = 100
+MIN_WINDOW_PAGES = 5
+
+
 def scope_key(scope: Scope) -> tuple[str, str, str, str]:
     """sync_state's primary key for a scope."""
     kind = "unversioned" if scope.is_unversioned else "group"
@@ -57,6 +63,12 @@ def scope_key(scope: Scope) -> tuple[str, str, str, str]:
 
 def groups_key(target: Target) -> tuple[str, str, str, str]:
     return (target.account_id, target.region, "groups", "")
+
+
+def packages_key(target: Target) -> tuple[str, str, str, str]:
+    """The listing of every package of a target: its watermark is where incremental
+    cycles look for new packages next."""
+    return (target.account_id, target.region, "packages", "")
 
 
 def changes_key(target: Target) -> tuple[str, str, str, str]:
@@ -201,6 +213,75 @@ class Store:
         )
         assert record is not None
         return WriteCounts(*record)
+
+    async def write_package_page(
+        self, packages: Sequence[PackageSummary], run_id: int
+    ) -> WriteCounts:
+        """Upsert one page of a target's account-wide listing, its rows in any group.
+
+        No watermark moves here (``close_package_listing`` records the scopes);
+        rows go sorted by ARN, so that concurrent writers lock them in one order.
+        """
+        rows = sorted({p.arn: p for p in packages}.values(), key=lambda p: p.arn)
+        if not rows:
+            return WriteCounts()
+        record = await self._pool.fetchrow(
+            QUERIES["write_package_page"], *package_columns(rows), run_id, self._lock_timeout_ms
+        )
+        assert record is not None
+        return WriteCounts(record["inserted"], record["updated"], record["changes"])
+
+    async def close_package_listing(
+        self,
+        target: Target,
+        seen_arns: Sequence[str],
+        *,
+        absent_before: datetime,
+        name_filter: str | None,
+        unversioned: bool,
+        run_id: int,
+    ) -> int:
+        """After a complete account-wide listing: mark what it did not contain deleted
+        (created before ``absent_before``, within the name filter) and record every
+        scope it covered. Returns how many packages were marked deleted."""
+        return int(
+            await self._pool.fetchval(
+                QUERIES["close_package_listing"],
+                target.account_id,
+                target.region,
+                list(seen_arns),
+                absent_before,
+                name_filter or "",
+                unversioned,
+                run_id,
+                self._lock_timeout_ms,
+            )
+        )
+
+    async def window_edges(self, target: Target, windows: int) -> list[datetime]:
+        """Creation times that split the target's live packages, as the mirror knows
+        them, into about ``windows`` windows of whole pages (at least a few each)."""
+        async with self.transaction() as conn:
+            rows = await conn.fetch(
+                QUERIES["window_edges"],
+                target.account_id,
+                target.region,
+                windows,
+                MIN_WINDOW_PAGES * PAGE_SIZE,
+            )
+        return [r[0] for r in rows]
+
+    async def live_among(self, arns: Sequence[str]) -> dict[str, datetime]:
+        """Which of these packages the mirror has, not deleted, with their creation times."""
+        if not arns:
+            return {}
+        async with self.transaction() as conn:
+            rows = await conn.fetch(QUERIES["live_among"], list(arns))
+        return {r[0]: r[1] for r in rows}
+
+    async def advance_watermark(self, key: tuple[str, str, str, str], to: datetime) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(QUERIES["advance_watermark"], *key, to)
 
     async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
         async with self.transaction() as conn:

@@ -72,7 +72,7 @@ CASES: list[tuple[str, str | None, str]] = [
     ("SYNCER_LOG_FORMAT", "xml", "SYNCER_LOG_FORMAT: Input should be"),
     (
         "SYNCER_RECONCILE_INTERVAL_SECONDS",
-        "60",  # below the 300 s default interval
+        "20",  # below the 30 s default interval
         "configuration: Value error, SYNCER_RECONCILE_INTERVAL_SECONDS must be >=",
     ),
 ]

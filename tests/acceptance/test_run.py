@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from standin.dsn import over_tcp, server_address
 from standin.environment import service_env
-from standin.mirror import assert_same, mirror_packages, source_packages, stored_prefix
+from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.aws.clients import ApiStats
 from syncer.cycle.lease import STALE_INTERVALS
@@ -247,28 +247,25 @@ async def test_run_serves_probes_and_metrics_and_mirrors_new_packages(
         )
         assert m("syncer_cycle_duration_seconds_count", mode="full") == 1
         assert 0 < m("syncer_cycle_duration_seconds_sum", mode="full") < EVENTUALLY
-        assert (
-            m("syncer_scopes_total", outcome="succeeded") >= 4
-        )  # groups, churn, fraud, unversioned
+        # The groups, the account's packages, the change feed.
+        assert m("syncer_scopes_total", outcome="succeeded") >= 3
         assert m("syncer_scopes_total", outcome="failed") == 0
         assert m("syncer_rows_total", action="inserted") == 6
         assert m("syncer_rows_total", action="deleted") == 0
         assert m("syncer_api_calls_total", operation="ListModelPackageGroups", outcome="ok") >= 1
-        assert m("syncer_api_calls_total", operation="ListModelPackages", outcome="ok") >= 3
+        assert m("syncer_api_calls_total", operation="ListModelPackages", outcome="ok") >= 1
         throttles = m("syncer_api_throttles_total")
         assert throttles >= 1
         assert throttles == m("syncer_api_calls_total", outcome="throttled")
         assert m("syncer_api_calls_total") <= sagemaker_calls(standin)
         lags = m.labelled("syncer_watermark_lag_seconds", "scope")
-        # Every package scope, and the change feed's cursor once it has one.
-        assert (
-            {"churn", "fraud", "(unversioned)"}
-            <= set(lags)
-            <= {"churn", "fraud", "(unversioned)", "(changes)"}
-        )
+        # Every package scope, the account's listing, and the change feed's cursor
+        # once it has one.
+        scopes = {"churn", "fraud", "(unversioned)", "(packages)"}
+        assert scopes <= set(lags) <= scopes | {"(changes)"}
         assert all(0 <= lag < 600 for lag in lags.values()), lags
         successes = m.labelled("syncer_scope_last_success_timestamp_seconds", "scope")
-        assert set(successes) == {"(groups)", "(changes)", "churn", "fraud", "(unversioned)"}
+        assert set(successes) == scopes | {"(groups)", "(changes)"}
         assert all(started - 1 <= t <= time.time() for t in successes.values()), successes
         assert m("syncer_scope_consecutive_failures") == 0
         assert started - 1 <= m("syncer_last_success_timestamp_seconds") <= time.time()
@@ -355,13 +352,19 @@ async def test_sigterm_during_a_slow_cycle_exits_0_in_time_without_half_written_
     runs = await db.fetch("SELECT status, finished_at FROM sagemaker.sync_runs")
     assert [r["status"] for r in runs] == ["interrupted"] and runs[0]["finished_at"] is not None
 
-    # Pages are listed in creation order and each is one transaction with its
-    # watermark: every group holds whole pages, a prefix of its versions, and
-    # its watermark is the newest row it holds.
-    stored = 0
-    for group in sorted({p.group for p in registry.packages.values() if p.group}):
-        stored += await stored_prefix(db, registry, group, page)
+    # The first cycle is a reconcile: the account's listing, by windows side by
+    # side. Each page is one transaction with its change history, and no
+    # watermark moves before every window is in: nothing half-written, and no
+    # scope claims a package it does not hold.
+    stored = await db.fetchval("SELECT count(*) FROM sagemaker.model_packages")
     assert 0 < stored < total  # the stop did land mid-cycle
+    assert stored == await db.fetchval(
+        "SELECT count(*) FROM sagemaker.model_package_changes WHERE change_type = 'created'"
+    )
+    assert not await db.fetchval(
+        "SELECT count(*) FROM sagemaker.sync_state"
+        " WHERE scope_kind IN ('group', 'unversioned', 'packages') AND watermark IS NOT NULL"
+    )
 
 
 async def test_sigterm_during_the_group_listing_stops_it_at_a_page_boundary(

@@ -45,10 +45,13 @@ async def test_status_json_matches_the_database(
     database_url: str, endpoint: str, registry: Registry, db: asyncpg.Connection
 ) -> None:
     env = service_env(database_url, endpoint, SYNCER_MAX_ATTEMPTS="1")
-    assert syncer("once", env=env).returncode == 1  # "broken" fails
+    assert syncer("once", env=env).returncode == 1  # listing "broken" fails
     fraud_v1 = next(p.arn for p in registry.packages.values() if p.group == "fraud")
     registry.delete_package(fraud_v1)
-    assert syncer("once", "--full", env=env).returncode == 1
+    # The reconcile lists every group's packages at once: "broken" too.
+    assert syncer("once", "--full", env=env).returncode == 0
+    registry.create_package("broken", approval="Approved")
+    assert syncer("once", env=env).returncode == 1  # new in "broken": listing it fails
 
     done = syncer("status", "--json", env=env)
     lag_now = {
@@ -69,6 +72,7 @@ async def test_status_json_matches_the_database(
         == {
             ("groups", ""),
             ("changes", ""),
+            ("packages", ""),
             ("group", "churn"),
             ("group", "fraud"),
             ("group", "broken"),
@@ -89,8 +93,8 @@ async def test_status_json_matches_the_database(
             assert 0 <= lag_now[key] - scope["lag_seconds"] < 30, key
 
     broken = next(s for s in report["scopes"] if s["model_package_group_name"] == "broken")
-    assert "InternalFailure" in broken["last_error"] and broken["consecutive_failures"] == 2
-    assert broken["watermark"] is None and broken["last_success_at"] is None
+    assert "InternalFailure" in broken["last_error"] and broken["consecutive_failures"] == 1
+    assert broken["watermark"] is not None and broken["last_success_at"] is not None
 
     totals = await db.fetchrow(
         "SELECT"
@@ -101,13 +105,13 @@ async def test_status_json_matches_the_database(
         " (SELECT count(*) FROM sagemaker.model_package_changes) AS changes"
     )
     assert report["totals"] == dict(totals)
-    assert report["totals"]["packages"] == 5 and report["totals"]["packages_deleted"] == 1
+    assert report["totals"]["packages"] == 6 and report["totals"]["packages_deleted"] == 1
 
     runs = await db.fetch("SELECT * FROM sagemaker.sync_runs ORDER BY run_id DESC")
     assert (
         [(r["run_id"], r["mode"], r["status"]) for r in report["runs"]]
         == [(r["run_id"], r["mode"], r["status"]) for r in runs]
-        == [(2, "full", "partial"), (1, "incremental", "partial")]
+        == [(3, "incremental", "partial"), (2, "full", "succeeded"), (1, "incremental", "partial")]
     )
     for shown, row in zip(report["runs"], runs, strict=True):
         assert when(shown["finished_at"]) == row["finished_at"]

@@ -35,6 +35,18 @@ def list_bounds(backend: Backend, group: str) -> list[float | None]:
     ]
 
 
+def account_bounds(backend: Backend) -> list[float | None]:
+    """The bounds of the account-wide listings (a type, no group)."""
+    assert backend.standin is not None
+    return [
+        body.get("CreationTimeAfter")
+        for op, body in backend.standin.requests
+        if op == "ListModelPackages"
+        and "ModelPackageGroupName" not in body
+        and body.get("ModelPackageType") in ("Both", "Versioned")
+    ]
+
+
 async def test_packages_sharing_the_watermark_millisecond_are_not_lost(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
@@ -68,7 +80,12 @@ async def test_lookback_is_subtracted_from_the_watermark(
     registry.create_group("g")
     registry.create_package("g", created=T)
     await sync_once(database_url, standin_backend.endpoint, lookback_seconds=30)
+    registry.create_package("g", created=round(T + 1, 3))
     await sync_once(database_url, standin_backend.endpoint, lookback_seconds=30)
+    # Both listings of the second cycle start the lookback and a millisecond before
+    # what is stored: the account's from the packages cursor, then the group it
+    # found something new in, from the group's watermark.
+    assert abs(account_bounds(standin_backend)[1] - (T - 30.001)) < 1e-6
     assert abs(list_bounds(standin_backend, "g")[1] - (T - 30.001)) < 1e-6
 
 

@@ -18,8 +18,7 @@ from standin.sagemaker import Faults, Registry, StandIn
 from syncer.cli import _print_details
 from syncer.warehouse.status import read_status
 from syncer.warehouse.store import Store
-from tests.conftest import Backend
-from tests.conftest import sync_once as sync_cycle
+from tests.conftest import Backend, sync_once
 
 T0 = 1_767_225_600.0  # 2026-01-01, far outside any lookback
 
@@ -39,12 +38,6 @@ BASELINES = {
 def standin_of(backend: Backend) -> StandIn:
     assert backend.standin is not None
     return backend.standin
-
-
-async def sync_once(database_url: str, endpoint: str, **overrides: Any) -> Any:
-    """One cycle; directed cycles off: their creation feed searches by CreationTime
-    too, and these tests count the details' reads alone."""
-    return await sync_cycle(database_url, endpoint, **{"directed_cycles": False, **overrides})
 
 
 def search_calls(standin: StandIn, resource: str = "ModelPackage") -> list[dict[str, Any]]:

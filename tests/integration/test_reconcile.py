@@ -150,9 +150,8 @@ async def test_a_vanished_group_is_marked_with_its_packages(
     for arn in [a for a, p in registry.packages.items() if p.group == "drop"]:
         registry.delete_package(arn)
     registry.delete_group("drop")
-    result = await sync_once(
-        database_url, standin_backend.endpoint
-    )  # groups are listed in full every cycle
+    # A reconcile lists the groups in full: the one gone goes with its packages.
+    result = await sync_once(database_url, standin_backend.endpoint, full=True)
 
     assert result.totals.groups_deleted == 1
     assert_same(await mirror_groups(db), source_groups(standin_backend.client))
@@ -165,7 +164,8 @@ async def test_a_vanished_group_is_marked_with_its_packages(
         == 2
     )
 
-    # Re-created under the same name: listed from the start, un-deleted.
+    # Re-created under the same name: its new version 1 (the ARN of the old one)
+    # is found new by an incremental cycle, listed, and un-deleted.
     registry.create_group("drop")
     registry.create_package("drop")
     await sync_once(database_url, standin_backend.endpoint)
@@ -185,8 +185,8 @@ async def test_a_vanished_group_is_marked_with_its_packages(
 async def test_a_group_re_created_with_a_new_arn_is_swept_before_it_is_listed(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:
-    """Versions are listed while the group listing goes on, except those of a group that
-    replaces a live one of the same name: its old versions (same ARNs) are swept first."""
+    """A group that replaces a live one of the same name: the reconcile's group sweep
+    retires the old versions before its listing stores the new ones (same ARNs)."""
     registry = standin_backend.registry
     for name in ("a", "b", "c"):
         registry.create_group(name)
@@ -200,11 +200,13 @@ async def test_a_group_re_created_with_a_new_arn_is_swept_before_it_is_listed(
     registry.create_group("b")
     registry.groups["b"].arn += "-2"  # a registry whose group ARNs are not the name alone
     again = registry.create_package("b")
-    for name in ("d", "e", "f"):  # group pages after b's, so that its versions could be
-        registry.create_group(name)  # listed and stored before the group sweep
+    for name in ("d", "e", "f"):  # group pages after b's
+        registry.create_group(name)
     assert standin_backend.standin is not None
     standin_backend.standin.faults = Faults(latency_seconds=0.2)
-    result = await sync_once(database_url, standin_backend.endpoint, page_size=1, change_feed=False)
+    result = await sync_once(
+        database_url, standin_backend.endpoint, full=True, page_size=1, change_feed=False
+    )
 
     assert result.status == "succeeded", result.errors
     assert_same(await mirror_groups(db), source_groups(standin_backend.client))
@@ -226,9 +228,10 @@ async def test_a_failed_listing_marks_nothing_deleted(
     await sync_once(database_url, standin_backend.endpoint)
 
     registry.delete_package(arns[0])
-    # The listing breaks after its first page: what it saw is stored, nothing is swept.
+    # The account's listing breaks after its first page: what it saw is stored,
+    # nothing is swept.
     assert standin_backend.standin is not None
-    standin_backend.standin.faults = Faults(repeat_token_for={"flaky"})
+    standin_backend.standin.faults = Faults(repeat_token_for={"(account)"})
     result = await sync_once(database_url, standin_backend.endpoint, full=True, page_size=2)
 
     assert result.status == "failed" or result.totals.scopes_failed == 1
@@ -239,7 +242,7 @@ async def test_a_failed_listing_marks_nothing_deleted(
         == 0
     )
     error = await db.fetchval(
-        "SELECT last_error FROM sagemaker.sync_state WHERE model_package_group_name = 'flaky'"
+        "SELECT last_error FROM sagemaker.sync_state WHERE scope_kind = 'packages'"
     )
     assert "NextToken repeated" in error
 

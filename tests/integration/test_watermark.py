@@ -40,11 +40,14 @@ async def watermark(db: asyncpg.Connection, scope_kind: str, group: str = "") ->
 
 
 def sent_bounds(standin: StandIn, group: str | None) -> list[float | None]:
-    """CreationTimeAfter of each ListModelPackages request of a scope, as received."""
+    """CreationTimeAfter of each ListModelPackages request of a scope (None: the
+    unversioned one, not the account's), as received."""
     return [
         body.get("CreationTimeAfter")
         for op, body in standin.requests
-        if op == "ListModelPackages" and body.get("ModelPackageGroupName") == group
+        if op == "ListModelPackages"
+        and body.get("ModelPackageGroupName") == group
+        and (group is not None or body.get("ModelPackageType") == "Unversioned")
     ]
 
 

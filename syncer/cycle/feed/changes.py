@@ -4,12 +4,12 @@ A creation-time watermark never sees what changes after creation. Between
 reconciles, Search sorted on LastModifiedTime reports approvals, statuses and
 life-cycle stages since the feed's cursor (``sync_changes``), which are
 applied to mirrored packages with their history. Deletions still wait for the
-reconcile: Search does not report what is gone. The cursor re-reads the
-lookback, as a watermark does, because Search is eventually consistent too;
-re-applying is free. With directed cycles on, a second query beside it reports
-creations (syncer/cycle/feed/directed.py). The feed is an accelerator, not
-the source of truth: listings and the reconcile converge without it, and when
-SageMaker refuses it, it is switched off for a while (syncer/cycle/availability.py).
+reconcile: Search does not report what is gone, and new packages are found by
+the listings. The cursor re-reads the lookback, as a watermark does, because
+Search is eventually consistent too; re-applying is free. The feed is an
+accelerator, not the source of truth: listings and the reconcile converge
+without it, and when SageMaker refuses it, it is switched off for a while
+(syncer/cycle/availability.py).
 """
 
 from __future__ import annotations
@@ -17,24 +17,20 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from syncer.aws.registry import RegistrySource
 from syncer.cycle.availability import Availability, refusal
-from syncer.cycle.feed.directed import creation_feed
 from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import ScopeResult, Stopped
-from syncer.cycle.plan import FeedReport, Trust
 from syncer.details.store import DetailsStore
 from syncer.details.sync import store_feed_details
 from syncer.errors import SourceError
 from syncer.logging import get_logger
 from syncer.models import EPOCH, ONE_MILLISECOND
 from syncer.settings import Settings
-from syncer.tasks import both
-from syncer.warehouse.store import Store, changes_key
 
 log = get_logger(__name__)
 
@@ -48,40 +44,27 @@ ANONYMOUS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class FeedOutcome:
-    """What one cycle's feed did: its report for the plan, the trust, the rows it changed."""
-
-    report: FeedReport
-    trust: Trust
-    applied: ScopeResult
-
-
 class ChangeFeed:
     """The change feed of one target, run once per cycle before the listings."""
 
     def __init__(
         self,
         source: RegistrySource,
-        store: Store,
         state: FeedState,
         availability: Availability,
         details: DetailsStore | None,
         settings: Settings,
         *,
         run_id: int,
-        now: Callable[[], datetime],
         stop: asyncio.Event,
     ) -> None:
         self._source = source
         self._target = source.target
-        self._store = store
         self._state = state
         self._availability = availability
         self._details = details
         self._settings = settings
         self._run_id = run_id
-        self._now = now
         self._stop = stop
         self._lookback = timedelta(seconds=settings.lookback_seconds)
 
@@ -89,15 +72,12 @@ class ChangeFeed:
         """Whether the feed runs this cycle (not while switched off; a reconcile tries)."""
         return await self._availability.usable(self._target, full=full)
 
-    async def run(self, trust: Trust) -> FeedOutcome:
-        """Apply the changes since the cursor and, with directed cycles, read the creations.
-
-        A refusal switches the feed off and reports it unavailable; any other
-        failure is raised for the cycle to record, and ``Stopped`` when stopping.
-        """
-        target = self._target
+    async def run(self) -> ScopeResult | None:
+        """Apply the changes since the cursor; None when SageMaker refused the feed,
+        which switches it off. Any other failure is raised for the cycle to record,
+        and ``Stopped`` when stopping."""
         try:
-            changes = sync_changes(
+            applied = await sync_changes(
                 self._source,
                 self._state,
                 lookback=self._lookback,
@@ -105,28 +85,15 @@ class ChangeFeed:
                 stop=self._stop,
                 details=self._store_details() if self._details is not None else None,
             )
-            if self._settings.directed_cycles:
-                # Independent reads (changes apply to mirrored packages; creations
-                # are checked against the mirror's ARNs): side by side.
-                applied, (report, trust) = await both(
-                    changes,
-                    creation_feed(
-                        self._source, self._state, trust, lookback=self._lookback, now=self._now
-                    ),
-                )
-            else:
-                applied = await changes
-                report = FeedReport(ok=True)  # names nothing: directed cycles are off
         except SourceError as exc:
             code = refusal(exc)
             if code is None:
                 raise
-            await self._availability.refused(target, code, str(exc))
-            report = FeedReport(ok=False, unavailable=True, error=f"refused: {code}")
-            return FeedOutcome(report, trust, ScopeResult())
-        await self._store.scope_succeeded(changes_key(target), full=False)
-        await self._availability.worked(target)
-        return FeedOutcome(report, trust, applied)
+            await self._availability.refused(self._target, code, str(exc))
+            return None
+        await self._state.succeeded(self._target)
+        await self._availability.worked(self._target)
+        return applied
 
     def _store_details(self) -> StoreRecords:
         assert self._details is not None

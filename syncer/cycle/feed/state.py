@@ -1,17 +1,14 @@
 """What the change feed keeps in PostgreSQL.
 
-Its cursor is the watermark of the target's 'changes' row of sync_state, and
-its trust (directed cycles) lives in the same row. SQL in
-syncer/warehouse/sql/feed.sql.
+Its cursor is the watermark of the target's 'changes' row of sync_state. SQL
+in syncer/warehouse/sql/feed.sql.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 
-from syncer.cycle.plan import Trust
 from syncer.models import MUTABLE_SUMMARY_KEYS, PackageChange, Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store, WriteCounts, changes_key, groups_key
@@ -64,61 +61,5 @@ class FeedState:
         assert record is not None
         return WriteCounts(updated=record["updated"], changes=record["changes"])
 
-    # ------------------------------------------------------------- trust
-    async def trust(self, target: Target) -> Trust:
-        """The persisted trust (the default for a target never seen)."""
-        async with self._store.transaction() as conn:
-            row = await conn.fetchrow(QUERIES["get_trust"], target.account_id, target.region)
-        if row is None:
-            return Trust()
-        if row["trust_reason"] is None:
-            return replace(Trust(), since=row["feed_since"], creation_cursor=row["creation_cursor"])
-        return Trust(
-            directed=row["trust_directed"],
-            reason=row["trust_reason"],
-            detail=row["trust_detail"] or "",
-            misses=row["feed_misses"],
-            last_miss=row["feed_last_miss"],
-            since=row["feed_since"],
-            creation_cursor=row["creation_cursor"],
-        )
-
-    async def save_trust(self, target: Target, trust: Trust, *, missed: bool) -> None:
-        async with self._store.transaction() as conn:
-            await conn.execute(
-                QUERIES["save_trust"],
-                target.account_id,
-                target.region,
-                trust.directed,
-                trust.reason,
-                trust.detail,
-                trust.misses,
-                trust.last_miss,
-                missed,
-                trust.since,
-                trust.creation_cursor,
-            )
-
-    async def live_among(self, arns: Sequence[str]) -> dict[str, datetime]:
-        """Which of these packages the mirror has, not deleted, with their creation times."""
-        if not arns:
-            return {}
-        async with self._store.transaction() as conn:
-            rows = await conn.fetch(QUERIES["live_among"], list(arns))
-        return {r[0]: r[1] for r in rows}
-
-    async def created_in_run(
-        self, target: Target, run_id: int, after: datetime, before: datetime
-    ) -> list[tuple[str, datetime]]:
-        """(ARN, creation time) of the target's packages a run stored first, created
-        between two moments."""
-        async with self._store.transaction() as conn:
-            rows = await conn.fetch(
-                QUERIES["created_in_run"], target.account_id, target.region, run_id, after, before
-            )
-        return [(r[0], r[1]) for r in rows]
-
-    async def newest_package(self, target: Target) -> tuple[str, datetime] | None:
-        async with self._store.transaction() as conn:
-            row = await conn.fetchrow(QUERIES["newest_package"], target.account_id, target.region)
-        return (row[0], row[1]) if row else None
+    async def succeeded(self, target: Target) -> None:
+        await self._store.scope_succeeded(changes_key(target), full=False)

@@ -1,5 +1,5 @@
 -- The change feed's queries (syncer/cycle/feed/): applying the changes Search
--- reports, its cursor and the trust of directed cycles.
+-- reports, and its cursor.
 
 -- name: apply_package_changes
 -- A page of the change feed (Search results): the mutable fields of packages
@@ -79,51 +79,3 @@ history AS (
 )
 SELECT (SELECT count(*) FROM written) AS updated,
        (SELECT count(*) FROM history) AS changes;
-
--- name: get_trust
-SELECT trust_directed, trust_reason, trust_detail, feed_misses, feed_last_miss,
-       feed_since, creation_cursor
-  FROM sagemaker.sync_state
- WHERE account_id = $1 AND region = $2 AND scope_kind = 'changes' AND model_package_group_name = '';
-
--- name: save_trust
-INSERT INTO sagemaker.sync_state AS s
-       (account_id, region, scope_kind, model_package_group_name, trust_directed, trust_reason,
-        trust_detail, trust_changed_at, feed_misses, feed_last_miss, feed_last_miss_at,
-        feed_since, creation_cursor)
-VALUES ($1, $2, 'changes', '', $3, $4, $5, now(), $6, $7, CASE WHEN $8 THEN now() END, $9, $10)
-ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
-   SET trust_changed_at = CASE WHEN (s.trust_directed, s.trust_reason)
-                                    IS DISTINCT FROM (excluded.trust_directed, excluded.trust_reason)
-                               THEN now() ELSE s.trust_changed_at END,
-       trust_directed = excluded.trust_directed,
-       trust_reason = excluded.trust_reason,
-       trust_detail = excluded.trust_detail,
-       feed_misses = excluded.feed_misses,
-       feed_last_miss = excluded.feed_last_miss,
-       feed_last_miss_at = coalesce(excluded.feed_last_miss_at, s.feed_last_miss_at),
-       feed_since = excluded.feed_since,
-       creation_cursor = excluded.creation_cursor;
-
--- name: live_among
--- Which of these packages the mirror has, not deleted, and when they were created.
-SELECT model_package_arn, creation_time
-  FROM sagemaker.model_packages
- WHERE model_package_arn = ANY ($1::text[]) AND deleted_at IS NULL;
-
--- name: created_in_run
--- Packages of an account/region that a run stored for the first time.
-SELECT p.model_package_arn, p.creation_time
-  FROM sagemaker.model_package_changes ch
-  JOIN sagemaker.model_packages p USING (model_package_arn)
- WHERE ch.run_id = $3 AND ch.change_type = 'created'
-   AND ch.account_id = $1 AND ch.region = $2
-   AND p.creation_time > $4 AND p.creation_time < $5;
-
--- name: newest_package
--- The newest live package of an account/region, by creation time.
-SELECT model_package_arn, creation_time
-  FROM sagemaker.model_packages
- WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL
- ORDER BY creation_time DESC
- LIMIT 1;

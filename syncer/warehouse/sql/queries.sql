@@ -133,3 +133,44 @@ SELECT sagemaker.lock_scope($1, $2, $3, $4);
 SELECT max(creation_time)
   FROM sagemaker.model_package_groups
  WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL;
+
+-- name: live_among
+-- Which of these packages the mirror has, not deleted, and when they were created.
+SELECT model_package_arn, creation_time
+  FROM sagemaker.model_packages
+ WHERE model_package_arn = ANY ($1::text[]) AND deleted_at IS NULL;
+
+-- name: write_package_page
+-- One page of an account-wide listing, sent on its own like a scope's page:
+-- $1-$15 the page as columns, $16 the run, $17 the lock timeout (ms).
+SELECT inserted, updated, changes
+  FROM sagemaker.write_package_page(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+        $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+        $14::text[], $15::text[],
+        $16, $17);
+
+-- name: close_package_listing
+-- After every window of an account-wide listing, sent on its own: $3 the ARNs
+-- it returned, $4 the sweep's cut-off, $5 the name filter ('' for none), $6
+-- whether unversioned packages are mirrored, $7 the run, $8 the lock timeout (ms).
+SELECT sagemaker.close_package_listing($1, $2, $3::text[], $4, $5, $6, $7, $8);
+
+-- name: window_edges
+-- Where windows of whole pages begin, about $3 of them and at least $4 packages
+-- each: the creation time of every size-th live package of an account/region
+-- (the size a multiple of 100), from the (size+1)-th on.
+WITH live AS (
+    SELECT creation_time,
+           row_number() OVER (ORDER BY creation_time) AS n,
+           count(*) OVER () AS total
+      FROM sagemaker.model_packages
+     WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL
+)
+SELECT creation_time
+  FROM live
+ CROSS JOIN LATERAL (
+       SELECT greatest($4::bigint, ceil(total::numeric / $3 / 100)::bigint * 100) AS size
+       ) w
+ WHERE n % w.size = 1 AND n > 1
+ ORDER BY creation_time;

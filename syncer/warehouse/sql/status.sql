@@ -58,13 +58,3 @@ SELECT account_id, region, feature, off_since, off_until, reason
   FROM sagemaker.feature_availability
  WHERE off_until IS NOT NULL
  ORDER BY account_id, region, feature;
-
--- name: status_feeds
--- Per account/region: the mode of its incremental cycles and why (syncer status).
-SELECT account_id, region,
-       CASE WHEN trust_directed THEN 'directed' ELSE 'all-groups' END AS mode,
-       coalesce(trust_reason, 'not_proven') AS reason, trust_detail, trust_changed_at,
-       feed_misses, feed_last_miss, feed_last_miss_at
-  FROM sagemaker.sync_state
- WHERE scope_kind = 'changes'
- ORDER BY account_id, region;
