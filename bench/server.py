@@ -160,31 +160,74 @@ class BenchStandIn(StandIn):
         kind = body.get("ModelPackageType") or "Unversioned"
         if (
             (group and (group.startswith("arn:") or group in self.faults.fail_groups))
-            or (not group and kind != "Unversioned")
             or body.get("ModelApprovalStatus")
+            or body.get("NameContains")
+            or body.get("SortOrder") == "Descending"
+            or body.get("SortBy") not in (None, "CreationTime")
         ):
             return super().op_ListModelPackages(body)
         now = time.time()
-        packages = [
-            p for p in self._scope(group) if p.visible_at <= now and self._window(body, p.created)
-        ]
-        packages = self._sorted(packages, body, lambda p: p.name or "")
+        if group or kind == "Unversioned":
+            packages = [
+                p
+                for p in self._scope(group)
+                if p.visible_at <= now and self._window(body, p.created)
+            ]
+            packages.sort(key=lambda p: (p.created, p.arn))
+            scope = group or "(unversioned)"
+        else:  # the account's listing: a slice of the creation-time index
+            with self.registry.lock:
+                self._reindex()
+                ordered = self._in_range(
+                    self._by_creation,
+                    self._creation_times,
+                    after=body.get("CreationTimeAfter"),
+                    before=body.get("CreationTimeBefore"),
+                )
+            packages = [
+                p
+                for p in ordered
+                if p.visible_at <= now and (kind == "Both" or p.group is not None)
+            ]
+            scope = "(account)"
         key = "ModelPackageSummaryList"
-        result = self._page(packages, body, key, group or "(unversioned)")  # type: ignore[arg-type]
+        result = self._page(packages, body, key, scope)  # type: ignore[arg-type]
         result[key] = [p.summary() for p in result[key]]
         return result
 
+    @staticmethod
+    def _in_range(
+        ordered: list[Package],
+        times: list[float],
+        *,
+        after: Any = None,
+        at_or_after: Any = None,
+        before: Any = None,
+    ) -> list[Package]:
+        """The slice of a time-ordered index within strict or inclusive bounds."""
+        lo, hi = 0, len(ordered)
+        if after is not None:
+            lo = max(lo, bisect.bisect_right(times, as_epoch(after)))
+        if at_or_after is not None:
+            lo = max(lo, bisect.bisect_left(times, as_epoch(at_or_after)))
+        if before is not None:
+            hi = min(hi, bisect.bisect_left(times, as_epoch(before)))
+        return ordered[lo:hi]
+
     def op_Search(self, body: dict[str, Any]) -> dict[str, Any]:
         """The change feed's searches (by LastModifiedTime) and the details' (by
-        CreationTime): every package, or those modified or created after a moment."""
+        CreationTime): every package, or those within bounds of the sort key."""
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
         by = body.get("SortBy")
-        # Served here: no filter, or one "<the sort key> GreaterThan".
-        after = [(f.get("Name"), f.get("Operator"), f.get("Value")) for f in filters]
+        # Served here: bounds on the sort key only (GreaterThan, GreaterThanOrEqualTo,
+        # LessThan), at most one of each.
+        bounds = {f.get("Operator"): f.get("Value") for f in filters if f.get("Name") == by}
         if (
             body.get("Resource") != "ModelPackage"
             or by not in ("LastModifiedTime", "CreationTime")
-            or (after and (len(after) > 1 or after[0][:2] != (by, "GreaterThan")))
+            or len(bounds) != len(filters)
+            or not set(bounds) <= {"GreaterThan", "GreaterThanOrEqualTo", "LessThan"}
+            or (self.faults.search_blind and bounds)
         ):
             return super().op_Search(body)
         with self.registry.lock:
@@ -194,8 +237,14 @@ class BenchStandIn(StandIn):
                 if by == "LastModifiedTime"
                 else (self._by_creation, self._creation_times)
             )
-            start = bisect.bisect_right(times, as_epoch(after[0][2])) if after else 0
-            found = [p for p in ordered[start:] if self.indexed(p)]
+            window = self._in_range(
+                ordered,
+                times,
+                after=bounds.get("GreaterThan"),
+                at_or_after=bounds.get("GreaterThanOrEqualTo"),
+                before=bounds.get("LessThan"),
+            )
+            found = [p for p in window if self.indexed(p)]
             if body.get("SortOrder") == "Descending":
                 found.reverse()
             return self._search_page(found, body)

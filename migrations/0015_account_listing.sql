@@ -39,6 +39,10 @@ COMMENT ON COLUMN sagemaker.sync_state.feed_misses IS 'Unused since schema versi
 COMMENT ON COLUMN sagemaker.sync_state.feed_last_miss IS 'Unused since schema version 15; dropped in a later release.';
 COMMENT ON COLUMN sagemaker.sync_state.feed_last_miss_at IS 'Unused since schema version 15; dropped in a later release.';
 
+-- The details' passes read creation-time windows side by side too.
+COMMENT ON COLUMN sagemaker.details_state.pass_from IS 'The open pass reads packages created at or after this; NULL: all of them.';
+COMMENT ON COLUMN sagemaker.details_state.pass_cursor IS 'The open pass has read every package created before this (its windows are read side by side); a pass cut short (by its budget of calls per cycle, or a restart) resumes here.';
+
 -- ---------------------------------------------------------------- scope locks
 CREATE OR REPLACE FUNCTION sagemaker.lock_scope(
     p_account text, p_region text, p_kind text, p_group text) RETURNS void
@@ -322,7 +326,9 @@ BEGIN
     INSERT INTO sagemaker.sync_state AS s
            (account_id, region, scope_kind, model_package_group_name, watermark,
             last_attempt_at, last_success_at, last_full_success_at)
-    SELECT p_account, p_region, c.kind, c.name, least(c.newest, now()), now(), now(), now()
+    -- least() passes over a NULL: a scope with no package keeps no watermark.
+    SELECT p_account, p_region, c.kind, c.name,
+           CASE WHEN c.newest IS NOT NULL THEN least(c.newest, now()) END, now(), now(), now()
       FROM scopes c
     ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
        SET watermark = greatest(s.watermark, excluded.watermark),

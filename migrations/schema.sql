@@ -276,8 +276,8 @@ COMMENT ON TABLE sagemaker.details_state IS
 COMMENT ON COLUMN sagemaker.details_state.account_id IS 'AWS account.';
 COMMENT ON COLUMN sagemaker.details_state.region IS 'AWS region.';
 COMMENT ON COLUMN sagemaker.details_state.pass_started_at IS 'When the open pass started; NULL when no pass is open.';
-COMMENT ON COLUMN sagemaker.details_state.pass_from IS 'The open pass reads packages created after this; NULL: all of them.';
-COMMENT ON COLUMN sagemaker.details_state.pass_cursor IS 'Newest CreationTime the open pass has stored; a pass cut short (by its budget of calls per cycle, or a restart) resumes here.';
+COMMENT ON COLUMN sagemaker.details_state.pass_from IS 'The open pass reads packages created at or after this; NULL: all of them.';
+COMMENT ON COLUMN sagemaker.details_state.pass_cursor IS 'The open pass has read every package created before this (its windows are read side by side); a pass cut short (by its budget of calls per cycle, or a restart) resumes here.';
 COMMENT ON COLUMN sagemaker.details_state.pass_full IS 'Whether the open pass reads every package (a backfill or a re-read), not only recent ones.';
 COMMENT ON COLUMN sagemaker.details_state.looked_through IS 'Packages and groups first seen by the mirror before this were looked for by a completed pass (its start minus the lookback).';
 COMMENT ON COLUMN sagemaker.details_state.last_full_pass_started_at IS 'When the last completed full pass started.';
@@ -1156,7 +1156,9 @@ BEGIN
     INSERT INTO sagemaker.sync_state AS s
            (account_id, region, scope_kind, model_package_group_name, watermark,
             last_attempt_at, last_success_at, last_full_success_at)
-    SELECT p_account, p_region, c.kind, c.name, least(c.newest, now()), now(), now(), now()
+    -- least() passes over a NULL: a scope with no package keeps no watermark.
+    SELECT p_account, p_region, c.kind, c.name,
+           CASE WHEN c.newest IS NOT NULL THEN least(c.newest, now()) END, now(), now(), now()
       FROM scopes c
     ON CONFLICT (account_id, region, scope_kind, model_package_group_name) DO UPDATE
        SET watermark = greatest(s.watermark, excluded.watermark),

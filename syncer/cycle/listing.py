@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 
 from syncer.aws.registry import Page, RegistrySource
 from syncer.cycle.plan import Found
-from syncer.cycle.windows import Slots, Window, list_windows
 from syncer.logging import get_logger
 from syncer.models import ONE_MILLISECOND, PackageSummary, Scope, Target
 from syncer.warehouse.store import Store
+from syncer.windows import Slots, Window, list_windows
 
 log = get_logger(__name__)
 
@@ -192,6 +192,9 @@ async def sync_account(
         parallel=parallel,
         now=now,
         step=ONE_MILLISECOND,
+        # Windows of whole pages, from what the mirror knows, are listed as they
+        # are; a single one (a first reconcile) is split as it goes.
+        split=len(windows) == 1,
     )
     if stop.is_set():
         raise Stopped(f"{target}/(packages)")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from syncer.cycle.windows import Window, tiled
+from syncer.windows import Window, tiled
 
 FULL = "full"
 INCREMENTAL = "incremental"

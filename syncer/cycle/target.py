@@ -27,7 +27,7 @@ from syncer.cycle.plan import Inputs, Plan, named_scopes, plan_cycle
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
-from syncer.details.sync import details_budget, sync_details
+from syncer.details.sync import Reading, details_budget, sync_details
 from syncer.errors import SyncerError, error_message, stored_error
 from syncer.logging import get_logger
 from syncer.models import UNVERSIONED, Scope
@@ -114,13 +114,19 @@ class TargetCycle:
             await self._sync_changes()
         plan = plan_cycle(inputs)
         log.info("cycle.plan", target=str(target), run_id=self._run_id, **plan.event())
+        # The details beside the listings, the feed being done; after them while
+        # the mirror knows no package yet, so that their windows follow what the
+        # listings stored.
+        first = inputs.packages_cursor is None
         async with asyncio.TaskGroup() as tasks:
-            if settings.details:  # beside the listings, the feed being done
+            if settings.details and not first:
                 tasks.create_task(self._sync_details(plan.full), name=f"details:{target}")
             if plan.full:
                 await self._reconcile(plan)
             else:
                 await self._incremental(plan, watermarks)
+        if settings.details and first:
+            await self._sync_details(plan.full)
         await self._record_rates()
         return plan
 
@@ -340,22 +346,27 @@ class TargetCycle:
         A failure (Search denied, say) is logged and recorded in details_state;
         it leaves the details as they were and the cycle's outcome alone.
         """
-        # One stream of Search calls per target, beside the listings rather than
-        # in one of their SYNCER_CONCURRENCY slots (a pass is one call after the
-        # other); the rate cap applies to it as to every call.
         if self._stopping:
             return
         s = self._settings
         try:
+            # Its windows take slots as the listings' do; the rate cap applies to
+            # its calls as to every call.
             await sync_details(
                 self._source,
                 self._s.details,
+                Reading(
+                    self._slots,
+                    s.concurrency,
+                    self._s.now,
+                    self._s.stop,
+                    edges=lambda: self._store.window_edges(self._target, s.concurrency),
+                ),
                 full_cycle=full,
                 budget=details_budget(s.max_requests_per_second, s.interval_seconds),
                 lookback=self._lookback,
                 name_contains=s.group_name_contains,
                 include_unversioned=s.include_unversioned,
-                stop=self._s.stop,
             )
         except Exception as exc:
             message = error_message(exc)

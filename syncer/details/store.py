@@ -57,7 +57,8 @@ class DetailsStore:
         return row["packages_since"], bool(row["groups_missing"])
 
     async def store_packages(self, details: Sequence[PackageDetails]) -> int:
-        """Upsert package details; returns how many rows were written."""
+        """Upsert package details (a page of a pass, or of the change feed); returns
+        how many rows were written."""
         if not details:
             return 0
         async with self._store.transaction() as conn:
@@ -78,36 +79,33 @@ class DetailsStore:
             )
         return int(written)
 
-    async def open_pass(self, target: Target, created_after: datetime | None, full: bool) -> None:
+    async def open_pass(self, target: Target, start: datetime | None, full: bool) -> None:
         async with self._store.transaction() as conn:
             await conn.execute(
-                QUERIES["open_details_pass"], target.account_id, target.region, created_after, full
+                QUERIES["open_details_pass"], target.account_id, target.region, start, full
             )
 
-    async def store_pass_page(
-        self,
-        target: Target,
-        details: Sequence[PackageDetails],
-        cursor: datetime | None,
-        *,
-        last: bool,
-        lookback_seconds: float,
-    ) -> int:
-        """A page of a pass and its progress, in one transaction; the last page closes it."""
+    async def advance_pass(self, target: Target, cursor: datetime) -> None:
+        """Everything of the open pass created before ``cursor`` has been read."""
         async with self._store.transaction() as conn:
-            written = await _upsert_packages(conn, details) if details else 0
-            if cursor is not None:
-                await conn.execute(
-                    QUERIES["advance_details_pass"], target.account_id, target.region, cursor
+            await conn.execute(
+                QUERIES["advance_details_pass"], target.account_id, target.region, cursor
+            )
+
+    async def close_pass(self, target: Target, *, lookback_seconds: float) -> None:
+        async with self._store.transaction() as conn:
+            await conn.execute(
+                QUERIES["close_details_pass"], target.account_id, target.region, lookback_seconds
+            )
+
+    async def live_between(self, target: Target, start: datetime, before: datetime) -> bool:
+        """Whether the mirror has a live package of the target created in [start, before)."""
+        async with self._store.transaction() as conn:
+            return bool(
+                await conn.fetchval(
+                    QUERIES["live_between"], target.account_id, target.region, start, before
                 )
-            if last:
-                await conn.execute(
-                    QUERIES["close_details_pass"],
-                    target.account_id,
-                    target.region,
-                    lookback_seconds,
-                )
-        return written
+            )
 
     async def failed(self, target: Target, error: str) -> None:
         async with self._store.transaction() as conn:

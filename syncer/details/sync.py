@@ -23,19 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from syncer.aws.registry import RegistrySource, parse_all
 from syncer.details.parse import in_scope, parse_group_details, parse_package_details
 from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
-from syncer.models import ONE_MILLISECOND
+from syncer.models import EPOCH, InvalidRecord, parse_timestamp
+from syncer.windows import Interrupted, Progress, Slots, Window, list_windows, tiled
 
 log = get_logger(__name__)
-T = TypeVar("T")
+
+SECOND = timedelta(seconds=1)
 
 # Share of a cycle's calls (SYNCER_MAX_REQUESTS_PER_SECOND x SYNCER_INTERVAL_SECONDS)
 # a details pass may use: 30,000 packages a cycle at the defaults.
@@ -48,7 +50,7 @@ Action = Literal["none", "resume", "full", "recent", "groups"]
 @dataclass(frozen=True)
 class DetailsPlan:
     action: Action
-    created_after: datetime | None = None  # the Search filter; None: every package
+    start: datetime | None = None  # the first creation time read; None: every package
     groups: bool = False  # read the groups' details first
     reason: str = ""
 
@@ -82,9 +84,7 @@ def plan_details(
     if state is not None and state.pass_started_at is not None:
         if state.pass_cursor is None:
             return DetailsPlan("resume", state.pass_from, reason="a pass was cut short")
-        return DetailsPlan(
-            "resume", state.pass_cursor - ONE_MILLISECOND, reason="a pass was cut short"
-        )
+        return DetailsPlan("resume", state.pass_cursor, reason="a pass was cut short")
     if state is None or state.looked_through is None:
         return DetailsPlan("full", None, groups=True, reason="backfill")
     if full_cycle:
@@ -92,7 +92,7 @@ def plan_details(
     if packages_missing_since is not None:
         return DetailsPlan(
             "recent",
-            packages_missing_since - ONE_MILLISECOND,
+            packages_missing_since,
             groups=groups_missing,
             reason="new packages without details",
         )
@@ -101,16 +101,33 @@ def plan_details(
     return DetailsPlan("none", reason="all details present")
 
 
+class RangesIgnored(Exception):
+    """A bounded Search window came back empty where the mirror has packages: this
+    Search does not apply range filters (moto's does not)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a target's details are read: windows of creation time side by side, up to
+    ``parallel`` at once, split where the mirror's packages are (``edges``)."""
+
+    slots: Slots
+    parallel: int
+    now: Callable[[], datetime]
+    stop: asyncio.Event
+    edges: Callable[[], Awaitable[list[datetime]]]
+
+
 async def sync_details(
     source: RegistrySource,
     store: DetailsStore,
+    reading: Reading,
     *,
     full_cycle: bool,
     budget: int,
     lookback: timedelta,
     name_contains: str | None,
     include_unversioned: bool,
-    stop: asyncio.Event,
 ) -> DetailsResult:
     """Plan this cycle's details reads for one target and carry them out."""
     target = source.target
@@ -132,11 +149,11 @@ async def sync_details(
         target=str(target),
         action=plan.action,
         reason=plan.reason,
-        created_after=plan.created_after.isoformat() if plan.created_after else None,
+        start=plan.start.isoformat() if plan.start else None,
     )
     if plan.groups:
         async for items, _ in source.search_records("ModelPackageGroup"):
-            if stop.is_set():
+            if reading.stop.is_set():
                 return result
             groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", str(target))
             result.pages += 1
@@ -146,23 +163,14 @@ async def sync_details(
         result.complete = True
         return result
     if plan.action != "resume":
-        await store.open_pass(target, plan.created_after, full=plan.action == "full")
-    pages = source.search_records("ModelPackage", plan.created_after)
-    async for items, last in prefetched(pages, limit=max(1, budget - result.pages)):
-        if stop.is_set():
-            break
-        page = parse_all(items, parse_package_details, "ModelPackageArn", str(target), last)
-        result.pages += 1
-        result.records += len(items)
-        result.skipped += page.skipped
-        wanted = [d for d in page.items if in_scope(d, name_contains, include_unversioned)]
-        cursor = max((d.creation_time for d in page.items), default=None)
-        result.written += await store.store_pass_page(
-            target, wanted, cursor, last=last, lookback_seconds=lookback.total_seconds()
-        )
-        if last:
-            result.complete = True
-        # Otherwise, after ``limit`` pages, the cursor is stored: the next cycle resumes there.
+        await store.open_pass(target, plan.start, full=plan.action == "full")
+    scope = PassScope(budget, lookback, name_contains, include_unversioned)
+    try:
+        await read_pass(source, store, reading, plan, result, scope, parallel=reading.parallel)
+    except RangesIgnored:
+        # One window, never split: no range filter but the plan's own bound.
+        log.info("details.ranges_ignored", target=str(target))
+        await read_pass(source, store, reading, plan, result, scope, parallel=1)
     log.info(
         "details.read",
         target=str(target),
@@ -176,45 +184,98 @@ async def sync_details(
     return result
 
 
-async def prefetched(pages: AsyncIterator[T], *, limit: int) -> AsyncIterator[T]:
-    """At most ``limit`` items of ``pages``, the next one requested while the caller
-    works on the current one.
+@dataclass(frozen=True)
+class PassScope:
+    """How much of a pass one cycle reads, and which records it keeps."""
 
-    Search pages follow each other (NextToken), so a pass is a sequence of
-    calls; overlapping each call with the previous page's parsing and writing
-    makes it about as long as its calls alone.
-    """
-    queue: asyncio.Queue[tuple[T | None, BaseException | None, bool]] = asyncio.Queue(1)
+    budget: int
+    lookback: timedelta
+    name_contains: str | None
+    include_unversioned: bool
 
-    async def pump() -> None:
-        try:
-            count = 0
-            async for item in pages:
-                await queue.put((item, None, False))
-                count += 1
-                if count >= limit:
-                    break
-            close = getattr(pages, "aclose", None)
-            if close is not None:  # stopped early: finish the generator now, not at GC
-                await close()
-            await queue.put((None, None, True))
-        except Exception as exc:  # handed to the consumer, raised there
-            await queue.put((None, exc, True))
 
-    task = asyncio.create_task(pump(), name="details:prefetch")
+async def read_pass(
+    source: RegistrySource,
+    store: DetailsStore,
+    reading: Reading,
+    plan: DetailsPlan,
+    result: DetailsResult,
+    scope: PassScope,
+    *,
+    parallel: int,
+) -> None:
+    """Read the pass's packages by creation-time windows side by side (at most the
+    budget's pages), store each page's details, and keep the pass's cursor: where
+    everything before has been read. Once every window is in, the pass closes."""
+    target = source.target
+    listed: list[Progress] = []
+    started = reading.now()
+    windows = [Window(start=plan.start)]
+    if parallel > 1:
+        # Where the mirror's packages split into windows of whole pages, in the
+        # whole seconds a Search filter takes.
+        seconds = {e.replace(microsecond=0) for e in await reading.edges()}
+        windows = tiled(sorted(e for e in seconds if plan.start is None or e > plan.start))
+        windows[0] = Window(plan.start, windows[0].end)
+
+    async def write(window: Window, page: tuple[list[dict[str, Any]], bool]) -> None:
+        items, last = page
+        if not items and last and len(windows) > 1:
+            # Only what the index has surely caught up with counts as missing.
+            before = min(window.end or started, started - scope.lookback)
+            if await store.live_between(target, window.start or EPOCH, before):
+                raise RangesIgnored
+        parsed = parse_all(items, parse_package_details, "ModelPackageArn", str(target), last)
+        wanted = [
+            d for d in parsed.items if in_scope(d, scope.name_contains, scope.include_unversioned)
+        ]
+        result.pages += 1
+        result.records += len(items)
+        result.skipped += parsed.skipped
+        result.written += await store.store_packages(wanted)
+
     try:
-        while True:
-            item, error, done = await queue.get()
-            if error is not None:
-                raise error
-            if done:
-                return
-            assert item is not None
-            yield item
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await list_windows(
+            windows,
+            lambda w: source.search_records("ModelPackage", w.start, w.end),
+            write,
+            newest=newest_record,
+            last=lambda page: page[1],
+            slots=reading.slots,
+            parallel=parallel,
+            now=reading.now,
+            step=SECOND,
+            split=False,
+            # A cycle reads at most the budget; a stop ends it between pages.
+            interrupt=lambda: reading.stop.is_set() or result.pages >= scope.budget,
+            listed=listed,
+        )
+    except Interrupted:
+        cursor = read_through(listed)
+        if cursor is not None:
+            await store.advance_pass(target, cursor)
+        return
+    await store.close_pass(target, lookback_seconds=scope.lookback.total_seconds())
+    result.complete = True
+
+
+def read_through(listed: list[Progress]) -> datetime | None:
+    """Where a cut pass resumes: the earliest point a window has not read past."""
+    points = [p.reached or p.window.start for p in listed if not p.done]
+    if not points or None in points:
+        return None
+    return min(p for p in points if p is not None)
+
+
+def newest_record(page: tuple[list[dict[str, Any]], bool]) -> datetime | None:
+    """The newest CreationTime on a page of Search results (pages are oldest first)."""
+    times = []
+    for item in page[0]:
+        record = item.get("ModelPackage") if isinstance(item, dict) else None
+        if isinstance(record, dict) and record.get("CreationTime") is not None:
+            with contextlib.suppress(InvalidRecord):
+                times.append(parse_timestamp(record["CreationTime"]))
+    return max(times, default=None)
 
 
 async def store_feed_details(

@@ -182,6 +182,37 @@ async def test_a_backfill_is_spread_over_cycles_and_resumes_where_it_stopped(
     assert set(await details_rows(db)) == set(arns)
 
 
+@pytest.mark.parametrize("ranges", ["applied", "ignored"])
+async def test_a_reconcile_rereads_details_in_windows_side_by_side(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection, ranges: str
+) -> None:
+    """Windows where the mirror's packages are, in whole seconds; a Search that ignores
+    range filters (moto's) is found out by an empty window, and read in one go."""
+    registry, standin = standin_backend.registry, standin_of(standin_backend)
+    arns = fill(registry, groups=2, versions=700)
+    await sync_once(database_url, standin_backend.endpoint, concurrency=4)
+    assert set(await details_rows(db)) == set(arns)
+    standin.faults = Faults(search_blind=ranges == "ignored")
+    standin.reset_counters()
+    await db.execute("DELETE FROM sagemaker.model_package_details")
+
+    result = await sync_once(database_url, standin_backend.endpoint, full=True, concurrency=4)
+
+    assert result.status == "succeeded", result.errors
+    assert set(await details_rows(db)) == set(arns)
+    calls = search_calls(standin)
+    windows = [c for c in calls if c.get("SearchExpression") and "NextToken" not in c]
+    unbounded = [c for c in calls if not c.get("SearchExpression")]
+    if ranges == "applied":
+        # 1,400 packages in windows of whole pages: about 14 calls, none unbounded.
+        assert len(windows) >= 3 and not unbounded
+        assert len(calls) <= 1400 // 100 + len(windows)
+    else:
+        # Empty windows where the mirror has packages, then one read from the start.
+        assert len(unbounded) == 1400 // 100
+        assert len(calls) <= 2 * (1400 // 100) + len(windows)
+
+
 # ---------------------------------------------------------------- kept current
 async def test_the_feed_keeps_details_current_and_records_who_approved_and_why(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection

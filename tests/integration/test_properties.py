@@ -2,22 +2,20 @@
 mirrored exactly as a model of the service predicts, with and without the change
 feed, and with feeds that lag, miss packages or are blind to range filters.
 
-The model is the contract written as code. Per cycle: groups absent from the
-group listing lose their live packages; with the feed, every live mirrored
-package that still exists shows its current state; each scope lists from its
-watermark (in full on a reconcile or when it has none) and a complete listing
-marks what it did not contain. From that it predicts every row of
-sagemaker.model_packages (state and deleted or not) and the exact set of
-changes each run writes to sagemaker.model_package_changes, and both are
-checked after every cycle. After every full cycle the live mirror also equals
-the source, field by field, read through the API, and so do its governance
-details (creator, last modifier, approval note, tags).
-
-Directed cycles: the model keeps the feed's trust as the service must (earned
-at a reconcile whose proof finds the newest creation and the newest change in
-Search, lost at a miss), predicts each cycle's plan (mode and named groups)
-from what the stand-in's search index holds, and checks the plan, the rows and
-the trust state in sync_state after every cycle.
+The model is the contract written as code. Per cycle: with the feed, every live
+mirrored package that still exists shows its current state (as far as the search
+index holds it). An incremental cycle adds the groups created since the newest
+one known, finds the packages created since the packages cursor, and lists the
+scopes of those the mirror lacks from their watermarks (in full when a scope has
+none, which then marks what it did not contain). A reconcile lists every group,
+and groups absent from it lose their live packages; then every package, and
+what is absent is marked deleted, every scope's watermark becoming its newest
+package. From that it predicts every row of sagemaker.model_packages (state and
+deleted or not), the watermarks, and the exact set of changes each run writes
+to sagemaker.model_package_changes, all checked after every cycle. After every
+full cycle the live mirror also equals the source, field by field, read through
+the API, and so do its governance details (creator, last modifier, approval
+note, tags).
 """
 
 from __future__ import annotations
@@ -118,14 +116,9 @@ FEEDS = {
 
 @dataclass
 class Feed:
-    """The model of the change feeds' cursors and of the trust they earn."""
+    """The model of the change feed's cursor."""
 
-    lmt_cursor: float | None = None
-    creation_cursor: float | None = None
-    since: float | None = None
-    directed: bool = False
-    reason: str = "not_proven"
-    misses: int = 0
+    cursor: float | None = None
 
 
 class MirrorModel:
@@ -137,8 +130,8 @@ class MirrorModel:
         self.rows: dict[str, Row] = {}
         self.watermarks: dict[str, float] = {}
         self.groups: dict[str, float] = {}  # live groups and their creation times
+        self.packages_cursor: float | None = None
         self.feed = Feed()
-        self.plan: tuple[str, frozenset[str] | None, bool] = ("full", None, True)
 
     def cycle(self, standin: StandIn, full: bool) -> Counter[Change]:
         registry = standin.registry
@@ -146,97 +139,86 @@ class MirrorModel:
         packages = {
             arn: (p.group or "", p.created, state_of(p)) for arn, p in registry.packages.items()
         }
-        indexed = {arn: p for arn, p in registry.packages.items() if standin.indexed(p)}
-        feed = self.feed
-        returned: set[str] = set()
-        named: set[str] = set()
         if self.change_feed:
-            # The feed on LastModifiedTime: what the index holds from the cursor's
-            # own tick on (the bound is the cursor - 1 ms, in whole seconds).
-            if feed.lmt_cursor is None:
-                feed.lmt_cursor = max((p.last_modified for p in indexed.values()), default=0.0)
-            elif not self.blind:
-                seen = [p for p in indexed.values() if p.last_modified >= feed.lmt_cursor]
-                for p in seen:
-                    row = self.rows.get(p.arn)
-                    if row is not None and not row.deleted:
-                        # The feed changes no creation time (a listing does).
-                        self._observe(p.arn, row.scope, state_of(p), row.created, changes)
-                feed.lmt_cursor = max([feed.lmt_cursor, *(p.last_modified for p in seen)])
-            # The feed on CreationTime: it names the scopes of what is not mirrored.
-            if feed.creation_cursor is None:
-                newest = max((p.created for p in indexed.values()), default=0.0)
-                feed.creation_cursor = feed.since = newest
-            elif not self.blind:
-                found = [p for p in indexed.values() if p.created >= feed.creation_cursor]
-                returned = {p.arn for p in found}
-                for p in found:
-                    row = self.rows.get(p.arn)
-                    if row is None or row.deleted or row.created != p.created:
-                        named.add(p.group or "")
-                feed.creation_cursor = max([feed.creation_cursor, *(p.created for p in found)])
-        directed = not full and self.change_feed and feed.directed and bool(self.groups)
+            self._feed(standin, changes)
         groups = {name: g.created for name, g in registry.groups.items()}
-        if directed:
-            newest_group = max(self.groups.values())
-            new = {n for n, c in groups.items() if c > newest_group and n not in self.groups}
-            self.groups.update({n: c for n, c in groups.items() if c > newest_group})
-            scopes = sorted((named - {""}) | new)
-            if "" in named:
-                scopes.append("")
-            self.plan = ("directed", frozenset(named - {""}), "" in named)
-        else:
+        if full or not self.groups:
             # The group listing is complete: vanished groups go with their packages.
             for gone in set(self.groups) - set(groups):
                 for arn in self._live(gone):
                     self._delete(arn, changes)
                 self.watermarks.pop(gone, None)
             self.groups = groups
-            scopes = [*sorted(groups), ""]
-            self.plan = ("full" if full else "all-groups", None, True)
-        for scope in scopes:
-            present = {arn: v for arn, v in packages.items() if v[0] == scope}
-            mark = None if full else self.watermarks.get(scope)
-            # CreationTimeAfter = watermark - 1 ms: the watermark's own millisecond too.
-            listed = [a for a, v in present.items() if mark is None or v[1] > mark - 0.0005]
-            for arn in listed:
-                self._observe(arn, scope, present[arn][2], present[arn][1], changes)
-            if listed:
-                newest = max(present[a][1] for a in listed)
-                self.watermarks[scope] = max(self.watermarks.get(scope, -math.inf), newest)
-            if mark is None:  # a complete listing
-                for arn in self._live(scope):
-                    if arn not in present:
-                        self._delete(arn, changes)
-        if self.change_feed:
-            self._check(indexed, changes, returned, full)
+        else:
+            newest_group = max(self.groups.values())
+            self.groups.update({n: c for n, c in groups.items() if c > newest_group})
+        if full:
+            self._reconcile(packages, changes)
+            return changes
+        # The packages created since the cursor (its own millisecond too)...
+        cursor = self.packages_cursor
+        found = {a: v for a, v in packages.items() if cursor is None or v[1] > cursor - 0.0005}
+        named = {
+            v[0]
+            for a, v in found.items()
+            if a not in self.rows or self.rows[a].deleted or self.rows[a].created != v[1]
+        }
+        # ...name the scopes listed, each from its watermark.
+        for scope in sorted(named):
+            self._list(scope, packages, changes)
+        if found:
+            newest = max(v[1] for v in found.values())
+            self.packages_cursor = max(cursor if cursor is not None else -math.inf, newest)
         return changes
 
-    def _check(
-        self,
-        indexed: dict[str, Package],
-        changes: Counter[Change],
-        returned: set[str],
-        full: bool,
-    ) -> None:
-        """What the feed missed, and a reconcile's proof: the trust that follows."""
-        feed = self.feed
-        assert feed.since is not None
-        created = {c[0] for c in changes if c[1] == "created"}
-        missed = [a for a in created if self.rows[a].created > feed.since and a not in returned]
-        if missed:
-            feed.directed, feed.reason = False, "feed_missed"
-            feed.misses += len(missed)
+    def _feed(self, standin: StandIn, changes: Counter[Change]) -> None:
+        """What the index holds from the cursor's own tick on (the bound is the
+        cursor - 1 ms, in whole seconds)."""
+        indexed = [p for p in standin.registry.packages.values() if standin.indexed(p)]
+        if self.feed.cursor is None:
+            self.feed.cursor = max((p.last_modified for p in indexed), default=0.0)
             return
-        if not full:
+        if self.blind:
             return
-        live = {a: r for a, r in self.rows.items() if not r.deleted}
-        proven = False
-        if live and not self.blind:
-            newest = max(live, key=lambda a: live[a].created)
-            changed = max(indexed.values(), key=lambda p: (p.last_modified, p.arn), default=None)
-            proven = newest in indexed and changed is not None and changed.arn in live
-        feed.directed, feed.reason = proven, "feed_trusted" if proven else "proof_failed"
+        seen = [p for p in indexed if p.last_modified >= self.feed.cursor]
+        for p in seen:
+            row = self.rows.get(p.arn)
+            if row is not None and not row.deleted:
+                # The feed changes no creation time (a listing does).
+                self._observe(p.arn, row.scope, state_of(p), row.created, changes)
+        self.feed.cursor = max([self.feed.cursor, *(p.last_modified for p in seen)])
+
+    def _list(self, scope: str, packages: dict[str, Any], changes: Counter[Change]) -> None:
+        present = {arn: v for arn, v in packages.items() if v[0] == scope}
+        mark = self.watermarks.get(scope)
+        # CreationTimeAfter = watermark - 1 ms: the watermark's own millisecond too.
+        listed = [a for a, v in present.items() if mark is None or v[1] > mark - 0.0005]
+        for arn in listed:
+            self._observe(arn, scope, present[arn][2], present[arn][1], changes)
+        if listed:
+            newest = max(present[a][1] for a in listed)
+            self.watermarks[scope] = max(self.watermarks.get(scope, -math.inf), newest)
+        if mark is None:  # a complete listing
+            for arn in self._live(scope):
+                if arn not in present:
+                    self._delete(arn, changes)
+
+    def _reconcile(self, packages: dict[str, Any], changes: Counter[Change]) -> None:
+        """Every package, then what is absent marked deleted, and every scope's watermark."""
+        for arn, (scope, created, state) in packages.items():
+            self._observe(arn, scope, state, created, changes)
+        for arn, row in self.rows.items():
+            if not row.deleted and arn not in packages:
+                self._delete(arn, changes)
+        live = [r for r in self.rows.values() if not r.deleted]
+        for scope in [*self.groups, ""]:
+            newest = [r.created for r in live if r.scope == scope]
+            if newest:
+                self.watermarks[scope] = max(self.watermarks.get(scope, -math.inf), *newest)
+        if live:
+            newest_all = max(r.created for r in live)
+            cursor = self.packages_cursor if self.packages_cursor is not None else -math.inf
+            self.packages_cursor = max(cursor, newest_all)
 
     def _live(self, scope: str) -> list[str]:
         return [a for a, r in self.rows.items() if r.scope == scope and not r.deleted]
@@ -375,12 +357,15 @@ async def written_changes(conn: asyncpg.Connection, run_id: int | None) -> Count
     return Counter((r[0], r[1], r[2], r[3]) for r in rows)
 
 
-async def trust_state(conn: asyncpg.Connection) -> tuple[bool, str | None, int] | None:
-    row = await conn.fetchrow(
-        "SELECT trust_directed, trust_reason, feed_misses FROM sagemaker.sync_state"
-        " WHERE scope_kind = 'changes'"
+async def watermarks(conn: asyncpg.Connection) -> dict[str, float | None]:
+    """Each scope's watermark, as epoch seconds: a group's by name, the unversioned
+    scope's as "", the packages cursor as "(packages)"."""
+    rows = await conn.fetch(
+        "SELECT scope_kind, model_package_group_name, extract(epoch FROM watermark)::float8"
+        " FROM sagemaker.sync_state"
+        " WHERE scope_kind IN ('group', 'unversioned', 'packages') AND watermark IS NOT NULL"
     )
-    return None if row is None else (row[0], row[1], row[2])
+    return {("(packages)" if r[0] == "packages" else r[1]): round(r[2], 3) for r in rows}
 
 
 async def run_history(
@@ -409,14 +394,16 @@ async def run_history(
                     result = await syncer.run_cycle(full=full, wait=True)
                     assert result.status == "succeeded", result.errors
                     [plan] = syncer.plans.values()
-                    assert (plan.mode, plan.groups, plan.unversioned) == model.plan
+                    assert plan.mode == ("full" if full else "incremental")
                     assert await written_changes(conn, result.run_id) == expected
                     assert await mirrored_rows(conn) == {
                         arn: (row.state, row.deleted) for arn, row in model.rows.items()
                     }
-                    if model.change_feed:
-                        f = model.feed
-                        assert await trust_state(conn) == (f.directed, f.reason, f.misses)
+                    cursor = model.packages_cursor
+                    assert await watermarks(conn) == {
+                        **{scope: round(w, 3) for scope, w in model.watermarks.items()},
+                        **({"(packages)": round(cursor, 3)} if cursor is not None else {}),
+                    }
                     if full:
                         assert_same(await mirror_packages(conn), source_packages(client))
                         assert_same(await mirror_groups(conn), source_groups(client))
@@ -435,9 +422,7 @@ async def run_history(
 
 
 @pytest.mark.parametrize("feed", list(FEEDS))
-# Twelve histories of up to eight cycles each, per feed (sixty in all): 10 to
-# 15 s a feed on a quiet 2-core machine; a feed that lags or misses packages
-# adds reconcile proofs and misses.
+# Twelve histories of up to eight cycles each, per feed (sixty in all).
 @pytest.mark.timeout(600)
 @settings(
     max_examples=12,

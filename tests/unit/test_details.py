@@ -124,26 +124,26 @@ def done(**fields: object) -> DetailsState:
 
 def test_plan_backfills_first_then_resumes_a_cut_pass_at_its_cursor() -> None:
     first = plan_details(None, full_cycle=False, packages_missing_since=None, groups_missing=False)
-    assert (first.action, first.created_after, first.groups) == ("full", None, True)
+    assert (first.action, first.start, first.groups) == ("full", None, True)
     cut = DetailsState(pass_started_at=NOW, pass_cursor=NOW - timedelta(days=3), pass_full=True)
     resume = plan_details(cut, full_cycle=True, packages_missing_since=None, groups_missing=True)
-    assert (resume.action, resume.created_after, resume.groups) == (
+    assert (resume.action, resume.start, resume.groups) == (
         "resume",
-        NOW - timedelta(days=3) - MS,
+        NOW - timedelta(days=3),
         False,
     )
     unstarted = DetailsState(pass_started_at=NOW, pass_from=NOW - timedelta(days=1))
     assert plan_details(
         unstarted, full_cycle=False, packages_missing_since=None, groups_missing=False
-    ).created_after == NOW - timedelta(days=1)
+    ).start == NOW - timedelta(days=1)
 
 
 def test_plan_rereads_at_a_reconcile_and_otherwise_reads_only_what_is_missing() -> None:
     state = done()
     reread = plan_details(state, full_cycle=True, packages_missing_since=None, groups_missing=False)
-    assert (reread.action, reread.created_after, reread.groups) == ("full", None, True)
+    assert (reread.action, reread.start, reread.groups) == ("full", None, True)
     recent = plan_details(state, full_cycle=False, packages_missing_since=NOW, groups_missing=True)
-    assert (recent.action, recent.created_after, recent.groups) == ("recent", NOW - MS, True)
+    assert (recent.action, recent.start, recent.groups) == ("recent", NOW, True)
     groups = plan_details(state, full_cycle=False, packages_missing_since=None, groups_missing=True)
     assert (groups.action, groups.groups) == ("groups", True)
     idle = plan_details(state, full_cycle=False, packages_missing_since=None, groups_missing=False)

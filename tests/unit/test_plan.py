@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from syncer.cycle.plan import FULL, INCREMENTAL, Found, Inputs, named_scopes, plan_cycle
-from syncer.cycle.windows import Window, halves, list_windows, tiled
 from syncer.models import ONE_MILLISECOND
+from syncer.windows import Window, halves, list_windows, tiled
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 LOOKBACK = timedelta(seconds=300)

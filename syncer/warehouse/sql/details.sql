@@ -146,6 +146,12 @@ UPDATE sagemaker.details_state
        last_error = NULL, last_error_at = NULL, consecutive_failures = 0
  WHERE account_id = $1 AND region = $2 AND pass_started_at IS NOT NULL;
 
+-- name: live_between
+-- Whether an account/region has a live package created in [$3, $4).
+SELECT EXISTS (SELECT 1 FROM sagemaker.model_packages
+                WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL
+                  AND creation_time >= $3 AND creation_time < $4);
+
 -- name: details_failed
 INSERT INTO sagemaker.details_state AS s
        (account_id, region, last_error, last_error_at, consecutive_failures)

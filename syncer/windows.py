@@ -62,6 +62,10 @@ def halves(window: Window, reached: datetime, now: datetime, step: timedelta) ->
     return [Window(reached, middle), Window(middle, window.end)]
 
 
+class Interrupted(Exception):
+    """The listing stopped between two pages because its caller asked it to."""
+
+
 class Slots(Protocol):
     """A bound on concurrent listings (syncer.aws.limits.TargetSlots)."""
 
@@ -89,15 +93,22 @@ async def list_windows(
     parallel: int,
     now: Callable[[], datetime],
     step: timedelta,
+    split: bool = True,
+    interrupt: Callable[[], bool] = lambda: False,
+    listed: list[Progress] | None = None,
 ) -> list[Progress]:
-    """List ``windows`` (and the halves they split into), at most ``parallel`` at once,
-    each holding a slot while it lists; ``write`` stores each page as it arrives.
+    """List ``windows`` (and, with ``split``, the halves they split into), at most
+    ``parallel`` at once, each holding a slot while it lists; ``write`` stores each
+    page as it arrives.
 
-    Returns the progress of every window listed, split ones included; an error
-    in any listing cancels the others and is raised as itself.
+    Returns the progress of every window listed, split ones included (also kept
+    in ``listed`` as it goes, for a caller that an error interrupts); an error in
+    any listing cancels the others and is raised as itself. ``interrupt`` is asked
+    after each page is written and counted: true raises ``Interrupted``.
     """
     pending: deque[Progress] = deque(Progress(w) for w in windows)
-    listed: list[Progress] = list(pending)
+    listed = listed if listed is not None else []
+    listed.extend(pending)
     active = 0
 
     async def run(progress: Progress) -> None:
@@ -112,14 +123,17 @@ async def list_windows(
                         if last(page):
                             progress.done = True
                             return
-                        if not pending and active < parallel and progress.reached is not None:
+                        if interrupt():
+                            raise Interrupted
+                        idle = split and not pending and active < parallel
+                        if idle and progress.reached is not None:
                             rest = halves(progress.window, progress.reached, now(), step)
                             if rest:
                                 # Listed instead of the rest of this one.
                                 progress.done = True
-                                split = [Progress(w) for w in rest]
-                                pending.extend(split)
-                                listed.extend(split)
+                                parts = [Progress(w) for w in rest]
+                                pending.extend(parts)
+                                listed.extend(parts)
                                 return
                 finally:
                     close = getattr(pages, "aclose", None)
