@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         description="Mirror governance details from `Search` records: who registered and "
         "approved, notes, tags, metadata, containers, metrics. False stores none.",
     )
+    deployments: bool = Field(
+        True,
+        description="Mirror models and endpoints from `Search`: which version runs on which "
+        "endpoint, since when. False reads none.",
+    )
     directed_cycles: bool = Field(
         True,
         description="Once the change feed has earned trust, incremental cycles list only "

@@ -157,6 +157,14 @@ class RegistrySource:
         async for items, last in self._pages("search", "Results", params, required=False):
             yield items, last
 
+    async def search_pages(
+        self, request: dict[str, Any]
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
+        """The results of any Search ``request`` (Resource, SearchExpression, SortBy,
+        SortOrder) as received, page by page, with whether each page is the last."""
+        async for items, last in self._pages("search", "Results", request, required=False):
+            yield items, last
+
     async def newest_records(self, sort_by: str) -> list[dict[str, Any]]:
         """What Search puts first, sorted on ``sort_by`` descending, one asked for.
 

@@ -19,6 +19,7 @@ import asyncpg
 from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
 from syncer.cycle.availability import Availability
+from syncer.cycle.deployments import resolve_model_packages, sync_target_deployments
 from syncer.cycle.feed.changes import ChangeFeed
 from syncer.cycle.feed.directed import check_feed
 from syncer.cycle.feed.state import FeedState
@@ -118,6 +119,8 @@ class TargetCycle:
         plan = plan_cycle(inputs)
         log.info("cycle.plan", target=str(target), run_id=self._run_id, **plan.event())
         listings_ok = await self._list(plan, watermarks, live_groups)
+        if settings.deployments:  # the packages just listed: models that name them link
+            await resolve_model_packages(store, target)
         await self._record_rates()
         if settings.change_feed and settings.directed_cycles and not self._stopping:
             try:
@@ -155,6 +158,20 @@ class TargetCycle:
         async with asyncio.TaskGroup() as tasks:
             if self._settings.details:  # beside the listings, the feed being done
                 tasks.create_task(self._sync_details(plan.mode == FULL), name=f"details:{target}")
+            if self._settings.deployments:  # beside the details, under the same rules
+                tasks.create_task(
+                    sync_target_deployments(
+                        self._source,
+                        self._store,
+                        self._s.metrics,
+                        full=plan.mode == FULL,
+                        lookback=self._lookback,
+                        now=self._s.now,
+                        stop=self._s.stop,
+                        beat=self._s.beat,
+                    ),
+                    name=f"deployments:{target}",
+                )
 
             def start(scope: Scope, watermark: datetime | None) -> None:
                 if scope.group_name not in started:
