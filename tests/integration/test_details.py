@@ -43,8 +43,9 @@ def standin_of(backend: Backend) -> StandIn:
 
 async def sync_once(database_url: str, endpoint: str, **overrides: Any) -> Any:
     """One cycle; directed cycles off: their creation feed searches by CreationTime
-    too, and these tests count the details' reads alone."""
-    return await sync_cycle(database_url, endpoint, **{"directed_cycles": False, **overrides})
+    too, and these tests count the details' reads alone (so deployments are off too)."""
+    settings = {"directed_cycles": False, "deployments": False, **overrides}
+    return await sync_cycle(database_url, endpoint, **settings)
 
 
 def search_calls(standin: StandIn, resource: str = "ModelPackage") -> list[dict[str, Any]]:
