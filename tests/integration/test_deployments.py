@@ -274,6 +274,34 @@ async def row_versions(db: asyncpg.Connection) -> dict[str, set[str]]:
     }
 
 
+async def test_a_changed_endpoints_models_are_read_again_for_the_lookback_then_not(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    """The index of models may lag behind that of endpoints: a changed endpoint's models
+    are read again while the change is younger than the lookback, not after, and not
+    for what a full read stored."""
+    registry, standin = standin_backend.registry, standin_backend.standin
+    assert standin is not None
+    deployed(registry)
+    async with open_syncer(database_url, standin_backend.endpoint, lookback_seconds=300) as s:
+        assert (await s.run_cycle(full=False, wait=True)).status == "succeeded"
+        standin.reset_counters()
+        assert (await s.run_cycle(full=False, wait=True)).status == "succeeded"
+        assert deployment_searches(standin) == {"Endpoint": 1}
+
+        registry.deploy("churn-live", "churn-v3")
+        for _ in range(2):  # the cycle that sees the switch, and the next one
+            standin.reset_counters()
+            assert (await s.run_cycle(full=False, wait=True)).status == "succeeded"
+            assert deployment_searches(standin) == {"Endpoint": 1, "Model": 1}
+        await db.execute(
+            "UPDATE sagemaker.endpoints SET last_changed_at = now() - interval '301 seconds'"
+        )
+        standin.reset_counters()
+        assert (await s.run_cycle(full=False, wait=True)).status == "succeeded"
+        assert deployment_searches(standin) == {"Endpoint": 1}
+
+
 async def test_a_reconcile_costs_a_call_per_hundred_models_and_endpoints(
     standin_backend: Backend, database_url: str, db: asyncpg.Connection
 ) -> None:

@@ -121,8 +121,9 @@ SELECT (SELECT count(*) FROM models_written) AS models,
 -- name: store_endpoint_page
 -- A page of endpoint records; an unchanged one writes nothing, one that was
 -- marked deleted and is back is un-deleted. Returns the endpoints of the page
--- that changed, now or less than $12 seconds ago (as the mirror saw it), and
--- whether this statement wrote them: whose models are read again.
+-- that changed, now or less than $12 seconds ago as the mirror saw it, and
+-- whether this statement wrote them: whose models are read again. A change
+-- that the last full read stored is left out: that read read the models after it.
 WITH incoming AS (
     SELECT *
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -159,6 +160,10 @@ SELECT e.endpoint_arn, e.endpoint_name, false
   FROM sagemaker.endpoints e
   JOIN incoming i USING (endpoint_arn)
  WHERE e.last_changed_at >= now() - make_interval(secs => $12)
+   AND e.last_changed_at > coalesce((SELECT s.last_full_read_at
+                                       FROM sagemaker.deployments_state s
+                                      WHERE s.account_id = e.account_id
+                                        AND s.region = e.region), '-infinity')
    AND NOT EXISTS (SELECT 1 FROM written w WHERE w.endpoint_arn = e.endpoint_arn);
 
 -- name: end_endpoint_links
