@@ -432,6 +432,8 @@ CREATE UNIQUE INDEX endpoint_models_live_idx
     ON sagemaker.endpoint_models (endpoint_arn, model_arn) WHERE ended_at IS NULL;
 CREATE INDEX endpoint_models_model_idx
     ON sagemaker.endpoint_models (model_arn) WHERE ended_at IS NULL;
+CREATE INDEX endpoint_models_endpoint_name_idx
+    ON sagemaker.endpoint_models (endpoint_name) WHERE ended_at IS NULL;
 COMMENT ON TABLE sagemaker.endpoint_models IS
     'Which models each endpoint serves, from the models'' records (ModelDashboardModel.Endpoints): one row per period, ended_at NULL while it lasts. A model served again later gets a new row.';
 COMMENT ON COLUMN sagemaker.endpoint_models.endpoint_model_id IS 'Row identifier.';
@@ -932,14 +934,23 @@ COMMENT ON COLUMN sagemaker.unapproved_deployments.not_approved_since IS 'Since 
 
 CREATE VIEW sagemaker.undeployed_approved_model_packages AS
 SELECT l.account_id, l.region, l.model_package_group_name, l.model_package_version,
-       l.model_package_arn, l.creation_time,
-       (SELECT array_agg(DISTINCT d.model_package_version ORDER BY d.model_package_version)
-          FROM sagemaker.deployed_model_packages d
-         WHERE d.model_package_group_name = l.model_package_group_name
-           AND d.model_package_account_id = l.account_id) AS deployed_versions
+       l.model_package_arn, l.creation_time, d.deployed_versions
   FROM sagemaker.latest_approved_model_packages l
   JOIN sagemaker.deployments_state s
     ON s.account_id = l.account_id AND s.region = l.region AND s.last_full_read_at IS NOT NULL
+  -- Every group's served versions at once: one pass over what runs.
+  LEFT JOIN (
+        SELECT p.account_id, p.region, p.model_package_group_name,
+               array_agg(DISTINCT p.model_package_version ORDER BY p.model_package_version)
+                   AS deployed_versions
+          FROM sagemaker.endpoint_models m
+          JOIN sagemaker.model_containers c
+            ON c.model_arn = m.model_arn AND c.deleted_at IS NULL
+          JOIN sagemaker.model_packages p ON p.model_package_arn = c.model_package_arn
+         WHERE m.ended_at IS NULL AND p.model_package_group_name IS NOT NULL
+         GROUP BY p.account_id, p.region, p.model_package_group_name
+       ) d ON d.account_id = l.account_id AND d.region = l.region
+          AND d.model_package_group_name = l.model_package_group_name
  WHERE NOT EXISTS (SELECT 1 FROM sagemaker.model_containers c
                      JOIN sagemaker.endpoint_models m
                        ON m.model_arn = c.model_arn AND m.ended_at IS NULL
