@@ -130,6 +130,7 @@ async def sync_deployments(
         endpoints=result.endpoints_read,
         models=result.models_read,
         complete=result.complete,
+        skipped=result.skipped,
         written=w.models + w.containers + w.endpoints + w.started + w.ended,
         models_gone=w.models_gone,
         endpoints_gone=w.endpoints_gone,
