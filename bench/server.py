@@ -30,7 +30,17 @@ from typing import Any
 import boto3
 from aiohttp import web
 
-from standin.sagemaker import ACCOUNT, REGION, Faults, Package, Registry, StandIn, as_epoch, seed
+from standin.sagemaker import (
+    ACCOUNT,
+    REGION,
+    Faults,
+    Package,
+    Registry,
+    StandIn,
+    as_epoch,
+    seed,
+    seed_deployments,
+)
 
 # Seeded groups and packages are created one after the other over this much
 # history, so a group's versions are minutes or hours apart, as in a real
@@ -61,16 +71,24 @@ class Shape:
 
 
 def build_registry(
-    shape: Shape, start: float | None = None, region: str = REGION, account: str = ACCOUNT
+    shape: Shape,
+    start: float | None = None,
+    region: str = REGION,
+    account: str = ACCOUNT,
+    *,
+    models: int = 0,
+    endpoints: int = 0,
 ) -> Registry:
     """The test suite's seeded registry, created over HISTORY_SECONDS from ``start``
-    (by default, that long ago), built in Python."""
-    events = shape.packages + shape.groups
+    (by default, that long ago), built in Python; ``models`` models on ``endpoints``
+    endpoints last (an endpoint takes a configuration and itself)."""
+    events = shape.packages + shape.groups + models + 2 * endpoints
     step = HISTORY_SECONDS / events
     first = time.time() - HISTORY_SECONDS if start is None else start
     clock = iter(first + i * step for i in range(events + 1))
     registry = Registry(account, region, clock=lambda: round(next(clock), 3))
     seed(registry, shape.groups, shape.versions, shape.unversioned)
+    seed_deployments(registry, models, endpoints)
     # What a benchmark creates or updates through the API from here on happens now.
     registry.clock = lambda: round(time.time(), 3)
     return registry
@@ -262,7 +280,7 @@ def faults_from(args: argparse.Namespace) -> Faults:
 
 async def serve(args: argparse.Namespace) -> None:
     shape = Shape(args.groups, args.versions, args.unversioned)
-    registry = build_registry(shape)
+    registry = build_registry(shape, models=args.models, endpoints=args.endpoints)
     standin = BenchStandIn(registry, faults_from(args))
     runner = web.AppRunner(standin.app(), access_log=None)
     await runner.setup()
@@ -283,6 +301,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=500)
     parser.add_argument("--versions", type=int, default=40)
     parser.add_argument("--unversioned", type=int, default=10)
+    parser.add_argument("--models", type=int, default=0, help="models made from versions")
+    parser.add_argument("--endpoints", type=int, default=0, help="endpoints, one model each")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each call")
     parser.add_argument("--rate-limit", type=float, default=None, help="requests/s token bucket")
     parser.add_argument("--error-rate", type=float, default=0.0, help="share answered 500/503")
@@ -342,8 +362,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(shape: Shape, **faults: Any) -> Iterator[Server]:
-    """Start ``python -m bench.server`` for ``shape`` and stop it afterwards.
+def running(
+    shape: Shape, *, models: int = 0, endpoints: int = 0, **faults: Any
+) -> Iterator[Server]:
+    """Start ``python -m bench.server`` for ``shape`` (and ``models`` models on
+    ``endpoints`` endpoints) and stop it afterwards.
 
     ``faults`` are Faults fields (latency_seconds, rate_limit_per_second, ...),
     applied once the registry is built.
@@ -355,6 +378,8 @@ def running(shape: Shape, **faults: Any) -> Iterator[Server]:
         f"--groups={shape.groups}",
         f"--versions={shape.versions}",
         f"--unversioned={shape.unversioned}",
+        f"--models={models}",
+        f"--endpoints={endpoints}",
     ]
     with serving(command) as (endpoint, process):
         server = Server(endpoint, process)

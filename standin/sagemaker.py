@@ -2,10 +2,13 @@
 
 moto has no deletions, life-cycle stages, registration types, BatchDescribe,
 a Search that filters or sorts packages on LastModifiedTime, throttling,
-faults or controllable clocks. This server speaks the same wire
-protocol as SageMaker for the model-registry calls, so botocore, aiobotocore
-and boto3 talk to it unchanged; the listing tests run against moto and this
-server alike, which keeps it honest.
+faults or controllable clocks, and no Search on models (moto refuses it) to
+say where each version runs. This server speaks the same wire protocol as
+SageMaker for the model-registry calls and the hosting calls behind
+deployments (CreateModel, CreateEndpointConfig, Create/Update/DeleteEndpoint,
+Search on Model and Endpoint), so botocore, aiobotocore and boto3 talk to it
+unchanged; the listing tests run against moto and this server alike, which
+keeps it honest.
 
 Used by the tests, the benchmarks (bench/) and deploy/compose.yaml.
 """
@@ -155,6 +158,102 @@ class Group:
         return item
 
 
+@dataclass
+class Model:
+    """A CreateModel: one container (PrimaryContainer) or an inference pipeline (Containers)."""
+
+    arn: str
+    name: str
+    created: float
+    containers: list[dict[str, Any]]
+    pipeline: bool = False  # sent as Containers rather than PrimaryContainer
+    execution_role_arn: str = ""
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+    def described(self) -> dict[str, Any]:
+        """The Model of a ModelDashboardModel record (DescribeModel's fields)."""
+        item: dict[str, Any] = {
+            "ModelName": self.name,
+            "ModelArn": self.arn,
+            "CreationTime": self.created,
+            "ExecutionRoleArn": self.execution_role_arn,
+            "EnableNetworkIsolation": False,
+            "Tags": [dict(t) for t in self.tags],
+        }
+        if self.pipeline:
+            item["Containers"] = [dict(c) for c in self.containers]
+            item["InferenceExecutionConfig"] = {"Mode": "Serial"}
+        else:
+            item["PrimaryContainer"] = dict(self.containers[0])
+        return item
+
+
+@dataclass
+class EndpointConfig:
+    arn: str
+    name: str
+    created: float
+    variants: list[dict[str, Any]]  # ProductionVariants as sent: VariantName, ModelName, ...
+
+    @property
+    def model_names(self) -> list[str]:
+        return [v["ModelName"] for v in self.variants if v.get("ModelName")]
+
+
+@dataclass
+class Endpoint:
+    arn: str
+    name: str
+    config: EndpointConfig
+    created: float
+    modified: float
+    status: str = "InService"
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+    def dashboard(self) -> dict[str, Any]:
+        """As a ModelDashboardModel's Endpoints list holds it."""
+        return {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "EndpointStatus": self.status,
+        }
+
+    def searched(self, models: dict[str, Model]) -> dict[str, Any]:
+        """As Search(Resource="Endpoint") returns it: its variants name no model (the
+        API's ProductionVariantSummary has no ModelName), only the images deployed."""
+        variants = []
+        for variant in self.config.variants:
+            model = models.get(variant.get("ModelName", ""))
+            images = [c["Image"] for c in model.containers if c.get("Image")] if model else []
+            weight = float(variant.get("InitialVariantWeight", 1.0))
+            count = int(variant.get("InitialInstanceCount", 1))
+            variants.append(
+                {
+                    "VariantName": variant.get("VariantName", "AllTraffic"),
+                    "DeployedImages": [
+                        {"SpecifiedImage": i, "ResolvedImage": i, "ResolutionTime": self.modified}
+                        for i in images
+                    ],
+                    "CurrentWeight": weight,
+                    "DesiredWeight": weight,
+                    "CurrentInstanceCount": count,
+                    "DesiredInstanceCount": count,
+                }
+            )
+        return {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "EndpointConfigName": self.config.name,
+            "ProductionVariants": variants,
+            "EndpointStatus": self.status,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "Tags": [dict(t) for t in self.tags],
+        }
+
+
 # CreateModelPackage fields that only Search and Describe return.
 GOVERNANCE_KEYS = (
     "InferenceSpecification",
@@ -212,6 +311,10 @@ class Registry:
         self.clock = clock
         self.groups: dict[str, Group] = {}
         self.packages: dict[str, Package] = {}
+        # Hosting: models, endpoint configurations and endpoints, by name.
+        self.models: dict[str, Model] = {}
+        self.endpoint_configs: dict[str, EndpointConfig] = {}
+        self.endpoints: dict[str, Endpoint] = {}
         self.lock = threading.RLock()
         self.mutations = 0  # package creations and updates so far
 
@@ -346,6 +449,127 @@ class Registry:
             raise ApiError("ValidationException", f"Model package {name_or_arn} not found")
         return pkg
 
+    # ---- hosting (also reachable through the API)
+    def create_model(
+        self,
+        name: str,
+        containers: list[dict[str, Any]],
+        *,
+        pipeline: bool | None = None,
+        created: float | None = None,
+        tags: dict[str, str] | None = None,
+        execution_role_arn: str | None = None,
+    ) -> str:
+        """A model of one container, or an inference pipeline of several. A container
+        may name a package (``ModelPackageName``: a name, a versioned ARN, or an ARN
+        of another account), which is not checked here: a package of another account
+        is not in this registry."""
+        with self.lock:
+            if name in self.models:
+                raise ApiError("ValidationException", f"Cannot create existing model {name}")
+            if not containers:
+                raise ApiError("ValidationException", "a model needs a container")
+            arn = self._arn("model", name.lower())
+            self.models[name] = Model(
+                arn,
+                name,
+                self.clock() if created is None else created,
+                [dict(c) for c in containers],
+                pipeline=len(containers) > 1 if pipeline is None else pipeline,
+                execution_role_arn=execution_role_arn
+                or f"arn:aws:iam::{self.account_id}:role/SageMakerExecution",
+                tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+            )
+            return arn
+
+    def delete_model(self, name: str) -> None:
+        """A DeleteModel: endpoints that run it keep running, as in SageMaker."""
+        with self.lock:
+            if self.models.pop(name, None) is None:
+                raise ApiError("ValidationException", f"Could not find model {name}")
+
+    def create_endpoint_config(self, name: str, models: list[str]) -> str:
+        """One production variant per model, as CreateEndpointConfig takes them."""
+        with self.lock:
+            if name in self.endpoint_configs:
+                raise ApiError(
+                    "ValidationException", f"Cannot create already existing endpoint config {name}"
+                )
+            missing = [m for m in models if m not in self.models]
+            if missing or not models:
+                raise ApiError("ValidationException", f"Could not find model {missing or models}")
+            variants = [
+                {
+                    "VariantName": f"variant-{i}" if len(models) > 1 else "AllTraffic",
+                    "ModelName": model,
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                    "InitialVariantWeight": 1.0,
+                }
+                for i, model in enumerate(models)
+            ]
+            arn = self._arn("endpoint-config", name.lower())
+            self.endpoint_configs[name] = EndpointConfig(arn, name, self.clock(), variants)
+            return arn
+
+    def create_endpoint(self, name: str, config: str, *, status: str = "InService") -> str:
+        """Created and in service at once (SageMaker takes minutes: Creating first)."""
+        with self.lock:
+            if name in self.endpoints:
+                raise ApiError(
+                    "ValidationException", f"Cannot create already existing endpoint {name}"
+                )
+            when = self.clock()
+            arn = self._arn("endpoint", name.lower())
+            endpoint = Endpoint(arn, name, self._config(config), when, when, status)
+            self.endpoints[name] = endpoint
+            return arn
+
+    def update_endpoint(self, name: str, config: str) -> None:
+        """An UpdateEndpoint: the endpoint runs the new configuration's models from now on."""
+        with self.lock:
+            endpoint = self._endpoint(name)
+            endpoint.config = self._config(config)
+            endpoint.modified = max(self.clock(), endpoint.modified + 0.001)
+
+    def set_endpoint_status(self, name: str, status: str) -> None:
+        with self.lock:
+            endpoint = self._endpoint(name)
+            endpoint.status = status
+            endpoint.modified = max(self.clock(), endpoint.modified + 0.001)
+
+    def delete_endpoint(self, name: str) -> None:
+        with self.lock:
+            self._endpoint(name)
+            del self.endpoints[name]
+
+    def deploy(self, endpoint: str, *models: str) -> str:
+        """Run ``models`` on ``endpoint``: a new configuration, then CreateEndpoint or
+        UpdateEndpoint. Returns the endpoint's ARN."""
+        with self.lock:
+            config = f"{endpoint}-config-{len(self.endpoint_configs)}"
+            self.create_endpoint_config(config, list(models))
+            if endpoint in self.endpoints:
+                self.update_endpoint(endpoint, config)
+                return self.endpoints[endpoint].arn
+            return self.create_endpoint(endpoint, config)
+
+    def hosting(self, model: Model) -> list[Endpoint]:
+        """The endpoints whose configuration runs the model (ModelDashboardModel.Endpoints)."""
+        return [e for e in self.endpoints.values() if model.name in e.config.model_names]
+
+    def _config(self, name: str) -> EndpointConfig:
+        config = self.endpoint_configs.get(name)
+        if config is None:
+            raise ApiError("ValidationException", f"Could not find endpoint configuration {name}")
+        return config
+
+    def _endpoint(self, name: str) -> Endpoint:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise ApiError("ValidationException", f"Could not find endpoint {name}")
+        return endpoint
+
 
 @dataclass
 class Faults:
@@ -364,9 +588,10 @@ class Faults:
     fail_groups: set[str] = field(default_factory=set)  # groups answered 500 always
     slow_groups: dict[str, float] = field(default_factory=dict)  # group -> seconds per call
     malformed_groups: set[str] = field(default_factory=set)  # groups answered a truncated body
-    deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
+    # Operations answered AccessDeniedException ("Search:Model": Search on that resource only).
+    deny_operations: set[str] = field(default_factory=set)
     deny_message: str = ""  # the AccessDeniedException's message, if not the default
-    reject_operations: set[str] = field(default_factory=set)  # answered ValidationException
+    reject_operations: set[str] = field(default_factory=set)  # answered ValidationException, alike
     # The search index: a package shows in Search only this many seconds after its
     # last change, or only once this many package creations and updates came
     # after it (a lag in steps, for deterministic tests); some never show; and
@@ -461,9 +686,11 @@ class StandIn:
             group = body.get("ModelPackageGroupName")
             if group in faults.slow_groups:
                 await asyncio.sleep(faults.slow_groups[group])
-            if operation in faults.reject_operations:
+            # "Search:Model" stands for Search on one resource (Search:ModelPackage, ...).
+            names = {operation, f"{operation}:{body.get('Resource')}"}
+            if names & faults.reject_operations:
                 raise ApiError("ValidationException", f"{operation}: invalid request")
-            if operation in faults.deny_operations:
+            if names & faults.deny_operations:
                 message = faults.deny_message or f"not authorized to perform {operation}"
                 raise ApiError("AccessDeniedException", message)
             handler = getattr(self, f"op_{operation}", None)
@@ -627,6 +854,41 @@ class StandIn:
         with self.registry.lock:
             return self.registry._package(body["ModelPackageName"]).described()
 
+    def op_CreateModel(self, body: dict[str, Any]) -> dict[str, Any]:
+        primary = body.get("PrimaryContainer")
+        containers = [primary] if primary else list(body.get("Containers") or [])
+        arn = self.registry.create_model(
+            body["ModelName"],
+            containers,
+            pipeline=primary is None,
+            tags={t["Key"]: t["Value"] for t in body.get("Tags") or []},
+            execution_role_arn=body.get("ExecutionRoleArn"),
+        )
+        return {"ModelArn": arn}
+
+    def op_DeleteModel(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.registry.delete_model(body["ModelName"])
+        return {}
+
+    def op_CreateEndpointConfig(self, body: dict[str, Any]) -> dict[str, Any]:
+        variants = body.get("ProductionVariants") or []
+        arn = self.registry.create_endpoint_config(
+            body["EndpointConfigName"], [v.get("ModelName") for v in variants]
+        )
+        return {"EndpointConfigArn": arn}
+
+    def op_CreateEndpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = self.registry.create_endpoint(body["EndpointName"], body["EndpointConfigName"])
+        return {"EndpointArn": arn}
+
+    def op_UpdateEndpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.registry.update_endpoint(body["EndpointName"], body["EndpointConfigName"])
+        return {"EndpointArn": self.registry.endpoints[body["EndpointName"]].arn}
+
+    def op_DeleteEndpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.registry.delete_endpoint(body["EndpointName"])
+        return {}
+
     def op_Search(self, body: dict[str, Any]) -> dict[str, Any]:
         """Search(Resource="ModelPackage"): top-level Filters (AND), sort, pagination.
 
@@ -635,8 +897,13 @@ class StandIn:
         """
         if body.get("Resource") == "ModelPackageGroup":
             return self._search_groups(body)
+        if body.get("Resource") == "Model":
+            return self._search_models(body)
+        if body.get("Resource") == "Endpoint":
+            return self._search_endpoints(body)
         if body.get("Resource") != "ModelPackage":
-            raise ApiError("ValidationException", "the stand-in searches model packages only")
+            resource = body.get("Resource")
+            raise ApiError("ValidationException", f"the stand-in does not search {resource}")
         filters = (body.get("SearchExpression") or {}).get("Filters") or []
         by = body.get("SortBy") or "CreationTime"
         if self.faults.search_blind and any(f.get("Operator") in RANGES for f in filters):
@@ -671,6 +938,85 @@ class StandIn:
             )
             result = self._page(found, body, "Results", "(search)")
             result["Results"] = [{"ModelPackageGroup": g.searched()} for g in result["Results"]]
+            return result
+
+    def _search_models(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Search(Resource="Model"): ModelDashboardModel records, each model with the
+        endpoints that run it. Property names are paths in that record ("Model.CreationTime",
+        "Endpoints.EndpointName"); an endpoint's fields are matched through NestedFilters
+        on "Endpoints" (one endpoint must satisfy all of a nested filter's conditions)."""
+        expression = body.get("SearchExpression") or {}
+        if expression.get("SubExpressions"):
+            raise ApiError("ValidationException", "the stand-in takes no SubExpressions")
+        filters = expression.get("Filters") or []
+        nested = expression.get("NestedFilters") or []
+        by = body.get("SortBy") or "LastModifiedTime"
+        if by not in MODEL_SORTS:
+            raise ApiError("ValidationException", f"Unknown sort property: {by}")
+        if self.faults.search_blind and any(f.get("Operator") in RANGES for f in filters):
+            return {"Results": []}
+        for group in nested:
+            if group.get("NestedPropertyName") != "Endpoints":
+                raise ApiError("ValidationException", "nested filters apply to Endpoints only")
+        with self.registry.lock:
+            found = []
+            for model in self.registry.models.values():
+                endpoints = self.registry.hosting(model)
+                if all(
+                    _matches(_model_property(model, f.get("Name")), f, MODEL_PROPERTIES)
+                    for f in filters
+                ) and all(
+                    any(
+                        all(
+                            _matches(e.dashboard().get(_leaf(f)), f, MODEL_PROPERTIES)
+                            for f in group.get("Filters") or []
+                        )
+                        for e in endpoints
+                    )
+                    for group in nested
+                ):
+                    found.append((model, endpoints))
+            found.sort(
+                key=lambda m: (_comparable(_model_property(m[0], by)), m[0].arn),
+                reverse=body.get("SortOrder", "Descending") == "Descending",
+            )
+            result = self._page(found, body, "Results", "(search)")
+            result["Results"] = [
+                {
+                    "Model": {
+                        "Model": model.described(),
+                        "Endpoints": [e.dashboard() for e in endpoints],
+                        "MonitoringSchedules": [],
+                    }
+                }
+                for model, endpoints in result["Results"]
+            ]
+            return result
+
+    def _search_endpoints(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Search(Resource="Endpoint"): Endpoint records, filtered and sorted on their fields."""
+        filters = (body.get("SearchExpression") or {}).get("Filters") or []
+        by = body.get("SortBy") or "LastModifiedTime"
+        if by not in ENDPOINT_PROPERTIES:
+            raise ApiError("ValidationException", f"Unknown sort property: {by}")
+        if self.faults.search_blind and any(f.get("Operator") in RANGES for f in filters):
+            return {"Results": []}
+        with self.registry.lock:
+            models = self.registry.models
+            found = [
+                e
+                for e in self.registry.endpoints.values()
+                if all(
+                    _matches(e.searched(models).get(f.get("Name")), f, ENDPOINT_PROPERTIES)
+                    for f in filters
+                )
+            ]
+            found.sort(
+                key=lambda e: (_comparable(e.searched(models).get(by)), e.arn),
+                reverse=body.get("SortOrder", "Descending") == "Descending",
+            )
+            result = self._page(found, body, "Results", "(search)")
+            result["Results"] = [{"Endpoint": e.searched(models)} for e in result["Results"]]
             return result
 
     def indexed(self, package: Package) -> bool:
@@ -730,6 +1076,20 @@ SEARCH_PROPERTIES = SEARCH_TIMES | {
     "ModelPackageStatus",
     "ModelApprovalStatus",
 }
+# Search(Resource="Model") and Search(Resource="Endpoint"): the properties the stand-in
+# filters and sorts on.
+MODEL_PROPERTIES = frozenset(
+    {
+        "Model.ModelName",
+        "Model.ModelArn",
+        "Model.CreationTime",
+        "Endpoints.EndpointName",
+        "Endpoints.EndpointArn",
+        "Endpoints.EndpointStatus",
+    }
+)
+MODEL_SORTS = frozenset({"Model.ModelName", "Model.CreationTime"})
+ENDPOINT_PROPERTIES = SEARCH_TIMES | {"EndpointName", "EndpointArn", "EndpointStatus"}
 RANGES = frozenset({"GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo"})
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": lambda a, b: a == b,
@@ -739,6 +1099,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "LessThan": lambda a, b: a < b,
     "LessThanOrEqualTo": lambda a, b: a <= b,
     "Contains": lambda a, b: str(b) in str(a),
+    "In": lambda a, b: str(a) in str(b).split(","),
 }
 
 
@@ -751,10 +1112,25 @@ def _property(package: Package, name: Any) -> Any:
     return package.searched().get(name) if isinstance(name, str) else None
 
 
-def _matches(actual: Any, condition: dict[str, Any]) -> bool:
+def _model_property(model: Model, name: Any) -> Any:
+    """A searchable property of a model, by its path in the ModelDashboardModel record."""
+    if name == "Model.CreationTime":
+        return model.created
+    return model.described().get(_leaf(name)) if isinstance(name, str) else None
+
+
+def _leaf(condition: Any) -> str:
+    """The last step of a property path ("Endpoints.EndpointName" -> "EndpointName")."""
+    name = condition.get("Name") if isinstance(condition, dict) else condition
+    return str(name).rsplit(".", 1)[-1]
+
+
+def _matches(
+    actual: Any, condition: dict[str, Any], properties: frozenset[str] = SEARCH_PROPERTIES
+) -> bool:
     """One Search filter; timestamps compare as instants, whatever form the value takes."""
     name, operator = condition.get("Name"), condition.get("Operator") or "Equals"
-    if name not in SEARCH_PROPERTIES:
+    if name not in properties:
         raise ApiError("ValidationException", f"Unknown property name: {name}")
     if operator in ("Exists", "NotExists"):
         return (actual is not None) == (operator == "Exists")
@@ -764,7 +1140,9 @@ def _matches(actual: Any, condition: dict[str, Any]) -> bool:
     if actual is None:
         return False
     expected = condition.get("Value")
-    if name in SEARCH_TIMES:
+    if operator == "In" and str(name).endswith(tuple(SEARCH_TIMES)):
+        raise ApiError("ValidationException", "In applies to text properties only")
+    if str(name).endswith(tuple(SEARCH_TIMES)):
         return compare(float(actual), as_epoch(expected))
     return compare(str(actual), str(expected))
 
@@ -844,6 +1222,8 @@ def _parser() -> Any:
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--versions", type=int, default=20)
     parser.add_argument("--unversioned", type=int, default=3)
+    parser.add_argument("--models", type=int, default=0)
+    parser.add_argument("--endpoints", type=int, default=0)
     parser.add_argument(
         "--probe",
         action="store_true",
@@ -877,6 +1257,7 @@ def main() -> None:
         return
     registry = Registry()
     seed(registry, args.groups, args.versions, args.unversioned)
+    seed_deployments(registry, args.models, args.endpoints)
     web.run_app(StandIn(registry).app(), host=args.host, port=args.port)
 
 
@@ -901,3 +1282,25 @@ def seed(registry: Registry, groups: int, versions: int, unversioned: int) -> No
             )
     for u in range(unversioned):
         registry.create_package(name=f"unversioned-{u:03d}", status="Completed")
+
+
+def seed_deployments(registry: Registry, models: int, endpoints: int) -> None:
+    """``models`` models, each made from a version of the registry (every tenth from
+    an image and an artifact alone, as a model trained outside the registry), and
+    ``endpoints`` endpoints, endpoint i running model i (modulo ``models``)."""
+    rng = random.Random(2)
+    versions = sorted(p.arn for p in registry.packages.values() if p.group is not None)
+    names = []
+    for m in range(models):
+        name = f"model-{m:05d}"
+        if m % 10 == 9 or not versions:
+            container = {
+                "Image": f"{registry.account_id}.dkr.ecr.{registry.region}.amazonaws.com/custom:1",
+                "ModelDataUrl": f"s3://standin-models/custom/{name}/model.tar.gz",
+            }
+        else:
+            container = {"ModelPackageName": rng.choice(versions)}
+        registry.create_model(name, [container])
+        names.append(name)
+    for e in range(endpoints if names else 0):
+        registry.deploy(f"endpoint-{e:05d}", names[e % len(names)])

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         description="Mirror governance details from `Search` records: who registered and "
         "approved, notes, tags, metadata, containers, metrics. False stores none.",
     )
+    deployments: bool = Field(
+        True,
+        description="Mirror models and endpoints from `Search`: which version runs on which "
+        "endpoint, since when. False reads none.",
+    )
     regions: CommaList = Field(
         default_factory=list,
         description="Regions to mirror; unset: `AWS_REGION`, else `AWS_DEFAULT_REGION`.",

@@ -1,10 +1,11 @@
 """How fast the analyst views and the documented queries answer on a large mirror.
 
 ``python -m bench.studies.views`` loads a scratch database, migrated, with
-200,000 packages (straight SQL, generate_series; no SageMaker involved) and
-their change history, VACUUM ANALYZEs it as autovacuum would, then runs each
-view and each query of docs/querying.md several times and prints the median
-server time (EXPLAIN ANALYZE) and client time (asyncpg, every row fetched).
+200,000 packages (straight SQL, generate_series; no SageMaker involved),
+their change history and 20,000 models on 5,000 endpoints, VACUUM ANALYZEs
+it as autovacuum would, then runs each view and each query of
+docs/querying.md several times and prints the median server time (EXPLAIN
+ANALYZE) and client time (asyncpg, every row fetched).
 The server is SYNCER_TEST_DATABASE_URL's (default: postgres on 127.0.0.1:5432).
 """
 
@@ -157,6 +158,88 @@ SELECT CASE WHEN i % 12 = 0 THEN 'full' ELSE 'incremental' END, 'succeeded',
   FROM generate_series(1, 288) i;
 """
 
+# Models made from random versions (a tenth from a package of another account,
+# unmirrored), endpoint n serving model n, a fifth of them moved there from
+# model n + endpoints (an ended period). Each statement with what its $1 is.
+LOAD_DEPLOYMENTS: list[tuple[str, str | None]] = [
+    (
+        """CREATE TEMP TABLE versions AS
+SELECT row_number() OVER (ORDER BY model_package_arn)::int AS i, model_package_arn, region,
+       creation_time
+  FROM sagemaker.model_packages
+ WHERE model_package_group_name IS NOT NULL AND deleted_at IS NULL""",
+        None,
+    ),
+    (
+        """CREATE TEMP TABLE drawn (
+    n int, model_package_arn text, region text, creation_time timestamptz,
+    foreign_package boolean)""",
+        None,
+    ),
+    (
+        """INSERT INTO drawn
+SELECT n, v.model_package_arn, v.region, v.creation_time, random() < 0.1
+  FROM (SELECT n, 1 + floor(random() * (SELECT count(*) FROM versions))::int AS i
+          FROM generate_series(1, $1::int) n) d
+  JOIN versions v USING (i)""",
+        "models",
+    ),
+    (
+        """INSERT INTO sagemaker.models (
+    model_arn, account_id, region, model_name, creation_time, execution_role_arn, record)
+SELECT 'arn:aws:sagemaker:' || region || ':123456789012:model/m-' || n, '123456789012',
+       region, 'm-' || n, creation_time + interval '1 hour',
+       'arn:aws:iam::123456789012:role/Exec', jsonb_build_object('ModelName', 'm-' || n)
+  FROM drawn""",
+        None,
+    ),
+    (
+        """INSERT INTO sagemaker.model_containers (
+    model_arn, container_position, account_id, region, image, model_package_name,
+    model_package_arn, model_package_account_id)
+SELECT 'arn:aws:sagemaker:' || region || ':123456789012:model/m-' || n, 0, '123456789012',
+       region, 'image:1',
+       CASE WHEN foreign_package
+            THEN 'arn:aws:sagemaker:' || region || ':210987654321:model-package/shared/' || n
+            ELSE model_package_arn END,
+       CASE WHEN NOT foreign_package THEN model_package_arn END,
+       CASE WHEN foreign_package THEN '210987654321' ELSE '123456789012' END
+  FROM drawn""",
+        None,
+    ),
+    (
+        """INSERT INTO sagemaker.endpoints (
+    endpoint_arn, account_id, region, endpoint_name, endpoint_config_name, endpoint_status,
+    creation_time, last_modified_time, record)
+SELECT 'arn:aws:sagemaker:' || region || ':123456789012:endpoint/e-' || n, '123456789012',
+       region, 'e-' || n, 'e-' || n || '-config',
+       CASE WHEN n % 50 = 0 THEN 'Failed' ELSE 'InService' END,
+       creation_time + interval '2 hours', creation_time + interval '3 hours',
+       jsonb_build_object('EndpointName', 'e-' || n)
+  FROM drawn WHERE n <= $1::int""",
+        "endpoints",
+    ),
+    (
+        """INSERT INTO sagemaker.endpoint_models (
+    account_id, region, endpoint_arn, endpoint_name, model_arn, model_name, deployed_since,
+    first_seen_at, ended_at)
+SELECT e.account_id, e.region, e.endpoint_arn, e.endpoint_name, m.model_arn, m.model_name,
+       e.last_modified_time, e.last_modified_time,
+       CASE WHEN m.model_name <> 'm-' || d.n THEN e.last_modified_time END
+  FROM drawn d
+  JOIN sagemaker.endpoints e ON e.endpoint_name = 'e-' || d.n
+  JOIN sagemaker.models m
+    ON m.model_name = 'm-' || d.n
+       OR (d.n % 5 = 0 AND m.model_name = 'm-' || (d.n + $1::int) AND m.region = e.region)""",
+        "endpoints",
+    ),
+    (
+        """INSERT INTO sagemaker.deployments_state (account_id, region, last_full_read_at)
+VALUES ('123456789012', 'us-east-1', now()), ('123456789012', 'eu-west-1', now())""",
+        None,
+    ),
+]
+
 VIEW_QUERIES: list[tuple[str, str]] = [
     ("latest_approved: all groups", "SELECT * FROM sagemaker.latest_approved_model_packages"),
     (
@@ -190,6 +273,22 @@ VIEW_QUERIES: list[tuple[str, str]] = [
         "SELECT * FROM sagemaker.approval_history"
         " WHERE model_package_group_name = 'customer-churn' LIMIT 100",
     ),
+    ("deployed_model_packages: all", "SELECT * FROM sagemaker.deployed_model_packages"),
+    (
+        "deployed_model_packages: one endpoint",
+        "SELECT * FROM sagemaker.deployed_model_packages WHERE endpoint_name = 'e-42'",
+    ),
+    (
+        "deployed_model_packages: one group",
+        "SELECT * FROM sagemaker.deployed_model_packages"
+        " WHERE model_package_group_name = 'customer-churn'",
+    ),
+    ("unapproved_deployments: all", "SELECT * FROM sagemaker.unapproved_deployments"),
+    (
+        "undeployed_approved_model_packages: all",
+        "SELECT * FROM sagemaker.undeployed_approved_model_packages",
+    ),
+    ("cross_account_deployments: all", "SELECT * FROM sagemaker.cross_account_deployments"),
 ]
 
 
@@ -201,7 +300,9 @@ class Timing:
     client_ms: float
 
 
-async def load(conn: asyncpg.Connection, packages: int, groups: int) -> dict[str, int]:
+async def load(
+    conn: asyncpg.Connection, packages: int, groups: int, models: int, endpoints: int
+) -> dict[str, int]:
     """Fill the mirror's tables; returns row counts."""
     named = NAMED_GROUPS[:groups]
     await conn.execute("SELECT setseed(0.42)")
@@ -209,10 +310,20 @@ async def load(conn: asyncpg.Connection, packages: int, groups: int) -> dict[str
     await conn.execute(LOAD_PACKAGES, packages, groups, named)
     await conn.execute(LOAD_CHANGES)
     await conn.execute(LOAD_SYNC_STATE)
+    sizes = {"models": models, "endpoints": endpoints}
+    for statement, size in LOAD_DEPLOYMENTS:
+        await conn.execute(statement, *([sizes[size]] if size else []))
     # A mirror in steady state has been vacuumed and analyzed by autovacuum.
     await conn.execute("VACUUM ANALYZE")
     counts = {}
-    for table in ("model_package_groups", "model_packages", "model_package_changes"):
+    for table in (
+        "model_package_groups",
+        "model_packages",
+        "model_package_changes",
+        "models",
+        "endpoints",
+        "endpoint_models",
+    ):
         counts[table] = int(await conn.fetchval(f"SELECT count(*) FROM sagemaker.{table}"))
     return counts
 
@@ -252,7 +363,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             await migrate(conn)
             start = time.perf_counter()
-            counts = await load(conn, args.packages, args.groups)
+            counts = await load(conn, args.packages, args.groups, args.models, args.endpoints)
             loaded = time.perf_counter() - start
             version = await conn.fetchval("SHOW server_version")
             print(f"PostgreSQL {version}; loaded {counts} in {loaded:.0f} s\n")
@@ -266,6 +377,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--packages", type=int, default=200_000)
     parser.add_argument("--groups", type=int, default=2_000)
+    parser.add_argument("--models", type=int, default=20_000)
+    parser.add_argument("--endpoints", type=int, default=5_000)
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query")
     return parser.parse_args(argv)
 

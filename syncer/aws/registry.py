@@ -188,6 +188,14 @@ class RegistrySource:
         async for items, last in self._pages("search", "Results", params, required=False):
             yield items, last
 
+    async def search_pages(
+        self, request: dict[str, Any]
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
+        """The results of any Search ``request`` (Resource, SearchExpression, SortBy,
+        SortOrder) as received, page by page, with whether each page is the last."""
+        async for items, last in self._pages("search", "Results", request, required=False):
+            yield items, last
+
     # A listing that never ends would hold its scope (and the cycle) forever
     # while /healthz stays green: an endpoint can send a new token with every
     # page. Real listings end far sooner: empty pages come a few at a time,

@@ -27,8 +27,8 @@ from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from aiobotocore.session import AioSession
 
 # Output shapes returned as decoded, without the walk. Search's too: its
-# ModelPackage and ModelPackageGroup records (all this code searches) have no
-# blob, renamed member or union either, the governance details keep the
+# ModelPackage, ModelPackageGroup, Model and Endpoint records (all this code
+# searches) have no blob, renamed member or union either, the governance details keep the
 # record as received, and the walk over 100 whole records costs more than
 # the call itself.
 VERBATIM_OUTPUTS = frozenset(

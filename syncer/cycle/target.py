@@ -19,6 +19,7 @@ import asyncpg
 from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
 from syncer.cycle.availability import Availability
+from syncer.cycle.deployments import resolve_model_packages, sync_target_deployments
 from syncer.cycle.feed.changes import ChangeFeed
 from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import Reach, ScopeResult, Stopped, discover, sync_account, sync_scope
@@ -121,12 +122,28 @@ class TargetCycle:
         async with asyncio.TaskGroup() as tasks:
             if settings.details and not first:
                 tasks.create_task(self._sync_details(plan.full), name=f"details:{target}")
+            if settings.deployments:  # beside the details, under the same rules
+                tasks.create_task(
+                    sync_target_deployments(
+                        self._source,
+                        self._store,
+                        self._s.metrics,
+                        full=plan.full,
+                        lookback=self._lookback,
+                        now=self._s.now,
+                        stop=self._s.stop,
+                        beat=self._s.beat,
+                    ),
+                    name=f"deployments:{target}",
+                )
             if plan.full:
                 await self._reconcile(plan)
             else:
                 await self._incremental(plan, watermarks)
         if settings.details and first:
             await self._sync_details(plan.full)
+        if settings.deployments:  # the packages just listed: models that name them link
+            await resolve_model_packages(store, target)
         await self._record_rates()
         return plan
 

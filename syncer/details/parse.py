@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,16 @@ class PackageDetails:
     drift_check_baselines_s3_uris: list[str]
     model_card_status: str | None
     record: str  # JSON text of the record as received, withheld keys removed
+    # Lineage (MetadataProperties), statuses (ModelPackageStatusDetails) and the
+    # containers of the additional inference specifications.
+    generated_by: str | None = None
+    project_id: str | None = None
+    commit_id: str | None = None
+    repository: str | None = None
+    validation_statuses: str | None = None  # JSON object text {name: status}
+    image_scan_statuses: str | None = None
+    additional_image_uris: list[str] = field(default_factory=list)
+    additional_model_data_urls: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,13 @@ def parse_package_details(result: dict[str, Any]) -> PackageDetails:
     metrics = _dict(item.get("ModelMetrics"))
     baselines = _dict(item.get("DriftCheckBaselines"))
     group = _text(item, "ModelPackageGroupName")
+    metadata = _dict(item.get("MetadataProperties"))
+    statuses = _dict(item.get("ModelPackageStatusDetails"))
+    more = [
+        c
+        for spec in _dicts(item.get("AdditionalInferenceSpecifications"))
+        for c in _dicts(spec.get("Containers"))
+    ]
     return PackageDetails(
         arn=arn,
         # Versioned records carry the group; an unversioned one has none.
@@ -111,6 +128,14 @@ def parse_package_details(result: dict[str, Any]) -> PackageDetails:
         drift_check_baselines_s3_uris=list(_s3_uris(baselines)),
         model_card_status=_text(_dict(item.get("ModelCard")), "ModelCardStatus"),
         record=record,
+        generated_by=_text(metadata, "GeneratedBy"),
+        project_id=_text(metadata, "ProjectId"),
+        commit_id=_text(metadata, "CommitId"),
+        repository=_text(metadata, "Repository"),
+        validation_statuses=_statuses(statuses.get("ValidationStatuses")),
+        image_scan_statuses=_statuses(statuses.get("ImageScanStatuses")),
+        additional_image_uris=[_str(c["Image"]) for c in more if c.get("Image") is not None],
+        additional_model_data_urls=[url for c in more if (url := _model_data_url(c)) is not None],
     )
 
 
@@ -186,6 +211,13 @@ def _s3_uris(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for inner in value:
             yield from _s3_uris(inner)
+
+
+def _statuses(value: Any) -> str | None:
+    """[{Name, Status, FailureReason}] as a JSON object {name: status}; None when none
+    is named."""
+    named = {v["Name"]: v.get("Status") for v in _dicts(value) if isinstance(v.get("Name"), str)}
+    return json.dumps(named, ensure_ascii=False) if named else None
 
 
 def _tags(value: Any) -> str | None:

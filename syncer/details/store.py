@@ -146,4 +146,12 @@ def _columns(rows: Sequence[PackageDetails]) -> list[list[Any]]:
         [array(d.drift_check_baselines_s3_uris) for d in rows],
         [d.model_card_status for d in rows],
         [d.record for d in rows],
+        [d.generated_by for d in rows],
+        [d.project_id for d in rows],
+        [d.commit_id for d in rows],
+        [d.repository for d in rows],
+        [d.validation_statuses for d in rows],
+        [d.image_scan_statuses for d in rows],
+        [array(d.additional_image_uris) for d in rows],
+        [array(d.additional_model_data_urls) for d in rows],
     ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ import asyncpg
 import pytest
 
 from standin.pgbouncer import PgBouncer
+from syncer.details.parse import parse_package_details
 from syncer.errors import MigrationError
 from syncer.warehouse import migrate as migrations
 from syncer.warehouse.sql import QUERIES
@@ -194,3 +196,88 @@ async def test_the_service_s_functions_are_not_for_everyone(db: asyncpg.Connecti
         "sagemaker.lock_scope",
     }
     assert not [f["name"] for f in functions if f["public"]]
+
+
+async def test_0016_fills_lineage_statuses_and_containers_from_stored_records(
+    empty_database_url: str,
+) -> None:
+    """Details stored before 0016 get the new typed columns from their record, as
+    the service parses them (a record with none of the fields keeps them empty)."""
+    prefix = "arn:aws:sagemaker:us-east-1:123456789012"
+    records = [
+        {
+            "ModelPackageArn": f"{prefix}:model-package/churn/1",
+            "CreationTime": 1_780_000_000.0,
+            "MetadataProperties": {
+                "GeneratedBy": f"{prefix}:pipeline/train/execution/x1",
+                "ProjectId": "p-1",
+                "CommitId": "9f2c1ab",
+                "Repository": "https://git.example.com/churn",
+            },
+            "ModelPackageStatusDetails": {
+                "ValidationStatuses": [{"Name": "v", "Status": "Failed", "FailureReason": "x"}],
+                "ImageScanStatuses": [{"Name": "scan", "Status": "Completed"}, {"Status": "?"}],
+            },
+            "AdditionalInferenceSpecifications": [
+                {"Name": "gpu", "Containers": [{"Image": "gpu:1", "ModelDataUrl": "s3://g"}]},
+                {
+                    "Name": "cpu",
+                    "Containers": [
+                        {"Image": "cpu:1"},
+                        {"ModelDataSource": {"S3DataSource": {"S3Uri": "s3://c"}}},
+                    ],
+                },
+            ],
+        },
+        {"ModelPackageArn": f"{prefix}:model-package/churn/2", "CreationTime": 1_780_000_001.0},
+        {
+            "ModelPackageArn": f"{prefix}:model-package/churn/3",
+            "CreationTime": 1_780_000_002.0,
+            "ModelPackageStatusDetails": {"ValidationStatuses": "not a list"},
+            "AdditionalInferenceSpecifications": [{"Containers": {"Image": "not a list"}}],
+        },
+    ]
+    conn = await connect(empty_database_url)
+    try:
+        await migrations.migrate(conn, up_to=15)
+        for record in records:
+            await conn.execute(
+                "INSERT INTO sagemaker.model_package_details (model_package_arn, record)"
+                " VALUES ($1, $2::jsonb)",
+                record["ModelPackageArn"],
+                json.dumps(record),
+            )
+        await migrations.migrate(conn)
+        rows = await conn.fetch(
+            "SELECT model_package_arn, generated_by, project_id, commit_id, repository,"
+            " validation_statuses, image_scan_statuses, additional_image_uris,"
+            " additional_model_data_urls FROM sagemaker.model_package_details"
+        )
+    finally:
+        await conn.close()
+    stored = {r["model_package_arn"]: r for r in rows}
+    for record in records:
+        parsed = parse_package_details({"ModelPackage": record})
+        row = stored[record["ModelPackageArn"]]
+        assert (
+            row["generated_by"],
+            row["project_id"],
+            row["commit_id"],
+            row["repository"],
+            row["additional_image_uris"],
+            row["additional_model_data_urls"],
+        ) == (
+            parsed.generated_by,
+            parsed.project_id,
+            parsed.commit_id,
+            parsed.repository,
+            parsed.additional_image_uris,
+            parsed.additional_model_data_urls,
+        ), record["ModelPackageArn"]
+        for column, value in (
+            ("validation_statuses", parsed.validation_statuses),
+            ("image_scan_statuses", parsed.image_scan_statuses),
+        ):
+            got = row[column]
+            assert (json.loads(got) if got else None) == (json.loads(value) if value else None)
+    assert stored[records[0]["ModelPackageArn"]]["additional_image_uris"] == ["gpu:1", "cpu:1"]

@@ -15,7 +15,8 @@ deleted or not), the watermarks, and the exact set of changes each run writes
 to sagemaker.model_package_changes, all checked after every cycle. After every
 full cycle the live mirror also equals the source, field by field, read through
 the API, and so do its governance details (creator, last modifier, approval
-note, tags).
+note, tags) and its deployments (which models each endpoint serves, the
+endpoints, each model's package).
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ mutation = st.one_of(
     # Deleted and registered again before any sync sees it gone: the same ARNs.
     st.tuples(st.just("recreate_group"), st.sampled_from(GROUPS), st.sampled_from(APPROVALS)),
     st.tuples(st.just("recreate_unversioned"), st.integers(0, 3)),
+    # Deployments: a model made from a package (by ARN, or by name), an endpoint
+    # moved to a model, deletions; a name deleted and created again keeps its ARN.
+    st.tuples(st.just("model"), st.integers(0, 3), pick, st.sampled_from(["arn", "name"])),
+    st.tuples(st.just("deploy"), st.integers(0, 2), pick),
+    st.tuples(st.just("delete_endpoint"), st.integers(0, 2)),
+    st.tuples(st.just("delete_model"), st.integers(0, 3)),
 )
 # A history: rounds of a few operations, each ended by `once` or `once --full`.
 history = st.lists(
@@ -267,6 +274,11 @@ def seeded_registry() -> Registry:
         GROUPS[0], life_cycle={"Stage": STAGES[0], "StageStatus": STAGE_STATUSES[0]}
     )
     registry.create_package(name="standalone-0")
+    # Two models of the first versions, one of them on an endpoint.
+    first, second = sorted(registry.packages)[:2]
+    registry.create_model("model-0", [{"ModelPackageName": first}])
+    registry.create_model("model-1", [{"ModelPackageName": second}])
+    registry.deploy("endpoint-0", "model-0")
     return registry
 
 
@@ -301,6 +313,19 @@ def apply(standin: StandIn, op: tuple[Any, ...], feed: str) -> None:
             apply(standin, ("delete_group", op[1]), feed)
             apply(standin, ("create_group", op[1]), feed)
             apply(standin, ("create", op[1], op[2], False), feed)
+        elif kind == "model" and target:
+            package = registry.packages[target]
+            reference = target
+            if op[3] == "name":  # group/version, or an unversioned package's name
+                reference = f"{package.group}/{package.version}" if package.group else package.name
+            registry.create_model(f"model-{op[1]}", [{"ModelPackageName": reference}])
+        elif kind == "deploy" and registry.models:
+            models = sorted(registry.models)
+            registry.deploy(f"endpoint-{op[1]}", models[op[2] % len(models)])
+        elif kind == "delete_endpoint":
+            registry.delete_endpoint(f"endpoint-{op[1]}")
+        elif kind == "delete_model":
+            registry.delete_model(f"model-{op[1]}")
         elif kind == "recreate_unversioned":
             name = f"standalone-{op[1]}"
             gone = [a for a, p in registry.packages.items() if p.name == name]
@@ -346,6 +371,44 @@ async def mirrored_details(conn: asyncpg.Connection) -> dict[str, Details]:
         " WHERE p.deleted_at IS NULL"
     )
     return {r[0]: (r[1], r[2], r[3], json.loads(r[4])) for r in rows}
+
+
+Deployments = tuple[frozenset[tuple[str, str]], frozenset[str], dict[str, str | None]]
+
+
+def source_deployments(registry: Registry, mirrored: set[str]) -> Deployments:
+    """Which models each endpoint serves, the endpoints, and each model's package as
+    the mirror should resolve it (``mirrored``: every package ARN the mirror holds)."""
+    links = frozenset((e.arn, m.arn) for m in registry.models.values() for e in registry.hosting(m))
+    packages: dict[str, str | None] = {}
+    for model in registry.models.values():
+        reference = model.containers[0]["ModelPackageName"]
+        designated = (
+            reference.lower()
+            if reference.startswith("arn:")
+            else f"{model.arn.split(':model/')[0]}:model-package/{reference.lower()}"
+        )
+        packages[model.arn] = designated if designated in mirrored else None
+    return links, frozenset(e.arn for e in registry.endpoints.values()), packages
+
+
+async def mirrored_deployments(conn: asyncpg.Connection) -> Deployments:
+    links = await conn.fetch(
+        "SELECT endpoint_arn, model_arn FROM sagemaker.endpoint_models WHERE ended_at IS NULL"
+    )
+    endpoints = await conn.fetch(
+        "SELECT endpoint_arn FROM sagemaker.endpoints WHERE deleted_at IS NULL"
+    )
+    models = await conn.fetch(
+        "SELECT m.model_arn, c.model_package_arn FROM sagemaker.models m"
+        " JOIN sagemaker.model_containers c USING (model_arn)"
+        " WHERE m.deleted_at IS NULL AND c.deleted_at IS NULL"
+    )
+    return (
+        frozenset((r[0], r[1]) for r in links),
+        frozenset(r[0] for r in endpoints),
+        {r[0]: r[1] for r in models},
+    )
 
 
 async def written_changes(conn: asyncpg.Connection, run_id: int | None) -> Counter[Change]:
@@ -417,6 +480,16 @@ async def run_history(
                         assert {a: d for a, d in mirrored.items() if a in indexed} == {
                             a: d for a, d in source.items() if a in indexed
                         }
+                        # Deployments are read in full at a reconcile: they equal the source.
+                        packages = {
+                            r[0]
+                            for r in await conn.fetch(
+                                "SELECT model_package_arn FROM sagemaker.model_packages"
+                            )
+                        }
+                        assert await mirrored_deployments(conn) == source_deployments(
+                            standin.registry, packages
+                        )
             finally:
                 await conn.close()
 

@@ -3,8 +3,10 @@
 The registry below has what the questions ask about: approvals decided between
 two syncs (one with a note, by someone else than the creator), a version sent
 back to pending, life-cycle stages, a deleted version and a deleted group, an
-unversioned package, team tags on groups, a version with metrics and a commit. Every query must run and
-return rows, so the documentation cannot drift from the schema.
+unversioned package, team tags on groups, a version with metrics and a commit,
+endpoints (one moved to the newly approved version, which a pipeline run
+produced; one serving a version rejected after it went out). Every query must
+run and return rows, so the documentation cannot drift from the schema.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ EVALUATED = {
     "CustomerMetadataProperties": {"git_commit": "9f2c1ab"},
 }
 STAGING = {"Stage": "Staging", "StageStatus": "Approved"}
+# What a SageMaker pipeline records on the version it registers.
+LINEAGE = {
+    "MetadataProperties": {
+        "GeneratedBy": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn/execution/7f3a",
+        "CommitId": "9f2c1ab",
+        "Repository": "https://git.example.com/churn",
+    }
+}
 
 
 def ago(days: float) -> float:
@@ -38,6 +48,15 @@ def ago(days: float) -> float:
 
 def seed_registry(registry: Registry) -> dict[str, str]:
     """The first state of the registry; returns ARNs by a short name."""
+    arn = seed_packages(registry)
+    registry.create_model("churn-v1", [{"ModelPackageName": arn["churn1"]}])
+    registry.create_model("churn-v4", [{"ModelPackageName": arn["churn4"]}])
+    registry.deploy("churn-live", "churn-v1")
+    registry.deploy("churn-canary", "churn-v4")
+    return arn
+
+
+def seed_packages(registry: Registry) -> dict[str, str]:
     registry.create_group(
         "customer-churn", "Churn propensity, retrained monthly", ago(90), tags={"team": "growth"}
     )
@@ -73,9 +92,15 @@ def seed_registry(registry: Registry) -> dict[str, str]:
 def change_registry(registry: Registry, arn: dict[str, str]) -> None:
     """What happens between the two syncs: decisions, a stage change, deletions."""
     registry.update_package(
-        arn["churn3"], approval="Approved", by="maria", approval_description="AUC 0.91 on May"
+        arn["churn3"],
+        approval="Approved",
+        by="maria",
+        approval_description="AUC 0.91 on May",
+        governance=LINEAGE,
     )
-    registry.update_package(arn["churn4"], approval="Rejected")
+    registry.update_package(arn["churn4"], approval="Rejected")  # after it went out
+    registry.create_model("churn-v3", [{"ModelPackageName": arn["churn3"]}])
+    registry.deploy("churn-live", "churn-v3")
     registry.update_package(arn["churn2"], life_cycle=STAGING)
     registry.update_package(arn["fraud1"], approval="PendingManualApproval")
     registry.delete_package(arn["fraud3"])
@@ -93,9 +118,9 @@ async def seed_mirror(backend: Backend, database_url: str) -> dict[str, str]:
     return arn
 
 
-def test_the_section_has_fifteen_questions_each_with_its_query() -> None:
+def test_the_section_has_seventeen_questions_each_with_its_query() -> None:
     queries = documented_queries()
-    assert len(queries) == 15, [q for q, _ in queries]
+    assert len(queries) == 17, [q for q, _ in queries]
     assert all(sql.lstrip().upper().startswith("SELECT") for _, sql in queries)
 
 

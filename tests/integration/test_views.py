@@ -12,7 +12,7 @@ import asyncpg
 import yaml
 
 from tests.conftest import Backend
-from tests.integration.test_readme_queries import seed_mirror
+from tests.integration.test_readme_queries import LINEAGE, seed_mirror
 
 SOURCES_YML = Path(__file__).resolve().parents[2] / "deploy" / "dbt" / "models" / "sources.yml"
 # The service's own bookkeeping: applied migrations, and which replica leads.
@@ -188,6 +188,28 @@ async def test_governance_views_answer_from_a_synced_mirror(
     )
     # Live packages only: fraud 3 and the ranking version are deleted.
     assert [tuple(r.values()) for r in creators] == [(person("ana"), 2), (person("standin"), 7)]
+
+    # What runs, where, and which pipeline run produced it (questions 1, 16, 17).
+    produced = await rows(
+        db,
+        "SELECT d.endpoint_name, d.model_package_version, d.model_approval_status,"
+        "       p.generated_by, p.commit_id, p.repository"
+        "  FROM sagemaker.deployed_model_packages d"
+        "  JOIN sagemaker.model_package_details p USING (model_package_arn)"
+        " ORDER BY 1",
+    )
+    lineage = LINEAGE["MetadataProperties"]
+    assert [tuple(r.values()) for r in produced] == [
+        ("churn-canary", 4, "Rejected", None, None, None),
+        (
+            "churn-live",
+            3,
+            "Approved",
+            lineage["GeneratedBy"],
+            lineage["CommitId"],
+            lineage["Repository"],
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- indexes

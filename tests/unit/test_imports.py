@@ -72,6 +72,7 @@ LAYERS = {
     "syncer.aws": SOURCES,
     "syncer.warehouse": SOURCES,
     "syncer.details": FEATURES,
+    "syncer.deployments": FEATURES,
     "syncer.cycle": CYCLE,
     "syncer.cli": SHELL,
     "syncer.service": SHELL,

@@ -58,8 +58,16 @@ def _searched(resource: str) -> Shape:
         *[_output(operation) for operation in LISTINGS],
         _searched("ModelPackage"),
         _searched("ModelPackageGroup"),
+        _searched("Model"),
+        _searched("Endpoint"),
     ],
-    ids=[*LISTINGS, "Search.ModelPackage", "Search.ModelPackageGroup"],
+    ids=[
+        *LISTINGS,
+        "Search.ModelPackage",
+        "Search.ModelPackageGroup",
+        "Search.Model",
+        "Search.Endpoint",
+    ],
 )
 def test_botocore_would_change_nothing_in_a_listing_but_drop_keys_and_nulls(
     output: Shape,

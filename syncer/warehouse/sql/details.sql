@@ -5,20 +5,26 @@
 -- from the stored one (a re-read of an unchanged registry writes nothing),
 -- and never with a record older than the stored one: a pass's read must not
 -- undo what the change feed stored after it. The list columns arrive as JSON
--- arrays (unnest cannot carry arrays of differing lengths).
+-- arrays (unnest cannot carry arrays of differing lengths). A row whose typed
+-- lineage and status columns differ from what the record says (stored before
+-- migration 0016 filled them, or by a replica of an earlier release) is
+-- rewritten too.
 WITH incoming AS (
     SELECT *
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                   $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
                   $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                   $16::boolean[], $17::text[], $18::boolean[], $19::text[], $20::text[],
-                  $21::text[])
+                  $21::text[], $22::text[], $23::text[], $24::text[], $25::text[],
+                  $26::text[], $27::text[], $28::text[], $29::text[])
         AS t(model_package_arn, created_by_arn, created_by_user_profile,
              last_modified_by_arn, last_modified_by_user_profile, last_modified_time,
              approval_description, tags, customer_metadata, image_uris, model_data_urls,
              source_uri, domain, task, sample_payload_url, has_model_metrics,
              model_metrics_s3_uris, has_drift_check_baselines,
-             drift_check_baselines_s3_uris, model_card_status, record)
+             drift_check_baselines_s3_uris, model_card_status, record,
+             generated_by, project_id, commit_id, repository, validation_statuses,
+             image_scan_statuses, additional_image_uris, additional_model_data_urls)
 ),
 written AS (
     INSERT INTO sagemaker.model_package_details AS d (
@@ -27,7 +33,9 @@ written AS (
         customer_metadata, image_uris, model_data_urls, source_uri, domain, task,
         sample_payload_url, has_model_metrics, model_metrics_s3_uris,
         has_drift_check_baselines, drift_check_baselines_s3_uris, model_card_status,
-        record, fetched_at)
+        record, fetched_at, generated_by, project_id, commit_id, repository,
+        validation_statuses, image_scan_statuses, additional_image_uris,
+        additional_model_data_urls)
     SELECT i.model_package_arn, i.created_by_arn, i.created_by_user_profile,
            i.last_modified_by_arn, i.last_modified_by_user_profile, i.last_modified_time,
            i.approval_description, i.tags::jsonb, i.customer_metadata::jsonb,
@@ -37,7 +45,11 @@ written AS (
            ARRAY(SELECT jsonb_array_elements_text(i.model_metrics_s3_uris::jsonb)),
            i.has_drift_check_baselines,
            ARRAY(SELECT jsonb_array_elements_text(i.drift_check_baselines_s3_uris::jsonb)),
-           i.model_card_status, i.record::jsonb, now()
+           i.model_card_status, i.record::jsonb, now(), i.generated_by, i.project_id,
+           i.commit_id, i.repository, i.validation_statuses::jsonb,
+           i.image_scan_statuses::jsonb,
+           ARRAY(SELECT jsonb_array_elements_text(i.additional_image_uris::jsonb)),
+           ARRAY(SELECT jsonb_array_elements_text(i.additional_model_data_urls::jsonb))
       FROM incoming i
     ON CONFLICT (model_package_arn) DO UPDATE
        SET created_by_arn = excluded.created_by_arn,
@@ -60,8 +72,24 @@ written AS (
            drift_check_baselines_s3_uris = excluded.drift_check_baselines_s3_uris,
            model_card_status = excluded.model_card_status,
            record = excluded.record,
-           fetched_at = excluded.fetched_at
-     WHERE d.record IS DISTINCT FROM excluded.record
+           fetched_at = excluded.fetched_at,
+           generated_by = excluded.generated_by,
+           project_id = excluded.project_id,
+           commit_id = excluded.commit_id,
+           repository = excluded.repository,
+           validation_statuses = excluded.validation_statuses,
+           image_scan_statuses = excluded.image_scan_statuses,
+           additional_image_uris = excluded.additional_image_uris,
+           additional_model_data_urls = excluded.additional_model_data_urls
+     WHERE (d.record IS DISTINCT FROM excluded.record
+            OR (d.generated_by, d.project_id, d.commit_id, d.repository,
+                d.validation_statuses, d.image_scan_statuses, d.additional_image_uris,
+                d.additional_model_data_urls)
+               IS DISTINCT FROM
+               (excluded.generated_by, excluded.project_id, excluded.commit_id,
+                excluded.repository, excluded.validation_statuses,
+                excluded.image_scan_statuses, excluded.additional_image_uris,
+                excluded.additional_model_data_urls))
        AND (d.last_modified_time IS NULL OR excluded.last_modified_time IS NULL
             OR excluded.last_modified_time >= d.last_modified_time)
     RETURNING 1
