@@ -29,6 +29,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="multiply the number of groups (1.0: the issue's sizes; 0.05 for a quick look)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="a checkout of another release, measured beside this one where a scenario can",
+    )
     return parser.parse_args(argv)
 
 
@@ -37,7 +42,7 @@ async def run(args: argparse.Namespace) -> str:
     started = time.perf_counter()
     rows: list[Row] = []
     async with migrated_template() as template:
-        ctx = Context(template, scale=args.scale)
+        ctx = Context(template, scale=args.scale, previous=args.previous)
         for numbers, scenario in SCENARIOS:
             if numbers & selected:
                 began = time.perf_counter()

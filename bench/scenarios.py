@@ -13,9 +13,10 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from bench import baseline, checks, directed, quota, replay
+from bench import account, baseline, checks, quota, replay
 from bench.database import scratch
 from bench.report import Row, count, progress, seconds, times
 from bench.server import Server, Shape, build_registry, running
@@ -32,6 +33,7 @@ ERROR_RATE = 0.05  # scenario 4
 class Context:
     template: str  # a migrated database to clone
     scale: float = 1.0  # 1.0 is the sizes; smaller for a quick look
+    previous: Path | None = None  # another checkout to measure beside this one
 
     def shape(self, groups: int, versions: int, unversioned: int = 10) -> Shape:
         return Shape(max(1, round(groups * self.scale)), versions, unversioned)
@@ -363,5 +365,5 @@ SCENARIOS: list[tuple[frozenset[str], Scenario]] = [
     (frozenset({"Q2"}), quota.shared_quota),
     (frozenset({"Q3"}), quota.three_quotas),
     (frozenset({"Q4"}), quota.quota_change),
-    (frozenset({"7"}), directed.directed_cycles),
+    (frozenset({"7"}), account.account_listing),
 ]

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -122,16 +123,20 @@ async def syncer_once(
     *,
     full: bool,
     aws: dict[str, str] | None = None,
+    code: Path | None = None,
     **settings: str,
 ) -> Run:
     """Run `syncer once [--full]` with ``SYNCER_<KEY>=value`` for each setting, and
     read the run it recorded from ``database_url``. The service uses that database
     too, unless a ``database_url`` setting names another way to it (a pooler).
-    ``aws``: AWS variables to set as well (AWS_RETRY_MODE, AWS_REGION, ...).
+    ``aws``: AWS variables to set as well (AWS_RETRY_MODE, AWS_REGION, ...);
+    ``code``: another checkout whose `syncer` runs instead, with this interpreter.
     """
     args = ["once", "--full"] if full else ["once"]
     env = _environment(database_url, endpoint, settings)
     env.update(aws or {})
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     process = await asyncio.to_thread(_run_process, args, env)
     conn = await asyncpg.connect(database_url)
     try:

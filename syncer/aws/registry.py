@@ -153,7 +153,7 @@ class RegistrySource:
         (UTC, no zone designator), so in whole seconds, rounded down: a second
         more of overlap.
         """
-        after = modified_after.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
+        after = whole_seconds(modified_after)
         params = dict(
             SEARCH_PACKAGES,
             SortOrder="Ascending",
@@ -248,10 +248,13 @@ class RegistrySource:
             seen_tokens.add(token)
 
 
+def whole_seconds(moment: datetime) -> str:
+    """A Search filter's timestamp value, as documented: whole seconds (rounded down), UTC."""
+    return moment.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
+
+
 def _creation_filter(operator: str, moment: datetime) -> dict[str, str]:
-    """A Search filter on CreationTime, its value in whole seconds (rounded down), UTC."""
-    value = moment.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
-    return {"Name": "CreationTime", "Operator": operator, "Value": value}
+    return {"Name": "CreationTime", "Operator": operator, "Value": whole_seconds(moment)}
 
 
 # Skipped items are reported once per page: a count, and the first few with their reasons.

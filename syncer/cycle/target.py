@@ -45,6 +45,9 @@ from syncer.warehouse.store import (
 log = get_logger(__name__)
 
 Key = tuple[str, str, str, str]  # a sync_state row: account, region, kind, scope
+# A Search page takes longer to parse and store than to fetch: a few windows
+# hide the calls' latency, and each more costs a partly filled page.
+DETAILS_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -374,10 +377,10 @@ class TargetCycle:
                 self._s.details,
                 Reading(
                     self._slots,
-                    s.concurrency,
+                    min(s.concurrency, DETAILS_WINDOWS),
                     self._s.now,
                     self._s.stop,
-                    edges=lambda: self._store.window_edges(self._target, s.concurrency),
+                    edges=lambda: self._store.window_edges(self._target, DETAILS_WINDOWS),
                 ),
                 full_cycle=full,
                 budget=details_budget(s.max_requests_per_second, s.interval_seconds),

@@ -66,6 +66,17 @@ CASES: list[tuple[str, str | None, str]] = [
         "2",
         "SYNCER_INCLUDE_UNVERSIONED: Input should be a valid boolean",
     ),
+    # What SageMaker's NameContains accepts, or every listing would fail.
+    (
+        "SYNCER_GROUP_NAME_CONTAINS",
+        "team_a",
+        "SYNCER_GROUP_NAME_CONTAINS: Value error, letters, digits and hyphens only",
+    ),
+    (
+        "SYNCER_GROUP_NAME_CONTAINS",
+        "x" * 64,
+        "SYNCER_GROUP_NAME_CONTAINS: Value error, letters, digits and hyphens only",
+    ),
     ("SYNCER_LOG_LEVEL", "", "SYNCER_LOG_LEVEL: Input should be"),
     ("SYNCER_LOG_LEVEL", "LOUD", "SYNCER_LOG_LEVEL: Input should be"),
     ("SYNCER_LOG_FORMAT", "", "SYNCER_LOG_FORMAT: Input should be"),

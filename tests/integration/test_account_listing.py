@@ -189,9 +189,9 @@ async def test_a_quiet_incremental_cycle_costs_three_calls_at_any_size(
     standin = StandIn(registry)
     with serve_in_thread(standin) as endpoint:
         # Before any reconcile too: the first cycle finds everything, the next nothing.
-        await sync_once(database_url, endpoint, lookback_seconds=30)
+        await sync_once(database_url, endpoint, lookback_seconds=30, deployments=False)
         standin.reset_counters()
-        quiet = await sync_once(database_url, endpoint, lookback_seconds=30)
+        quiet = await sync_once(database_url, endpoint, lookback_seconds=30, deployments=False)
         assert quiet.status == "succeeded", quiet.errors
         assert quiet.totals.api_calls == 3, standin.calls
         sagemaker = {op: n for op, n in standin.calls.items() if not op.startswith("sts:")}
@@ -205,7 +205,7 @@ async def test_a_quiet_incremental_cycle_costs_three_calls_at_any_size(
         registry.create_package(name="standalone-2", created=T + 3003)
         standin.reset_counters()
         standin.requests.clear()
-        busy = await sync_once(database_url, endpoint, lookback_seconds=30)
+        busy = await sync_once(database_url, endpoint, lookback_seconds=30, deployments=False)
         sent = listings(standin)
         source = source_packages(boto_client(endpoint))
     assert busy.status == "succeeded", busy.errors
@@ -217,8 +217,46 @@ async def test_a_quiet_incremental_cycle_costs_three_calls_at_any_size(
     )
     assert scoped == ["Unversioned", "fresh", "g007"]
     # The group name goes with its type: without one the API lists unversioned packages.
-    assert all(b.get("ModelPackageType") == "Versioned" for b in sent if "ModelPackageGroupName" in b)
+    assert all(
+        b.get("ModelPackageType") == "Versioned" for b in sent if "ModelPackageGroupName" in b
+    )
     assert_same(await mirror_packages(db), source)
+
+
+async def test_five_thousand_groups_cost_what_exists_over_a_hundred(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """Reconcile, first and quiet cycles of 5,000 groups x 2 versions + 10 unversioned,
+    registered a minute apart over the last days (so that a lookback holds a few)."""
+    start = round(time.time() - 6 * 86400, 3)
+    registry = Registry()
+    for g in range(5000):
+        registry.create_group(f"g{g:04d}", created=start + g * 60)
+        for v in range(2):
+            registry.create_package(f"g{g:04d}", created=start + g * 60 + 1 + v)
+    for u in range(10):
+        registry.create_package(name=f"standalone-{u}", created=start + 300_000 + u)
+    standin = StandIn(registry)
+    calls: dict[str, int] = {}
+    cycles = (
+        ("first, incremental", False),
+        ("unchanged, before any reconcile", False),
+        ("first reconcile", True),
+        ("reconcile", True),
+        ("unchanged", False),
+    )
+    with serve_in_thread(standin) as endpoint:
+        for name, full in cycles:
+            result = await sync_once(database_url, endpoint, full=full, deployments=False)
+            assert result.status == "succeeded", result.errors
+            calls[name] = result.totals.api_calls
+    # Groups, packages and their details: each about N/100 (50 + 101, 50 + 101).
+    assert calls["reconcile"] <= 320, calls
+    assert calls["unchanged, before any reconcile"] == calls["unchanged"] == 3, calls
+    assert (
+        await db.fetchval("SELECT count(*) FROM sagemaker.model_packages WHERE deleted_at IS NULL")
+        == 10010
+    )
 
 
 async def test_the_name_filter_keeps_other_groups_out_of_the_account_listing(
