@@ -584,6 +584,12 @@ class StandIn:
             items = [p.summary() for p in packages]
         return self._page(items, body, "ModelPackageSummaryList", group or "(unversioned)")
 
+    def op_ListAccounts(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Organizations' ListAccounts: an organization of the registry's account alone
+        (paged, so that the paging faults apply to discovery too)."""
+        account = {"Id": self.registry.account_id, "Name": "standin", "State": "ACTIVE"}
+        return self._page([account], body, "Accounts", "(accounts)")
+
     def op_CreateModelPackageGroup(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = self.registry.create_group(
             body["ModelPackageGroupName"], body.get("ModelPackageGroupDescription")

@@ -194,46 +194,72 @@ class RegistrySource:
     async def _pages(
         self, method: str, key: str, params: dict[str, Any], *, required: bool = True
     ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
-        """Each page's items, and whether it is the last.
-
-        Follow NextToken to its end, not to the first empty page: list calls
-        may return empty pages that still carry a token. A token seen before,
-        too many empty pages in a row or too many pages end the listing with
-        an error: the scope fails, and says why.
-        """
-        seen_tokens: set[str] = set()
-        token: str | None = None
-        pages = empty_run = 0
+        """Each page's items, and whether it is the last (see ``follow_tokens``)."""
         call = getattr(self._client, method)
-        while True:
-            if pages >= self.max_pages:
-                raise ListingError(
-                    f"{method}: more than {self.max_pages} pages, each with a new NextToken; "
-                    "stopped the listing"
-                )
-            if empty_run >= self.max_empty_pages:
-                raise ListingError(
-                    f"{method}: {empty_run} empty pages in a row, each with a new NextToken; "
-                    "stopped the listing"
-                )
+
+        def fetch(token: str | None) -> Awaitable[dict[str, Any]]:
             request = dict(params, MaxResults=self._page_size)
             if token:
                 request["NextToken"] = token
-            response = await _translate(method, call(**request))
-            items = response.get(key)
-            if items is None and not required:  # Search may leave out an empty result list
-                items = []
-            if not isinstance(items, list):
-                raise ListingError(f"{method}: response has no {key} list")
-            token = response.get("NextToken")
-            pages += 1
-            empty_run = 0 if items else empty_run + 1
-            yield items, not token
-            if not token:
-                return
-            if token in seen_tokens:
-                raise ListingError(f"{method}: NextToken repeated after {len(seen_tokens)} pages")
-            seen_tokens.add(token)
+            return _translate(method, call(**request))
+
+        async for page in follow_tokens(
+            method,
+            fetch,
+            key,
+            required=required,
+            max_pages=self.max_pages,
+            max_empty_pages=self.max_empty_pages,
+        ):
+            yield page
+
+
+async def follow_tokens(
+    method: str,
+    fetch: Callable[[str | None], Awaitable[dict[str, Any]]],
+    key: str,
+    *,
+    required: bool = True,
+    max_pages: int,
+    max_empty_pages: int,
+) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
+    """Each page's items (``response[key]``), and whether it is the last, of any
+    paginated AWS call: ``fetch(token)`` makes one call.
+
+    Follow NextToken to its end, not to the first empty page: list calls
+    may return empty pages that still carry a token. A token seen before,
+    too many empty pages in a row or too many pages end the listing with
+    an error: the caller fails, and says why.
+    """
+    seen_tokens: set[str] = set()
+    token: str | None = None
+    pages = empty_run = 0
+    while True:
+        if pages >= max_pages:
+            raise ListingError(
+                f"{method}: more than {max_pages} pages, each with a new NextToken; "
+                "stopped the listing"
+            )
+        if empty_run >= max_empty_pages:
+            raise ListingError(
+                f"{method}: {empty_run} empty pages in a row, each with a new NextToken; "
+                "stopped the listing"
+            )
+        response = await fetch(token)
+        items = response.get(key)
+        if items is None and not required:  # Search may leave out an empty result list
+            items = []
+        if not isinstance(items, list):
+            raise ListingError(f"{method}: response has no {key} list")
+        token = response.get("NextToken")
+        pages += 1
+        empty_run = 0 if items else empty_run + 1
+        yield items, not token
+        if not token:
+            return
+        if token in seen_tokens:
+            raise ListingError(f"{method}: NextToken repeated after {len(seen_tokens)} pages")
+        seen_tokens.add(token)
 
 
 # Skipped items are reported once per page: a count, and the first few with their reasons.

@@ -19,7 +19,7 @@ import pytest
 from standin.environment import service_env
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.aws.registry import RegistrySource
-from syncer.errors import STORED_ERROR_CHARS
+from syncer.errors import STORED_ERROR_CHARS, ListingError
 from syncer.logging import configure_logging
 from tests.acceptance.cli import syncer
 from tests.conftest import sync_once
@@ -164,3 +164,27 @@ async def test_a_listing_that_never_ends_fails_its_scope_and_the_cycle_ends(
         assert message in error, error
     limit = next(iter(bounds.values()))
     assert standin.calls["ListModelPackageGroups"] == limit
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"max_empty_pages": 25}, "25 empty pages in a row, each with a new NextToken"),
+        ({"max_pages": 10}, "more than 10 pages, each with a new NextToken"),
+    ],
+)
+async def test_organization_discovery_that_never_ends_is_bounded_as_the_listings_are(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    bounds: dict[str, int],
+    message: str,
+) -> None:
+    """Organizations' ListAccounts answers empty pages with a new token each, without
+    end; before discovery shared the listings' bounds it stopped only on a repeat."""
+    for name, value in bounds.items():
+        monkeypatch.setattr(RegistrySource, name, value)
+    standin = StandIn(Registry(), Faults(empty_pages_with_token=10**9))
+    with serve_in_thread(standin) as endpoint:
+        with pytest.raises(ListingError, match=message):
+            await sync_once(database_url, endpoint, organization_role_name="RegistryReader")
+    assert standin.calls["ListAccounts"] == next(iter(bounds.values()))
