@@ -366,6 +366,7 @@ class Faults:
     malformed_groups: set[str] = field(default_factory=set)  # groups answered a truncated body
     deny_operations: set[str] = field(default_factory=set)  # answered AccessDeniedException
     deny_message: str = ""  # the AccessDeniedException's message, if not the default
+    deny_code: str = "AccessDeniedException"  # or another client error the denial answers
     reject_operations: set[str] = field(default_factory=set)  # answered ValidationException
     # The search index: a package shows in Search only this many seconds after its
     # last change, or only once this many package creations and updates came
@@ -465,7 +466,7 @@ class StandIn:
                 raise ApiError("ValidationException", f"{operation}: invalid request")
             if operation in faults.deny_operations:
                 message = faults.deny_message or f"not authorized to perform {operation}"
-                raise ApiError("AccessDeniedException", message)
+                raise ApiError(faults.deny_code, message)
             handler = getattr(self, f"op_{operation}", None)
             if handler is None:
                 raise ApiError("UnknownOperationException", f"{operation} not implemented")

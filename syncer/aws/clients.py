@@ -29,6 +29,7 @@ from syncer.aws.limits import TargetLimits
 from syncer.aws.registry import SERVICE, RegistrySource
 from syncer.aws.responses import as_received
 from syncer.errors import SourceError
+from syncer.logging import remember_secret
 from syncer.models import Target
 
 THROTTLE_CODES = frozenset(
@@ -73,6 +74,13 @@ class SourcePool:
     """Opens one client per target and resolves which account each target is."""
 
     def __init__(self, options: SourceOptions, stats: ApiStats) -> None:
+        # Credentials are masked in everything printed or stored: an endpoint
+        # may echo them (a signature error quotes the session token).
+        remember_secret(
+            os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")
+        )
+        if options.static_credentials:
+            remember_secret(options.static_credentials[1])
         self._options = options
         self._stats = stats
         self._stack = contextlib.AsyncExitStack()
@@ -215,16 +223,26 @@ class SourcePool:
         def create_sts(service: str, **creds: Any) -> Any:
             return base.create_client(service, region_name=region, **{**kwargs, **creds})
 
+        source = await base.get_credentials()
+        if source is not None:
+            frozen = await source.get_frozen_credentials()
+            remember_secret(frozen.secret_key, frozen.token)
         fetcher = AioAssumeRoleCredentialFetcher(
             client_creator=create_sts,
-            source_credentials=await base.get_credentials(),
+            source_credentials=source,
             role_arn=role_arn,
             extra_args={"RoleSessionName": "registry-sync"},
         )
+
+        async def fetch() -> dict[str, Any]:
+            credentials: dict[str, Any] = await fetcher.fetch_credentials()
+            remember_secret(credentials.get("secret_key"), credentials.get("token"))
+            return credentials
+
         session = as_received(self._shares_models(AioSession()))
         # Refreshed before expiry by botocore, per request, for the life of the client.
         session._credentials = AioDeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role"
+            refresh_using=fetch, method="assume-role"
         )
         return session
 

@@ -36,8 +36,8 @@ from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult, Runs
 from syncer.cycle.target import Services, TargetCycle
 from syncer.details.store import DetailsStore
-from syncer.errors import SyncerError, error_message, stored_error
-from syncer.logging import get_logger
+from syncer.errors import SyncerError, error_message
+from syncer.logging import get_logger, stored_error
 from syncer.models import Target
 from syncer.settings import Settings
 from syncer.warehouse.store import CONNECTION_ERRORS, Store

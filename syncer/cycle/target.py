@@ -29,8 +29,8 @@ from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
 from syncer.details.sync import details_budget, sync_details
-from syncer.errors import SyncerError, error_message, stored_error
-from syncer.logging import get_logger
+from syncer.errors import SyncerError, error_message
+from syncer.logging import get_logger, stored_error
 from syncer.models import UNVERSIONED, PackageGroup, Scope
 from syncer.settings import Settings
 from syncer.warehouse.store import CONNECTION_ERRORS, Store, changes_key, groups_key, scope_key
