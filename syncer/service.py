@@ -74,7 +74,7 @@ async def open_service(
         async with SourcePool(source_options(settings, **source_extra), stats) as pool:
             targets = Targets(plan, pool)
             sources = await targets.refresh()
-            metrics = Metrics()
+            metrics = Metrics(per_scope=settings.scope_metrics)
             syncer = Syncer(
                 settings, store, sources, stats, metrics=metrics, stop_event=stop, targets=targets
             )

@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     http_port: int = Field(
         8080, ge=0, le=65535, description="Port of those endpoints; 0 turns them off."
     )
+    scope_metrics: bool = Field(
+        True,
+        description="`/metrics` has series per group (lag, last success, failures), labelled "
+        "with its name; false: one series per account and region for all its groups.",
+    )
     migrate: bool = Field(
         True,
         description="`run` and `once` apply pending migrations first; false: a separate "

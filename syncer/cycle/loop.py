@@ -78,7 +78,7 @@ class Syncer:
         # Re-resolved at the start of every cycle this replica leads (discovery).
         self._targets = targets
         self._stats = stats
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics or Metrics(per_scope=settings.scope_metrics)
         self._metrics.track_api(stats)
         self._metrics.track_limits(
             lambda: {s.target: s.limits for s in self._sources if s.limits is not None}

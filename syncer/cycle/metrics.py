@@ -49,8 +49,15 @@ class ScopeState:
     consecutive_failures: int
 
 
+# The scope label of a target's groups taken together (SYNCER_SCOPE_METRICS=false).
+ALL_GROUPS = "(all groups)"
+
+
 class Metrics:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *, per_scope: bool = True) -> None:
+        # False: a target's groups share one series per family (their label values
+        # are names anyone who may create a group chooses, and their number too).
+        self.per_scope = per_scope
         self.registry = CollectorRegistry()
         r = self.registry
         self.cycles = Counter(
@@ -179,7 +186,30 @@ class Metrics:
 
     def set_scopes(self, states: Mapping[tuple[str, str, str], ScopeState]) -> None:
         """Replace the per-scope gauges (scopes that vanished disappear)."""
-        self._scopes.states = dict(states)
+        self._scopes.states = dict(states) if self.per_scope else all_groups(states)
+
+
+def all_groups(
+    states: Mapping[tuple[str, str, str], ScopeState],
+) -> dict[tuple[str, str, str], ScopeState]:
+    """The states with each target's groups taken together as ALL_GROUPS: the largest
+    lag, the oldest last success, the most failures; the other scopes as they are."""
+    kept: dict[tuple[str, str, str], ScopeState] = {}
+    groups: dict[tuple[str, str, str], list[ScopeState]] = {}
+    for (account, region, scope), state in states.items():
+        if scope.startswith("("):  # (groups), (unversioned), (changes): not a group's name
+            kept[(account, region, scope)] = state
+        else:
+            groups.setdefault((account, region, ALL_GROUPS), []).append(state)
+    for key, members in groups.items():
+        marks = [m.watermark for m in members if m.watermark is not None]
+        successes = [m.last_success for m in members if m.last_success is not None]
+        kept[key] = ScopeState(
+            watermark=min(marks, default=None),
+            last_success=min(successes, default=None),
+            consecutive_failures=max(m.consecutive_failures for m in members),
+        )
+    return kept
 
 
 class _ApiCollector(Collector):
