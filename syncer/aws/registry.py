@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
@@ -81,7 +81,7 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_package_groups", "ModelPackageGroupSummaryList", params
         ):
-            yield parse_all(items, parse_group, "ModelPackageGroupArn", str(self.target), last)
+            yield parse_all(items, parse_group, "ModelPackageGroupArn", self.target, last)
 
     async def list_packages(
         self, group_name: str | None, created_after: datetime | None
@@ -105,14 +105,14 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_packages", "ModelPackageSummaryList", params
         ):
-            yield parse_all(items, parse, "ModelPackageArn", str(self.target), last)
+            yield parse_all(items, parse, "ModelPackageArn", self.target, last)
 
     async def latest_change(self) -> datetime | None:
         """When the target's most recently modified package changed (None: it has no package)."""
         request = dict(SEARCH_PACKAGES, SortOrder="Descending", MaxResults=1)
         response = await _translate("search", self._client.search(**request))
         # The newest of what came back, should a server ignore the sort or the limit.
-        page = parse_all(response.get("Results") or [], parse_package_change, "", str(self.target))
+        page = parse_all(response.get("Results") or [], parse_package_change, "", self.target)
         return max((c.last_modified for c in page.items), default=None)
 
     async def changed_packages(
@@ -135,7 +135,7 @@ class RegistrySource:
             },
         )
         async for items, last in self._pages("search", "Results", params, required=False):
-            page = parse_all(items, parse_package_change, "", str(self.target), last)
+            page = parse_all(items, parse_package_change, "", self.target, last)
             yield replace(page, received=items)
 
     async def search_records(
@@ -280,14 +280,28 @@ def whole_seconds(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(SEARCH_TIME_FORMAT)
 
 
+class Owned(Protocol):
+    """A parsed record: it names its ARN."""
+
+    @property
+    def arn(self) -> str: ...
+
+
+O = TypeVar("O", bound=Owned)
+
+
 def parse_all(
     items: Iterable[Any],
-    parse: Callable[[dict[str, Any]], T],
+    parse: Callable[[dict[str, Any]], O],
     key: str,
-    where: str,
+    target: Target,
     last: bool = True,
-) -> Page[T]:
-    parsed: list[T] = []
+) -> Page[O]:
+    """Each item parsed, or skipped with its reason: one log line per page names the
+    first few. An item whose ARN is of another account or region than the target's
+    that returned it is skipped too: a listing, the change feed and the details store
+    what they read under the target they read it from, and nothing else."""
+    parsed: list[O] = []
     skipped_arns: list[str] = []
     examples: list[tuple[str | None, str]] = []
     skipped = 0
@@ -295,7 +309,9 @@ def parse_all(
         try:
             if not isinstance(item, dict):
                 raise InvalidRecord(f"item is a {type(item).__name__}, not an object")
-            parsed.append(parse(item))
+            record = parse(item)
+            _check_owner(record.arn, target)
+            parsed.append(record)
         except InvalidRecord as exc:
             skipped += 1
             arn = item.get(key) if isinstance(item, dict) else None
@@ -307,13 +323,24 @@ def parse_all(
     if skipped:
         log.warning(
             "source.items_skipped",
-            target=where,
+            target=str(target),
             count=skipped,
             sample_arn=examples[0][0],
             reason=examples[0][1],
             examples=examples,
         )
     return Page(parsed, skipped_arns, skipped, last)
+
+
+def _check_owner(arn: str, target: Target) -> None:
+    """Raise InvalidRecord unless the ARN names the target's account and region."""
+    parts = arn.split(":", 5)
+    region, account = (parts[3], parts[4]) if len(parts) == 6 else ("", "")
+    if (account, region) != (target.account_id, target.region):
+        raise InvalidRecord(
+            f"of account {account[:20]!r} in region {region[:30]!r}, not of the target "
+            f"{target} that returned it"
+        )
 
 
 def _searched_arn(item: Any) -> Any:

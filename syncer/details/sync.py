@@ -32,7 +32,7 @@ from syncer.aws.registry import RegistrySource, parse_all
 from syncer.details.parse import in_scope, parse_group_details, parse_package_details
 from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
-from syncer.models import ONE_MILLISECOND
+from syncer.models import ONE_MILLISECOND, Target
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -138,7 +138,7 @@ async def sync_details(
         async for items, _ in source.search_records("ModelPackageGroup"):
             if stop.is_set():
                 return result
-            groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", str(target))
+            groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", target)
             result.pages += 1
             result.skipped += groups.skipped
             result.groups_written += await store.store_groups(groups.items)
@@ -151,7 +151,7 @@ async def sync_details(
     async for items, last in prefetched(pages, limit=max(1, budget - result.pages)):
         if stop.is_set():
             break
-        page = parse_all(items, parse_package_details, "ModelPackageArn", str(target), last)
+        page = parse_all(items, parse_package_details, "ModelPackageArn", target, last)
         result.pages += 1
         result.records += len(items)
         result.skipped += page.skipped
@@ -219,14 +219,14 @@ async def prefetched(pages: AsyncIterator[T], *, limit: int) -> AsyncIterator[T]
 
 async def store_feed_details(
     store: DetailsStore,
-    where: str,
+    target: Target,
     received: list[dict[str, Any]],
     *,
     name_contains: str | None,
     include_unversioned: bool,
 ) -> int:
     """The details of a change-feed page's records (read anyway: no extra call)."""
-    page = parse_all(received, parse_package_details, "ModelPackageArn", where)
+    page = parse_all(received, parse_package_details, "ModelPackageArn", target)
     return await store.store_packages(
         [d for d in page.items if in_scope(d, name_contains, include_unversioned)]
     )

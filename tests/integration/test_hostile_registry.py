@@ -3,15 +3,24 @@
 - Anyone who may create a group chooses label values of /metrics (its name)
   and their number: SYNCER_SCOPE_METRICS=false keeps one series per account
   and region for all its groups.
+- An endpoint answers for one target with records of another account or
+  region: they are dropped, with one line, wherever they are parsed.
 """
 
 from __future__ import annotations
 
+import io
+import json
+
+import asyncpg
 from prometheus_client import generate_latest
 
-from standin.sagemaker import Registry, StandIn, serve_in_thread
+from standin.sagemaker import Regions, Registry, StandIn, serve_in_thread
 from syncer.cycle.metrics import ALL_GROUPS
-from tests.conftest import open_syncer
+from syncer.logging import configure_logging
+from tests.conftest import open_syncer, sync_once
+
+T0 = 1_767_225_600.0  # 2026-01-01, far outside any lookback
 
 
 async def test_without_scope_metrics_no_group_name_is_a_label_and_the_aggregates_stay(
@@ -42,3 +51,51 @@ async def test_without_scope_metrics_no_group_name_is_a_label_and_the_aggregates
         assert any(f'scope="{ALL_GROUPS}"' in line for line in series), (family, series)
         # At most (groups), (unversioned), (changes) and (all groups).
         assert len(series) <= 4, series
+
+
+# ---------------------------------------------------------------- records tied to their target
+async def test_a_record_of_another_region_is_dropped_by_the_listings_the_feed_and_the_details(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """Two regions behind one endpoint; us-east-1's answers carry eu-west-1's package,
+    which it then reports Rejected by a forged modifier."""
+    real = Registry(region="eu-west-1")
+    real.create_group("churn", created=T0)
+    arn = real.create_package("churn", created=T0 + 1, created_by="ana")
+    forged = Registry(region="eu-west-1")  # served as us-east-1
+    forged.create_group("churn", created=T0)
+    assert forged.create_package("churn", created=T0 + 1, created_by="mallory") == arn
+    regions = Regions({"us-east-1": StandIn(forged), "eu-west-1": StandIn(real)})
+    log = io.StringIO()
+    configure_logging("INFO", "json", stream=log)
+    settings = {"regions": ["us-east-1", "eu-west-1"], "lookback_seconds": 0}
+    with serve_in_thread(regions) as endpoint:
+        first = await sync_once(database_url, endpoint, full=True, **settings)
+        forged.update_package(arn, approval="Rejected", by="mallory", approval_description="x")
+        second = await sync_once(database_url, endpoint, **settings)
+    assert first.status == second.status == "succeeded", (first.errors, second.errors)
+
+    rows = await db.fetch("SELECT region, model_approval_status FROM sagemaker.model_packages")
+    assert [tuple(r) for r in rows] == [("eu-west-1", "PendingManualApproval")]
+    groups = await db.fetch("SELECT region FROM sagemaker.model_package_groups")
+    assert [r[0] for r in groups] == ["eu-west-1"]
+    history = await db.fetch(
+        "SELECT change_type, region FROM sagemaker.model_package_changes ORDER BY change_id"
+    )
+    assert [tuple(h) for h in history] == [("created", "eu-west-1")]
+    details = await db.fetchrow(
+        "SELECT created_by_user_profile, last_modified_by_user_profile"
+        " FROM sagemaker.model_package_details WHERE model_package_arn = $1",
+        arn,
+    )
+    assert details is not None and "mallory" not in str(tuple(details))
+    group_details = await db.fetch("SELECT record::text FROM sagemaker.model_package_group_details")
+    assert group_details and all("mallory" not in r[0] for r in group_details)
+    # One line per page that dropped some, naming the ARN and why.
+    skipped = [
+        json.loads(line)
+        for line in log.getvalue().splitlines()
+        if '"source.items_skipped"' in line and "us-east-1" in line
+    ]
+    assert skipped and all("not of the target" in s["reason"] for s in skipped)
+    assert any(s["sample_arn"] == arn for s in skipped)

@@ -134,7 +134,7 @@ class ChangeFeed:
         return functools.partial(
             store_feed_details,
             self._details,
-            str(self._target),
+            self._target,
             name_contains=s.group_name_contains,
             include_unversioned=s.include_unversioned,
         )
