@@ -287,21 +287,21 @@ class Owned(Protocol):
     def arn(self) -> str: ...
 
 
-O = TypeVar("O", bound=Owned)
+R = TypeVar("R", bound=Owned)
 
 
 def parse_all(
     items: Iterable[Any],
-    parse: Callable[[dict[str, Any]], O],
+    parse: Callable[[dict[str, Any]], R],
     key: str,
     target: Target,
     last: bool = True,
-) -> Page[O]:
+) -> Page[R]:
     """Each item parsed, or skipped with its reason: one log line per page names the
     first few. An item whose ARN is of another account or region than the target's
     that returned it is skipped too: a listing, the change feed and the details store
     what they read under the target they read it from, and nothing else."""
-    parsed: list[O] = []
+    parsed: list[R] = []
     skipped_arns: list[str] = []
     examples: list[tuple[str | None, str]] = []
     skipped = 0
