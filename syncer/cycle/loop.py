@@ -105,6 +105,13 @@ class Syncer:
             ),
             rates=RateRecorder(store),
             details=DetailsStore(store),
+            details_on=Availability(
+                "details",
+                store,
+                self._metrics,
+                now,
+                effect="governance details are not read (what is stored stays)",
+            ),
         )
         self.cycles_completed = 0
         # The last plan of each target (tests and benchmarks read it).

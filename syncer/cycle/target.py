@@ -18,7 +18,7 @@ import asyncpg
 
 from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
-from syncer.cycle.availability import Availability
+from syncer.cycle.availability import Availability, refusal
 from syncer.cycle.feed.changes import ChangeFeed
 from syncer.cycle.feed.directed import check_feed
 from syncer.cycle.feed.state import FeedState
@@ -54,6 +54,7 @@ class Services:
     feed: Availability
     rates: RateRecorder
     details: DetailsStore
+    details_on: Availability  # the details' Search, switched off where it is refused
 
 
 class TargetCycle:
@@ -322,16 +323,20 @@ class TargetCycle:
     async def _sync_details(self, full: bool) -> None:
         """The target's governance-details reads (syncer/details/sync.py), after the feed.
 
-        A failure (Search denied, say) is logged and recorded in details_state;
-        it leaves the details as they were and the cycle's outcome alone.
+        SageMaker refusing their Search switches them off for the target for a
+        while, as the change feed is (one warning, `syncer status`); another
+        failure is logged and recorded in details_state. Either leaves the
+        details as they were and the cycle's outcome alone.
         """
         # One stream of Search calls per target, beside the listings rather than
         # in one of their SYNCER_CONCURRENCY slots (a pass is one call after the
         # other); the rate cap applies to it as to every call.
         if self._stopping:
             return
-        s = self._settings
+        s, available = self._settings, self._s.details_on
         try:
+            if not await available.usable(self._target, full=full):
+                return
             await sync_details(
                 self._source,
                 self._s.details,
@@ -342,8 +347,14 @@ class TargetCycle:
                 include_unversioned=s.include_unversioned,
                 stop=self._s.stop,
             )
+            await available.worked(self._target)
         except Exception as exc:
             message = error_message(exc)
+            code = refusal(exc)
+            if code is not None:
+                with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
+                    await available.refused(self._target, code, message)
+                return
             known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
             log.warning(
                 "details.failed",
@@ -353,7 +364,8 @@ class TargetCycle:
             )
             with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
                 await self._s.details.failed(self._target, stored_error(message))
-        self._s.beat()
+        finally:
+            self._s.beat()
 
     async def _record_rates(self) -> None:
         """The target's allowed rates and throttles, for `syncer status`."""

@@ -40,7 +40,6 @@ T = TypeVar("T")
 # Share of a cycle's calls (SYNCER_MAX_REQUESTS_PER_SECOND x SYNCER_INTERVAL_SECONDS)
 # a details pass may use: 30,000 packages a cycle at the defaults.
 BUDGET_SHARE = 0.1
-DENIED = "AccessDenied"
 
 Action = Literal["none", "resume", "full", "recent", "groups"]
 
@@ -75,10 +74,9 @@ def plan_details(
     packages_missing_since: datetime | None,
     groups_missing: bool,
 ) -> DetailsPlan:
-    """What this cycle reads, from the target's state; no I/O."""
-    denied = state is not None and DENIED in (state.last_error or "")
-    if denied and not full_cycle:
-        return DetailsPlan("none", reason="Search denied; tried again at the next reconcile")
+    """What this cycle reads, from the target's state; no I/O. Where SageMaker refuses
+    the details' Search, the cycle switches them off before any plan
+    (syncer/cycle/availability.py)."""
     if state is not None and state.pass_started_at is not None:
         if state.pass_cursor is None:
             return DetailsPlan("resume", state.pass_from, reason="a pass was cut short")

@@ -150,29 +150,6 @@ def test_plan_rereads_at_a_reconcile_and_otherwise_reads_only_what_is_missing() 
     assert idle.action == "none"
 
 
-def test_plan_after_access_denied_waits_for_the_reconcile() -> None:
-    denied = done(last_error="search: AccessDeniedException: not authorized")
-    assert (
-        plan_details(
-            denied, full_cycle=False, packages_missing_since=NOW, groups_missing=True
-        ).action
-        == "none"
-    )
-    assert (
-        plan_details(
-            denied, full_cycle=True, packages_missing_since=None, groups_missing=False
-        ).action
-        == "full"
-    )
-    never = DetailsState(last_error="search: AccessDeniedException: no")
-    assert (
-        plan_details(
-            never, full_cycle=False, packages_missing_since=None, groups_missing=False
-        ).action
-        == "none"
-    )
-
-
 def test_the_budget_is_a_tenth_of_a_cycles_calls_and_at_least_one_page() -> None:
     assert details_budget(10, 300) == 300
     assert details_budget(10, 1) == 1
