@@ -404,6 +404,7 @@ class StandIn:
         self.faults = faults or Faults()  # also seeds the fault draws
         self.calls: Counter[str] = Counter()  # by operation, every request
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, body), in order
+        self.assumed: list[dict[str, str]] = []  # each sts:AssumeRole request's form
         self.outcomes: Counter[str] = Counter()  # ok, throttled, error, malformed
         self._page_cursor: dict[str, int] = {}
 
@@ -494,6 +495,8 @@ class StandIn:
         form = await request.post()
         action = form.get("Action")
         self.calls[f"sts:{action}"] += 1
+        if action == "AssumeRole":
+            return self._assume_role({k: str(v) for k, v in form.items()})
         if action != "GetCallerIdentity":
             return web.Response(status=400, text="unsupported")
         account = self.registry.account_id
@@ -506,6 +509,28 @@ class StandIn:
             "</GetCallerIdentityResult>"
             "<ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata>"
             "</GetCallerIdentityResponse>"
+        )
+        return web.Response(text=xml, content_type="text/xml")
+
+    def _assume_role(self, form: dict[str, str]) -> web.Response:
+        """sts:AssumeRole, recorded (``assumed``) with its RoleSessionName and ExternalId."""
+        self.assumed.append(form)
+        account = form["RoleArn"].split(":")[4]
+        role = form["RoleArn"].rsplit("/", 1)[-1]
+        expires = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        xml = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            "<AssumeRoleResult><Credentials>"
+            "<AccessKeyId>ASIASTANDIN</AccessKeyId>"
+            "<SecretAccessKey>standin-assumed-secret</SecretAccessKey>"
+            "<SessionToken>standin-assumed-token</SessionToken>"
+            f"<Expiration>{expires}</Expiration>"
+            "</Credentials><AssumedRoleUser>"
+            f"<Arn>arn:aws:sts::{account}:assumed-role/{role}/{form.get('RoleSessionName')}</Arn>"
+            "<AssumedRoleId>AROASTANDIN:session</AssumedRoleId>"
+            "</AssumedRoleUser></AssumeRoleResult>"
+            "<ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata>"
+            "</AssumeRoleResponse>"
         )
         return web.Response(text=xml, content_type="text/xml")
 

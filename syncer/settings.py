@@ -157,6 +157,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="ARNs of IAM roles to assume, one per account to mirror.",
     )
+    external_id: str | None = Field(
+        None,
+        min_length=2,
+        max_length=1224,
+        pattern=r"^[\w+=,.@:/-]+$",
+        description="`ExternalId` sent with every `sts:AssumeRole`, for member roles whose "
+        "trust policy requires one (deploy/member-role.yaml's `ExternalId`).",
+    )
     organization_role_name: str | None = Field(
         None,
         description="Discover the organization's ACTIVE accounts at every cycle "
@@ -205,7 +213,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("group_name_contains", "organization_role_name", mode="before")
+    @field_validator("group_name_contains", "organization_role_name", "external_id", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class SourceOptions:
     static_credentials: tuple[str, str] | None = None
     # False: each operation class is paced at the ceiling, as a fixed cap.
     adaptive_rate: bool = True
+    # sts:AssumeRole's ExternalId, and its RoleSessionName (session_name()).
+    external_id: str | None = None
+    session_name: str = "registry-sync"
 
 
 class SourcePool:
@@ -217,6 +221,12 @@ class SourcePool:
             ) from exc
         return str(identity["Account"])
 
+    def _assume_role_args(self) -> dict[str, str]:
+        args = {"RoleSessionName": self._options.session_name}
+        if self._options.external_id:
+            args["ExternalId"] = self._options.external_id
+        return args
+
     async def _assumed_session(self, base: AioSession, role_arn: str, region: str) -> AioSession:
         kwargs = self._client_kwargs()
 
@@ -231,7 +241,7 @@ class SourcePool:
             client_creator=create_sts,
             source_credentials=source,
             role_arn=role_arn,
-            extra_args={"RoleSessionName": "registry-sync"},
+            extra_args=self._assume_role_args(),
         )
 
         async def fetch() -> dict[str, Any]:
@@ -245,6 +255,19 @@ class SourcePool:
             refresh_using=fetch, method="assume-role"
         )
         return session
+
+
+# IAM's rule for a RoleSessionName: 2 to 64 of these characters.
+_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+def session_name(environ: Mapping[str, str] = os.environ) -> str:
+    """The RoleSessionName of every AssumeRole: ``registry-sync@`` and the pod
+    (POD_NAME, else HOSTNAME, which Kubernetes sets to the pod's name), so that
+    member accounts' CloudTrail tells deployments and replicas apart."""
+    where = environ.get("POD_NAME") or environ.get("HOSTNAME") or ""
+    name = f"registry-sync@{_SESSION_UNSAFE.sub('-', where)}" if where else "registry-sync"
+    return name[:64]
 
 
 def retry_mode(environ: Mapping[str, str] = os.environ) -> str:
