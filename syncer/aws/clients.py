@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from syncer.aws.limits import TargetLimits
 from syncer.aws.registry import SERVICE, RegistrySource
-from syncer.aws.responses import as_received
+from syncer.aws.responses import CappedHttpSession, as_received
 from syncer.errors import SourceError
 from syncer.logging import remember_secret
 from syncer.models import Target
@@ -110,6 +110,7 @@ class SourcePool:
             connect_timeout=min(10.0, self._options.api_timeout_seconds),
             read_timeout=self._options.api_timeout_seconds,
             user_agent_appid="registry-sync",
+            http_session_cls=CappedHttpSession,
         )
 
     def _client_kwargs(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from syncer.aws.clients import ApiStats
 from syncer.aws.limits import CLASSES, TargetLimits
 from syncer.aws.targets import TARGET_STATES, target_states
 from syncer.cycle.plan import Plan
-from syncer.models import Target
+from syncer.models import OVERSIZED, Target
 from syncer.warehouse.status import scope_lags
 from syncer.warehouse.store import Store
 
@@ -138,6 +138,7 @@ class Metrics:
         )
         self._scopes = _ScopeCollector(clock)
         r.register(self._scopes)
+        r.register(_OversizedCollector())
         self._api: _ApiCollector | None = None
         self._features = Gauge(
             "syncer_feature_up",
@@ -234,6 +235,19 @@ class _ApiCollector(Collector):
             "SageMaker attempts answered with a throttling error.",
             value=throttled,
         )
+
+
+class _OversizedCollector(Collector):
+    def collect(self) -> Iterable[Metric]:
+        oversized = CounterMetricFamily(
+            "syncer_records_oversized",
+            "Records skipped as too large (what: record, over 256 kB; tags, over 200), "
+            "each with a log line naming its ARN (source.items_skipped).",
+            labels=["what"],
+        )
+        for what in ("record", "tags"):
+            oversized.add_metric([what], OVERSIZED[what])
+        yield oversized
 
 
 class _LimitsCollector(Collector):

@@ -22,12 +22,15 @@ from datetime import datetime
 from typing import Any
 
 from syncer.models import (
+    MAX_TAGS,
     InvalidRecord,
+    Oversized,
     _arn,
     _cleaned,
     _json,
     _require,
     _text,
+    bounded,
     parse_timestamp,
     user_context,
 )
@@ -78,6 +81,7 @@ def parse_package_details(result: dict[str, Any]) -> PackageDetails:
     if not isinstance(item, dict):
         raise InvalidRecord("search result has no ModelPackage object")
     item, record = _without_withheld(*_cleaned(item))
+    bounded(record)
     arn, _, _ = _arn(item, "ModelPackageArn")
     created_by = user_context(item.get("CreatedBy"))
     modified_by = user_context(item.get("LastModifiedBy"))
@@ -120,6 +124,7 @@ def parse_group_details(result: dict[str, Any]) -> GroupDetails:
     if not isinstance(item, dict):
         raise InvalidRecord("search result has no ModelPackageGroup object")
     item, record = _cleaned(item)
+    bounded(record)
     arn, _, _ = _arn(item, "ModelPackageGroupArn")
     created_by = user_context(item.get("CreatedBy"))
     return GroupDetails(
@@ -192,6 +197,8 @@ def _tags(value: Any) -> str | None:
     """[{Key, Value}] as a JSON object; None when the record carried no Tags."""
     if not isinstance(value, list):
         return None
+    if len(value) > MAX_TAGS:
+        raise Oversized("tags", f"{len(value)} tags, over the limit of {MAX_TAGS}")
     tags = {
         t["Key"]: _str(t.get("Value", "")) for t in _dicts(value) if isinstance(t.get("Key"), str)
     }

@@ -5,6 +5,8 @@
   and region for all its groups.
 - An endpoint answers for one target with records of another account or
   region: they are dropped, with one line, wherever they are parsed.
+- Size bombs: a response body is not read past its cap, a record over its
+  cap (or with too many tags) is skipped with its ARN, the reason and a metric.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import asyncpg
 from prometheus_client import generate_latest
 
 from standin.sagemaker import Regions, Registry, StandIn, serve_in_thread
+from syncer.aws.responses import MAX_RESPONSE_BYTES
 from syncer.cycle.metrics import ALL_GROUPS
 from syncer.logging import configure_logging
+from syncer.models import MAX_RECORD_BYTES, MAX_TAGS, OVERSIZED
 from tests.conftest import open_syncer, sync_once
 
 T0 = 1_767_225_600.0  # 2026-01-01, far outside any lookback
@@ -99,3 +103,53 @@ async def test_a_record_of_another_region_is_dropped_by_the_listings_the_feed_an
     ]
     assert skipped and all("not of the target" in s["reason"] for s in skipped)
     assert any(s["sample_arn"] == arn for s in skipped)
+
+
+# ---------------------------------------------------------------- size bombs
+async def test_records_too_large_are_skipped_by_name_and_a_huge_response_is_not_read(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """A 1 MB description, 300 tags, then 10 MB of customer metadata: what AWS's own
+    field limits rule out, and a buggy or hostile endpoint can still send."""
+    registry = Registry()
+    registry.create_group("churn", created=T0)
+    fine = registry.create_package("churn", created=T0 + 1)
+    long = registry.create_package("churn", created=T0 + 2, description="d" * 1_000_000)
+    tagged = registry.create_package(
+        "churn", created=T0 + 3, tags={f"k{i}": "v" for i in range(MAX_TAGS + 100)}
+    )
+    before = dict(OVERSIZED)
+    log = io.StringIO()
+    configure_logging("INFO", "json", stream=log)
+    with serve_in_thread(StandIn(registry)) as endpoint:
+        first = await sync_once(database_url, endpoint, full=True, change_feed=False)
+        bomb = registry.create_package(
+            "churn",
+            created=T0 + 4,
+            governance={"CustomerMetadataProperties": {"blob": "x" * 10_000_000}},
+        )
+        second = await sync_once(database_url, endpoint, full=True, change_feed=False)
+    assert first.status == second.status == "succeeded", (first.errors, second.errors)
+
+    listed = {
+        r[0] for r in await db.fetch("SELECT model_package_arn FROM sagemaker.model_packages")
+    }
+    assert listed == {fine, tagged, bomb}  # the long summary skipped, the others stored
+    largest = await db.fetchval("SELECT max(pg_column_size(raw)) FROM sagemaker.model_packages")
+    assert largest < MAX_RECORD_BYTES
+    details = {
+        r[0]
+        for r in await db.fetch("SELECT model_package_arn FROM sagemaker.model_package_details")
+    }
+    assert details == {fine}  # long: its record; tagged: its tags; bomb: the response
+    error = await db.fetchval("SELECT last_error FROM sagemaker.details_state")
+    assert f"over the {MAX_RESPONSE_BYTES}-byte limit" in error, error
+
+    skipped = [
+        json.loads(line) for line in log.getvalue().splitlines() if '"source.items_skipped"' in line
+    ]
+    reasons = {(e[0], e[1].split(",")[0]) for s in skipped for e in s["examples"]}
+    assert any(arn == long and "bytes" in why for arn, why in reasons), reasons
+    assert any(arn == tagged and f"{MAX_TAGS + 100} tags" in why for arn, why in reasons)
+    assert OVERSIZED["record"] >= before.get("record", 0) + 2  # the summary, the record
+    assert OVERSIZED["tags"] >= before.get("tags", 0) + 1
