@@ -8,9 +8,10 @@ reads ``AWS_DEFAULT_REGION`` but containers and most tools set ``AWS_REGION``.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -21,7 +22,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from syncer.errors import ConfigError
 from syncer.logging import redact_dsn, remember_secrets
@@ -44,6 +50,49 @@ _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})
 _KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
 
 CommaList = Annotated[list[str], NoDecode]
+# A secret may come from a file instead: SYNCER_<NAME>_FILE names it (a mounted
+# Kubernetes Secret, a compose secret), so that it is in no environment.
+FILE_SUFFIX = "_FILE"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """The secret settings (SecretStr) whose SYNCER_<NAME>_FILE is set, read from that
+    file; its last line break dropped. Both the variable and its file: an error."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = {k.upper(): v for k, v in environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in secret_fields():
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            path = self._environ.get(variable + FILE_SUFFIX)
+            if not path:
+                continue
+            if self._environ.get(variable):
+                raise ConfigError(f"{variable} and {variable}{FILE_SUFFIX} are both set; set one")
+            try:
+                with open(path, encoding="utf-8") as file:
+                    values[name] = file.read().removesuffix("\n").removesuffix("\r")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"{variable}{FILE_SUFFIX}: cannot read {path[:200]!r}: "
+                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}"
+                ) from None
+        return values
+
+
+def secret_fields() -> list[str]:
+    """The settings that hold secrets (and may come from a file)."""
+    return [
+        name
+        for name, field in Settings.model_fields.items()
+        if field.annotation in (SecretStr, SecretStr | None)
+    ]
 
 
 class Settings(BaseSettings):
@@ -58,7 +107,8 @@ class Settings(BaseSettings):
 
     database_url: SecretStr = Field(
         description="PostgreSQL DSN, `postgresql://user@host:port/database`, with `sslmode=` "
-        "and other options as query parameters. Its password is never logged."
+        "and other options as query parameters. Its password is never logged. "
+        "Or `SYNCER_DATABASE_URL_FILE`: a file holding it (a mounted secret)."
     )
     interval_seconds: float = Field(
         300,
@@ -205,6 +255,17 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`json` or `console`; `auto` is console on a terminal, else JSON."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls, os.environ)
 
     @field_validator("regions", "role_arns", "organization_units", "skip_accounts", mode="before")
     @classmethod
@@ -379,7 +440,8 @@ def _values(field: FieldInfo) -> str:
 def known_variables() -> list[str]:
     """Every SYNCER_* variable that something here reads."""
     names = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
-    return sorted([*names, *_KNOWN_ELSEWHERE])
+    files = [f"{ENV_PREFIX}{name.upper()}{FILE_SUFFIX}" for name in secret_fields()]
+    return sorted([*names, *files, *_KNOWN_ELSEWHERE])
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

@@ -28,7 +28,7 @@ from syncer.cli import build_parser
 from syncer.cycle.metrics import Metrics, ScopeState
 from syncer.http import build_app
 from syncer.models import Target
-from syncer.settings import ENV_PREFIX, Settings
+from syncer.settings import ENV_PREFIX, Settings, known_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -322,13 +322,20 @@ def test_deployment_probes_resources_security_and_configuration() -> None:
     # `syncer run` stops within 10 s of SIGTERM; the pod must wait at least that long.
     assert pod["terminationGracePeriodSeconds"] > 10
 
-    # The DSN comes from a Secret, never from the ConfigMap.
-    assert "SYNCER_DATABASE_URL" not in config["data"]
-    [dsn] = [e for e in container["env"] if e["name"] == "SYNCER_DATABASE_URL"]
-    secret_ref = dsn["valueFrom"]["secretKeyRef"]
+    # The DSN comes from a Secret mounted as a file, never from the ConfigMap nor
+    # the environment (SYNCER_DATABASE_URL_FILE names the file).
+    assert not {"SYNCER_DATABASE_URL", "SYNCER_DATABASE_URL_FILE"} & set(config["data"])
+    names = {e["name"] for e in container["env"]}
+    assert "SYNCER_DATABASE_URL" not in names
+    assert not any("secretKeyRef" in e.get("valueFrom", {}) for e in container["env"])
+    [dsn] = [e for e in container["env"] if e["name"] == "SYNCER_DATABASE_URL_FILE"]
+    directory, _, key = dsn["value"].rpartition("/")
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    assert mount["readOnly"] is True
     secret = objects["Secret"]
-    assert secret_ref["name"] == secret["metadata"]["name"]
-    assert secret_ref["key"] in secret["stringData"]
+    assert volumes[mount["name"]]["secret"]["secretName"] == secret["metadata"]["name"]
+    assert key in secret["stringData"]
+    assert volumes[mount["name"]]["secret"]["defaultMode"] & 0o007 == 0  # not world-readable
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
 
     account = objects["ServiceAccount"]
@@ -357,7 +364,7 @@ def test_every_syncer_variable_in_the_deploy_files_is_a_setting() -> None:
     syncer_names = {n for n in names if n.startswith(ENV_PREFIX)}
     assert len(syncer_names) > 5
     for name in syncer_names:
-        assert name[len(ENV_PREFIX) :].lower() in Settings.model_fields, name
+        assert name in known_variables(), name
     assert {n for n in names if not n.startswith(ENV_PREFIX)} <= {
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
