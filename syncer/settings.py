@@ -30,7 +30,7 @@ from pydantic_settings import (
 )
 
 from syncer.errors import ConfigError
-from syncer.logging import redact_dsn, remember_secrets
+from syncer.logging import redact_dsn, remember_secret, remember_secrets
 
 ENV_PREFIX = "SYNCER_"
 # Upper bounds keep durations within what timedelta and PostgreSQL's settings
@@ -194,6 +194,26 @@ class Settings(BaseSettings):
         description="Mirror governance details from `Search` records: who registered and "
         "approved, notes, tags, metadata, containers, metrics. False stores none.",
     )
+    identities: Literal["keep", "hash", "drop"] = Field(
+        "keep",
+        description="What the details and the change history keep of who registered, modified "
+        "and approved: `keep` the IAM ARNs and Studio profiles; `hash` a keyed hash of each "
+        "(SYNCER_IDENTITY_KEY), so counts per person still work; `drop` nothing. Other than "
+        "`keep`, the Search records are stored without CreatedBy and LastModifiedBy.",
+    )
+    identity_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="The secret key of `SYNCER_IDENTITIES=hash` (HMAC-SHA256), at least 16 "
+        "characters; changing it changes every pseudonym. Or `SYNCER_IDENTITY_KEY_FILE`.",
+    )
+    deleted_retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Days after which the history and the details of a package marked deleted "
+        "are purged (at a reconcile); unset: kept.",
+    )
     directed_cycles: bool = Field(
         True,
         description="Once the change feed has earned trust, incremental cycles list only "
@@ -284,6 +304,11 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("identities", mode="before")
+    @classmethod
+    def _lower_identities(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("database_pooler", mode="before")
     @classmethod
     def _lower_pooler(cls, value: object) -> object:
@@ -344,6 +369,12 @@ class Settings(BaseSettings):
             if not _ACCOUNT_ID.match(account):
                 raise ValueError(f"not a 12-digit account id: {account[:40]!r}")
         return value
+
+    @model_validator(mode="after")
+    def _hash_needs_a_key(self) -> Settings:
+        if self.identities == "hash" and self.identity_key is None:
+            raise ValueError("SYNCER_IDENTITIES=hash needs SYNCER_IDENTITY_KEY (a secret)")
+        return self
 
     @model_validator(mode="after")
     def _units_need_discovery(self) -> Settings:
@@ -428,6 +459,8 @@ def _values(field: FieldInfo) -> str:
     }
     if not bounds:
         return "text"
+    if "min_length" in bounds and "max_length" not in bounds:
+        return f"at least {bounds['min_length']} characters"
     if "min_length" in bounds:
         return f"{bounds['min_length']} to {bounds['max_length']} characters"
     low = f"{bounds['ge']}" if "ge" in bounds else f"above {bounds['gt']}" if "gt" in bounds else ""
@@ -474,6 +507,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     remember_secrets(settings.database_url.get_secret_value())
+    if settings.identity_key is not None:
+        remember_secret(settings.identity_key.get_secret_value())
     return settings
 
 

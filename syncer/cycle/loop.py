@@ -31,10 +31,12 @@ from syncer.cycle.feed.state import FeedState
 from syncer.cycle.lease import CycleLease, LeaseState, Standby, deployment_key
 from syncer.cycle.metrics import Metrics, refresh_scope_metrics
 from syncer.cycle.plan import Plan
+from syncer.cycle.privacy import Privacy
 from syncer.cycle.progress import Progress
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult, Runs
 from syncer.cycle.target import Services, TargetCycle
+from syncer.details.identities import Identities
 from syncer.details.store import DetailsStore
 from syncer.errors import SyncerError, error_message
 from syncer.logging import get_logger, stored_error
@@ -104,7 +106,7 @@ class Syncer:
                 effect="approval, status and stage changes wait for the next reconcile",
             ),
             rates=RateRecorder(store),
-            details=DetailsStore(store),
+            details=DetailsStore(store, Identities.from_settings(settings)),
             details_on=Availability(
                 "details",
                 store,
@@ -112,6 +114,7 @@ class Syncer:
                 now,
                 effect="governance details are not read (what is stored stays)",
             ),
+            privacy=Privacy(store, settings),
         )
         self.cycles_completed = 0
         # The last plan of each target (tests and benchmarks read it).

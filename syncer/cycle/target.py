@@ -25,6 +25,7 @@ from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import ScopeResult, Stopped, sync_scope
 from syncer.cycle.metrics import Metrics
 from syncer.cycle.plan import FULL, FeedReport, Inputs, Plan, Trust, plan_cycle
+from syncer.cycle.privacy import Privacy
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
@@ -55,6 +56,7 @@ class Services:
     rates: RateRecorder
     details: DetailsStore
     details_on: Availability  # the details' Search, switched off where it is refused
+    privacy: Privacy  # what the mirror may hold, enforced at each reconcile
 
 
 class TargetCycle:
@@ -90,6 +92,8 @@ class TargetCycle:
         target, settings, store = self._target, self._settings, self._store
         if self._source.limits is not None:
             await self._s.rates.resume(target, self._source.limits)
+        if self._full:
+            await self._s.privacy.enforce(target)
         # Read before this cycle moves anything: where each scope's listing
         # starts (a full cycle lists from the start) and which groups are live.
         watermarks = {} if self._full else await store.watermarks(target)

@@ -69,6 +69,7 @@ class PackageDetails:
 @dataclass(frozen=True, slots=True)
 class GroupDetails:
     arn: str
+    name: str | None
     created_by_arn: str | None
     created_by_user_profile: str | None
     tags: str | None
@@ -129,6 +130,7 @@ def parse_group_details(result: dict[str, Any]) -> GroupDetails:
     created_by = user_context(item.get("CreatedBy"))
     return GroupDetails(
         arn=arn,
+        name=_text(item, "ModelPackageGroupName"),
         created_by_arn=created_by[0],
         created_by_user_profile=created_by[1],
         tags=_tags(item.get("Tags")),
@@ -138,10 +140,16 @@ def parse_group_details(result: dict[str, Any]) -> GroupDetails:
 
 def in_scope(details: PackageDetails, name_contains: str | None, include_unversioned: bool) -> bool:
     """Whether the package belongs to what the mirror lists (SYNCER_GROUP_NAME_CONTAINS,
-    SYNCER_INCLUDE_UNVERSIONED): Search returns every package of the account."""
+    SYNCER_INCLUDE_UNVERSIONED, as the listings apply them): Search returns every
+    package of the account."""
     if details.group_name is None:
-        return include_unversioned and not name_contains
-    return not name_contains or name_contains in details.group_name
+        return include_unversioned
+    return group_in_scope(details.group_name, name_contains)
+
+
+def group_in_scope(name: str | None, name_contains: str | None) -> bool:
+    """Whether a group is one the mirror lists (SYNCER_GROUP_NAME_CONTAINS)."""
+    return not name_contains or (name is not None and name_contains in name)
 
 
 def _without_withheld(item: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:

@@ -29,7 +29,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from syncer.aws.registry import RegistrySource, parse_all
-from syncer.details.parse import in_scope, parse_group_details, parse_package_details
+from syncer.details.parse import (
+    group_in_scope,
+    in_scope,
+    parse_group_details,
+    parse_package_details,
+)
 from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
 from syncer.models import ONE_MILLISECOND, Target
@@ -139,7 +144,8 @@ async def sync_details(
             groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", target)
             result.pages += 1
             result.skipped += groups.skipped
-            result.groups_written += await store.store_groups(groups.items)
+            wanted_groups = [g for g in groups.items if group_in_scope(g.name, name_contains)]
+            result.groups_written += await store.store_groups(wanted_groups)
     if plan.action == "groups":
         result.complete = True
         return result

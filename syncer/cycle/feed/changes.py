@@ -27,6 +27,7 @@ from syncer.cycle.feed.directed import creation_feed
 from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import ScopeResult, Stopped
 from syncer.cycle.plan import FeedReport, Trust
+from syncer.details.identities import Identities
 from syncer.details.store import DetailsStore
 from syncer.details.sync import store_feed_details
 from syncer.errors import SourceError
@@ -104,6 +105,7 @@ class ChangeFeed:
                 run_id=self._run_id,
                 stop=self._stop,
                 details=self._store_details() if self._details is not None else None,
+                identities=Identities.from_settings(self._settings),
             )
             if self._settings.directed_cycles:
                 # Independent reads (changes apply to mirrored packages; creations
@@ -148,6 +150,7 @@ async def sync_changes(
     run_id: int,
     stop: asyncio.Event,
     details: StoreRecords | None = None,
+    identities: Identities | None = None,
 ) -> ScopeResult:
     """Apply the approvals, statuses and stages that Search reports changed since the cursor.
 
@@ -155,6 +158,7 @@ async def sync_changes(
     no extra call; without it the change history records no identities.
     """
     target = source.target
+    identities = identities or Identities()
     result = ScopeResult()
     cursor = await state.current_cursor(target)
     if cursor is None:
@@ -171,6 +175,7 @@ async def sync_changes(
         changes = page.items
         if details is not None:
             await details(page.received)
+            changes = [identities.change(c) for c in changes]
         else:
             changes = [replace(c, **ANONYMOUS) for c in changes]
         counts = await state.apply(target, changes, run_id)
