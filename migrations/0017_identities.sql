@@ -61,9 +61,16 @@ BEGIN
                                       rel);
         END IF;
     END LOOP;
+    -- Granting one role to another needs the admin option on it, which a role
+    -- that did not create sagemaker_reader lacks: an administrator does it then.
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sagemaker_identity_reader')
        AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sagemaker_reader') THEN
-        GRANT sagemaker_reader TO sagemaker_identity_reader;
+        BEGIN
+            GRANT sagemaker_reader TO sagemaker_identity_reader;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'sagemaker_reader not granted to sagemaker_identity_reader: % lacks the admin option',
+                current_user;
+        END;
     END IF;
 END
 $$;
