@@ -8,7 +8,9 @@ metadata, 10,000 tags and a 5 MB description ("one bomb"); three packages with
 10 MB of incompressible customer metadata each ("three records"). Each run is
 `syncer once --full` in a subprocess, its peak resident memory read from the
 kernel (wait4's ru_maxrss). ``--code DIR`` runs the `syncer` package found in
-DIR instead (an older checkout, for a before and after).
+DIR instead (an older checkout, for a before and after: ``git archive <commit>
+syncer migrations | tar -x -C DIR``, then ``ln -s ../../migrations
+DIR/syncer/warehouse/migrations``).
 """
 
 from __future__ import annotations
@@ -66,11 +68,11 @@ SCENARIOS: dict[str, Callable[[Registry], None]] = {
 
 
 def peak_rss_mb(env: dict[str, str], code: str | None) -> tuple[float, int]:
-    if code:
-        env = dict(env, PYTHONPATH=code)
+    # `python -m` puts its working directory first on the path: that decides the code.
     process = subprocess.Popen(
         [sys.executable, "-m", "syncer", "once", "--full"],
         env=env,
+        cwd=code or os.getcwd(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -24,11 +24,11 @@ from aiobotocore.credentials import (
     AioDeferredRefreshableCredentials,
 )
 from aiobotocore.session import AioSession, get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
 from syncer.aws.limits import TargetLimits
 from syncer.aws.registry import SERVICE, RegistrySource
-from syncer.aws.responses import CappedHttpSession, as_received
+from syncer.aws.responses import CappedHttpSession, ResponseTooLarge, as_received
 from syncer.errors import SourceError
 from syncer.logging import remember_secret
 from syncer.models import Target
@@ -204,6 +204,10 @@ class SourcePool:
             outcome = _outcome(response, caught_exception)
             self._stats.record(operation.name, outcome)
             limits.record(operation.name, outcome)
+            if too_large(caught_exception):
+                # The same answer again at every retry (and retried, such
+                # bodies added up in memory): the call fails now.
+                raise caught_exception
 
         events.register(f"before-send.{SERVICE}", before_send)
         events.register(f"needs-retry.{SERVICE}", after_attempt)
@@ -280,6 +284,13 @@ def retry_mode(environ: Mapping[str, str] = os.environ) -> str:
     default, ``legacy``, is never used.
     """
     return "adaptive" if environ.get("AWS_RETRY_MODE", "").strip() == "adaptive" else "standard"
+
+
+def too_large(exc: Any) -> bool:
+    """Whether a call's exception is a response over the size cap (ResponseTooLarge)."""
+    return isinstance(exc, HTTPClientError) and isinstance(
+        exc.kwargs.get("error"), ResponseTooLarge
+    )
 
 
 def _outcome(response: Any, caught_exception: Any) -> str:

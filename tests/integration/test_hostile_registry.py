@@ -121,15 +121,20 @@ async def test_records_too_large_are_skipped_by_name_and_a_huge_response_is_not_
     before = dict(OVERSIZED)
     log = io.StringIO()
     configure_logging("INFO", "json", stream=log)
-    with serve_in_thread(StandIn(registry)) as endpoint:
+    standin = StandIn(registry)
+    with serve_in_thread(standin) as endpoint:
         first = await sync_once(database_url, endpoint, full=True, change_feed=False)
         bomb = registry.create_package(
             "churn",
             created=T0 + 4,
             governance={"CustomerMetadataProperties": {"blob": "x" * 10_000_000}},
         )
+        standin.reset_counters()
         second = await sync_once(database_url, endpoint, full=True, change_feed=False)
     assert first.status == second.status == "succeeded", (first.errors, second.errors)
+    # The groups' page, and the packages' page over the cap: not retried, it would
+    # be the same again (and retried, such bodies added up in memory).
+    assert standin.calls["Search"] == 2
 
     listed = {
         r[0] for r in await db.fetch("SELECT model_package_arn FROM sagemaker.model_packages")
