@@ -591,7 +591,8 @@ class Faults:
     # Operations answered AccessDeniedException ("Search:Model": Search on that resource only).
     deny_operations: set[str] = field(default_factory=set)
     deny_message: str = ""  # the AccessDeniedException's message, if not the default
-    reject_operations: set[str] = field(default_factory=set)  # answered ValidationException, alike
+    deny_code: str = "AccessDeniedException"  # or another client error the denial answers
+    reject_operations: set[str] = field(default_factory=set)  # answered ValidationException
     # The search index: a package shows in Search only this many seconds after its
     # last change, or only once this many package creations and updates came
     # after it (a lag in steps, for deterministic tests); some never show; and
@@ -628,6 +629,7 @@ class StandIn:
         self.faults = faults or Faults()  # also seeds the fault draws
         self.calls: Counter[str] = Counter()  # by operation, every request
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, body), in order
+        self.assumed: list[dict[str, str]] = []  # each sts:AssumeRole request's form
         self.outcomes: Counter[str] = Counter()  # ok, throttled, error, malformed
         self._page_cursor: dict[str, int] = {}
 
@@ -692,7 +694,7 @@ class StandIn:
                 raise ApiError("ValidationException", f"{operation}: invalid request")
             if names & faults.deny_operations:
                 message = faults.deny_message or f"not authorized to perform {operation}"
-                raise ApiError("AccessDeniedException", message)
+                raise ApiError(faults.deny_code, message)
             handler = getattr(self, f"op_{operation}", None)
             if handler is None:
                 raise ApiError("UnknownOperationException", f"{operation} not implemented")
@@ -720,6 +722,8 @@ class StandIn:
         form = await request.post()
         action = form.get("Action")
         self.calls[f"sts:{action}"] += 1
+        if action == "AssumeRole":
+            return self._assume_role({k: str(v) for k, v in form.items()})
         if action != "GetCallerIdentity":
             return web.Response(status=400, text="unsupported")
         account = self.registry.account_id
@@ -732,6 +736,28 @@ class StandIn:
             "</GetCallerIdentityResult>"
             "<ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata>"
             "</GetCallerIdentityResponse>"
+        )
+        return web.Response(text=xml, content_type="text/xml")
+
+    def _assume_role(self, form: dict[str, str]) -> web.Response:
+        """sts:AssumeRole, recorded (``assumed``) with its RoleSessionName and ExternalId."""
+        self.assumed.append(form)
+        account = form["RoleArn"].split(":")[4]
+        role = form["RoleArn"].rsplit("/", 1)[-1]
+        expires = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        xml = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            "<AssumeRoleResult><Credentials>"
+            "<AccessKeyId>ASIASTANDIN</AccessKeyId>"
+            "<SecretAccessKey>standin-assumed-secret</SecretAccessKey>"
+            "<SessionToken>standin-assumed-token</SessionToken>"
+            f"<Expiration>{expires}</Expiration>"
+            "</Credentials><AssumedRoleUser>"
+            f"<Arn>arn:aws:sts::{account}:assumed-role/{role}/{form.get('RoleSessionName')}</Arn>"
+            "<AssumedRoleId>AROASTANDIN:session</AssumedRoleId>"
+            "</AssumedRoleUser></AssumeRoleResult>"
+            "<ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata>"
+            "</AssumeRoleResponse>"
         )
         return web.Response(text=xml, content_type="text/xml")
 
@@ -812,6 +838,12 @@ class StandIn:
         # Faults name a listing: a group's, the unversioned one, or the account's.
         scope = group or ("(unversioned)" if kind == "Unversioned" else "(account)")
         return self._page(items, body, "ModelPackageSummaryList", scope)
+
+    def op_ListAccounts(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Organizations' ListAccounts: an organization of the registry's account alone
+        (paged, so that the paging faults apply to discovery too)."""
+        account = {"Id": self.registry.account_id, "Name": "standin", "State": "ACTIVE"}
+        return self._page([account], body, "Accounts", "(accounts)")
 
     def op_CreateModelPackageGroup(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = self.registry.create_group(

@@ -16,7 +16,7 @@ from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets, target_states
 from syncer.cycle.loop import run_until_stopped
 from syncer.errors import DatabaseError, SyncerError
-from syncer.logging import configure_logging, get_logger, mask_secrets, printable
+from syncer.logging import configure_logging, get_logger, printable, stored_error
 from syncer.models import Target
 from syncer.service import open_service, open_store, run_service, source_options, stop_on_signals
 from syncer.settings import Settings, load_settings, unknown_variables
@@ -24,6 +24,9 @@ from syncer.warehouse.status import read_status
 from syncer.warehouse.tls import unverified_tls
 
 log = get_logger("syncer.cli")
+# Errors printed on the command line: one line, masked and escaped, as stored
+# ones are (syncer.logging.stored_error), with room for a whole DSN error.
+CLI_ERROR_CHARS = 2000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.warning("database.tls_unverified", **tls)
         return asyncio.run(dispatch(args, settings))
     except SyncerError as exc:
-        print(f"syncer: error: {printable(mask_secrets(str(exc)))}", file=sys.stderr)
+        print(f"syncer: error: {stored_error(str(exc), limit=CLI_ERROR_CHARS)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -110,7 +113,7 @@ async def cmd_check(settings: Settings) -> int:
         print(f"ok    database {settings.redacted_database_url()} (schema version {version})")
     except SyncerError as exc:
         problems += 1
-        print(f"FAIL  database: {printable(mask_secrets(str(exc)))}")
+        print(f"FAIL  database: {stored_error(str(exc), limit=CLI_ERROR_CHARS)}")
     try:
         plan = TargetPlan.from_settings(settings, os.environ)
         async with SourcePool(source_options(settings), ApiStats()) as pool:
@@ -122,7 +125,7 @@ async def cmd_check(settings: Settings) -> int:
                 problems += await _check_source(source, settings)
     except SyncerError as exc:
         problems += 1
-        print(f"FAIL  sagemaker: {printable(mask_secrets(str(exc)))}")
+        print(f"FAIL  sagemaker: {stored_error(str(exc), limit=CLI_ERROR_CHARS)}")
     return 2 if problems else 0
 
 
@@ -144,7 +147,9 @@ async def _check_source(source: RegistrySource, settings: Settings) -> int:
             print(f"ok    sagemaker {source.target}{via}: listed {len(page.items)} group(s)")
             break
     except SyncerError as exc:
-        print(f"FAIL  sagemaker {source.target}{via}: {mask_secrets(str(exc))}")
+        print(
+            f"FAIL  sagemaker {source.target}{via}: {stored_error(str(exc), limit=CLI_ERROR_CHARS)}"
+        )
         return 1
     return 0
 
@@ -157,12 +162,26 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
                 "run `syncer migrate` (or `syncer run`) first"
             )
         report = await read_status(store)
+    _one_form_of_errors(report)
     report["targets"] = await _target_report(settings, report["scopes"])
     if as_json:
         print(json.dumps(report, default=_json_default, indent=2))
         return 0
     _print_status(report)
     return 0
+
+
+def _one_form_of_errors(report: dict[str, Any]) -> None:
+    """Every error text of the report in its stored form, for `status` and `status
+    --json` alike: rows a release before this one wrote may hold more."""
+    for section, key in (
+        ("scopes", "last_error"),
+        ("details", "last_error"),
+        ("switched_off", "reason"),
+    ):
+        for row in report[section]:
+            if row.get(key):
+                row[key] = stored_error(row[key])
 
 
 async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -177,7 +196,7 @@ async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> di
         else:  # the base credentials' account: no AWS call just to name it
             current = [Target(a, r) for a, r in in_mirror if r in plan.regions]
     except SyncerError as exc:
-        return {"error": str(exc), "targets": [], "not_targeted": []}
+        return {"error": stored_error(str(exc)), "targets": [], "not_targeted": []}
     groups_rows = {
         (s["account_id"], s["region"]): (
             s["consecutive_failures"],

@@ -17,6 +17,7 @@ deleted (they stay in the tables with deleted_at set, out of the views).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import random
@@ -158,16 +159,43 @@ async def _reconcile(settings: Settings, **source_extra: Any) -> None:
         await service.syncer.run_cycle(full=True, wait=True)
 
 
-def run_demo() -> int:
-    try:
-        import boto3
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        raise ConfigError(
-            "syncer demo needs the demo extra: pip install 'registry-sync[demo]'"
-        ) from None
+# What the demo imports, and from which distribution each comes (the demo extra).
+DEMO_MODULES = {"boto3": "boto3", "moto.server": "moto[server]"}
+EMBEDDED_MODULES = {"pgserver": "pgserver"}
 
+
+def missing_demo_modules(embedded: bool) -> list[str]:
+    """The distributions the demo needs that cannot be imported; ``embedded``: the
+    embedded PostgreSQL's too. Imported, not only looked up: moto's server needs
+    flask and more, which an install of moto alone lacks."""
+    missing = []
+    needed = {**DEMO_MODULES, **(EMBEDDED_MODULES if embedded else {})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pgserver's import warns in a container
+        for module, distribution in needed.items():
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                missing.append(f"{distribution} ({exc.name or module} not found)")
+    return missing
+
+
+def run_demo() -> int:
     user_database = os.environ.get("SYNCER_DATABASE_URL")
+    missing = missing_demo_modules(embedded=not user_database)
+    if missing:
+        alternative = (
+            ""
+            if user_database
+            else ", or set SYNCER_DATABASE_URL to a PostgreSQL of yours instead of the embedded one"
+        )
+        raise ConfigError(
+            f"syncer demo needs the demo extra, which is missing {', '.join(missing)}: "
+            f"pip install 'registry-sync[demo]'{alternative}"
+        )
+    import boto3
+    from moto.server import ThreadedMotoServer
+
     # Settings and the port before anything starts: bad input or a busy port
     # ends the demo with one line, nothing written.
     settings = _demo_settings(user_database or "postgresql://demo@127.0.0.1/demo")

@@ -4,17 +4,6 @@ The CLI maps these to one line and an exit code; the original error stays
 reachable through ``__cause__`` for logs at DEBUG.
 """
 
-import re
-
-# What an error leaves in the tables that sagemaker_reader may select
-# (sync_state.last_error, sync_runs.errors): the first line, which carries
-# the error code, with the principal's role and session names taken out, and
-# bounded. AWS messages go on to echo more (a signature error quotes the
-# canonical request, headers and session token included); the service's own
-# log keeps the whole message, masked.
-STORED_ERROR_CHARS = 300
-_PRINCIPAL_ARN = re.compile(r"\b(arn:aws[a-z-]*:(?:iam|sts)::\d*:)[^\s,;'\"()]+")
-
 
 class SyncerError(Exception):
     """Root of every error this service raises on purpose."""
@@ -63,13 +52,3 @@ def describe(exc: BaseException) -> str:
 def error_message(exc: BaseException) -> str:
     """What to log or record of any error: ours as raised, a driver's as ``describe``."""
     return str(exc) if isinstance(exc, SyncerError) else describe(exc)
-
-
-def stored_error(message: str) -> str:
-    """The form of an error message kept in the database for readers (see above)."""
-    lines = message.strip().splitlines()
-    first = lines[0].strip() if lines else ""
-    first = _PRINCIPAL_ARN.sub(r"\1***", first)
-    if len(first) > STORED_ERROR_CHARS:
-        first = first[: STORED_ERROR_CHARS - 3] + "..."
-    return first

@@ -90,7 +90,13 @@ def dsn_secrets(dsn: str) -> set[str]:
 def remember_secrets(dsn: str) -> None:
     """Mask this DSN's secrets in everything the process prints from now on,
     whatever text they turn up in (a driver's error message, say)."""
-    _known_secrets.update(s for s in dsn_secrets(dsn) if len(s) >= _MIN_KNOWN_SECRET)
+    remember_secret(*dsn_secrets(dsn))
+
+
+def remember_secret(*values: str | None) -> None:
+    """Mask these values (AWS credentials, say) wherever they turn up in what the
+    process prints or stores from now on: an endpoint may echo them in any form."""
+    _known_secrets.update(v for v in values if v and len(v) >= _MIN_KNOWN_SECRET)
 
 
 def mask_secrets(text: str) -> str:
@@ -129,6 +135,28 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
     the terminal nor forge a line of output."""
     pattern = _UNPRINTABLE_BUT_NEWLINE if keep_newlines else _UNPRINTABLE
     return pattern.sub(_escape, text)
+
+
+# What an error leaves in the tables that sagemaker_reader may select
+# (sync_state.last_error, sync_runs.errors, details_state.last_error,
+# feature_availability.reason) and what `status` and `check` print: the first
+# line, which carries the error code, with secrets masked, the principal's role
+# and session names taken out, control characters escaped, and bounded. AWS
+# messages go on to echo more (a signature error quotes the canonical request,
+# headers and session token included); the service's own log keeps the whole
+# message, masked.
+STORED_ERROR_CHARS = 300
+_PRINCIPAL_ARN = re.compile(r"\b(arn:aws[a-z-]*:(?:iam|sts)::\d*:)[^\s,;'\"()]+")
+
+
+def stored_error(message: str, limit: int = STORED_ERROR_CHARS) -> str:
+    """The one form of an error message that is stored for readers or printed (see above)."""
+    lines = mask_secrets(message).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    first = printable(_PRINCIPAL_ARN.sub(r"\1***", first))
+    if len(first) > limit:
+        first = first[: limit - 3] + "..."
+    return first
 
 
 def _printable_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

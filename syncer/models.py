@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,8 +31,32 @@ _FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UT
 UNVERSIONED = ""  # sync_state's group name for the unversioned scope
 
 
+# What one stored record (a summary's raw, a Search record) may take, and how
+# many tags a record may carry: far above what AWS's own field limits allow, so
+# only a buggy or hostile endpoint's records are refused. Each such record is
+# skipped with its ARN and the reason, and counted (OVERSIZED, on /metrics).
+MAX_RECORD_BYTES = 256 * 1024
+MAX_TAGS = 200
+OVERSIZED: Counter[str] = Counter()  # records skipped, by what was too large
+
+
 class InvalidRecord(ValueError):
     """A listed item that cannot be mirrored; the message says why."""
+
+
+class Oversized(InvalidRecord):
+    """A record larger than MAX_RECORD_BYTES, or with more than MAX_TAGS tags."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        OVERSIZED[what] += 1
+
+
+def bounded(text: str, what: str = "record") -> str:
+    """``text`` (a record's JSON), unless it is over MAX_RECORD_BYTES: then Oversized."""
+    if len(text) * 4 > MAX_RECORD_BYTES and (size := len(text.encode())) > MAX_RECORD_BYTES:
+        raise Oversized("record", f"{what} of {size} bytes, over the {MAX_RECORD_BYTES}-byte limit")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +244,7 @@ def _cleaned(item: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 def parse_group(item: dict[str, Any]) -> PackageGroup:
     item, raw = _cleaned(item)
+    bounded(raw, "summary")
     arn, _, _ = _arn(item, "ModelPackageGroupArn")
     _indexed_text(item, "ModelPackageGroupName")
     return PackageGroup(
@@ -238,6 +264,7 @@ def parse_package(item: dict[str, Any], listed_group: str | None = None) -> Pack
     lands in the scope whose sweeps cover it.
     """
     item, raw = _cleaned(item)
+    bounded(raw, "summary")
     arn, region, account_id = _arn(item, "ModelPackageArn")
     life_cycle = item.get("ModelLifeCycle")
     if not isinstance(life_cycle, dict):
@@ -297,6 +324,7 @@ def parse_package_change(record: dict[str, Any]) -> PackageChange:
     # Only the fields used are cleaned and encoded: the rest (inference
     # specification, metrics) can be large and is not stored.
     fields = _clean({k: item[k] for k in (*_CHANGE_KEYS, *MUTABLE_SUMMARY_KEYS) if k in item})
+    bounded(_json(fields), "change")
     arn, _, _ = _arn(fields, "ModelPackageArn")
     life_cycle = fields.get("ModelLifeCycle")
     if not isinstance(life_cycle, dict):

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from syncer.aws.clients import ApiStats, SourceOptions, SourcePool
+from syncer.aws.clients import ApiStats, SourceOptions, SourcePool, session_name
 from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets
 from syncer.cycle.loop import Syncer, run_until_stopped
@@ -44,6 +44,8 @@ def source_options(settings: Settings, **extra: Any) -> SourceOptions:
         page_size=settings.page_size,
         max_attempts=settings.max_attempts,
         api_timeout_seconds=settings.api_timeout_seconds,
+        external_id=settings.external_id,
+        session_name=session_name(),
         **extra,
     )
 
@@ -74,7 +76,7 @@ async def open_service(
         async with SourcePool(source_options(settings, **source_extra), stats) as pool:
             targets = Targets(plan, pool)
             sources = await targets.refresh()
-            metrics = Metrics()
+            metrics = Metrics(per_scope=settings.scope_metrics)
             syncer = Syncer(
                 settings, store, sources, stats, metrics=metrics, stop_event=stop, targets=targets
             )

@@ -8,9 +8,10 @@ reads ``AWS_DEFAULT_REGION`` but containers and most tools set ``AWS_REGION``.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -21,10 +22,15 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from syncer.errors import ConfigError
-from syncer.logging import redact_dsn, remember_secrets
+from syncer.logging import redact_dsn, remember_secret, remember_secrets
 
 ENV_PREFIX = "SYNCER_"
 # Upper bounds keep durations within what timedelta and PostgreSQL's settings
@@ -46,6 +52,49 @@ _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})
 _KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
 
 CommaList = Annotated[list[str], NoDecode]
+# A secret may come from a file instead: SYNCER_<NAME>_FILE names it (a mounted
+# Kubernetes Secret, a compose secret), so that it is in no environment.
+FILE_SUFFIX = "_FILE"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """The secret settings (SecretStr) whose SYNCER_<NAME>_FILE is set, read from that
+    file; its last line break dropped. Both the variable and its file: an error."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = {k.upper(): v for k, v in environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in secret_fields():
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            path = self._environ.get(variable + FILE_SUFFIX)
+            if not path:
+                continue
+            if self._environ.get(variable):
+                raise ConfigError(f"{variable} and {variable}{FILE_SUFFIX} are both set; set one")
+            try:
+                with open(path, encoding="utf-8") as file:
+                    values[name] = file.read().removesuffix("\n").removesuffix("\r")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"{variable}{FILE_SUFFIX}: cannot read {path[:200]!r}: "
+                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}"
+                ) from None
+        return values
+
+
+def secret_fields() -> list[str]:
+    """The settings that hold secrets (and may come from a file)."""
+    return [
+        name
+        for name, field in Settings.model_fields.items()
+        if field.annotation in (SecretStr, SecretStr | None)
+    ]
 
 
 class Settings(BaseSettings):
@@ -60,7 +109,8 @@ class Settings(BaseSettings):
 
     database_url: SecretStr = Field(
         description="PostgreSQL DSN, `postgresql://user@host:port/database`, with `sslmode=` "
-        "and other options as query parameters. Its password is never logged."
+        "and other options as query parameters. Its password is never logged. "
+        "Or `SYNCER_DATABASE_URL_FILE`: a file holding it (a mounted secret)."
     )
     interval_seconds: float = Field(
         30,
@@ -149,6 +199,26 @@ class Settings(BaseSettings):
         description="Mirror governance details from `Search` records: who registered and "
         "approved, notes, tags, metadata, containers, metrics. False stores none.",
     )
+    identities: Literal["keep", "hash", "drop"] = Field(
+        "keep",
+        description="What the details and the change history keep of who registered, modified "
+        "and approved: `keep` the IAM ARNs and Studio profiles; `hash` a keyed hash of each "
+        "(SYNCER_IDENTITY_KEY), so counts per person still work; `drop` nothing. Other than "
+        "`keep`, the Search records are stored without CreatedBy and LastModifiedBy.",
+    )
+    identity_key: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="The secret key of `SYNCER_IDENTITIES=hash` (HMAC-SHA256), at least 16 "
+        "characters; changing it changes every pseudonym. Or `SYNCER_IDENTITY_KEY_FILE`.",
+    )
+    deleted_retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Days after which the history and the details of a package marked deleted "
+        "are purged (at a reconcile); unset: kept.",
+    )
     deployments: bool = Field(
         True,
         description="Mirror models and endpoints from `Search`: which version runs on which "
@@ -161,6 +231,14 @@ class Settings(BaseSettings):
     role_arns: CommaList = Field(
         default_factory=list,
         description="ARNs of IAM roles to assume, one per account to mirror.",
+    )
+    external_id: str | None = Field(
+        None,
+        min_length=2,
+        max_length=1224,
+        pattern=r"^[\w+=,.@:/-]+$",
+        description="`ExternalId` sent with every `sts:AssumeRole`, for member roles whose "
+        "trust policy requires one (deploy/member-role.yaml's `ExternalId`).",
     )
     organization_role_name: str | None = Field(
         None,
@@ -186,6 +264,11 @@ class Settings(BaseSettings):
     http_port: int = Field(
         8080, ge=0, le=65535, description="Port of those endpoints; 0 turns them off."
     )
+    scope_metrics: bool = Field(
+        True,
+        description="`/metrics` has series per group (lag, last success, failures), labelled "
+        "with its name; false: one series per account and region for all its groups.",
+    )
     migrate: bool = Field(
         True,
         description="`run` and `once` apply pending migrations first; false: a separate "
@@ -198,6 +281,17 @@ class Settings(BaseSettings):
         "auto", description="`json` or `console`; `auto` is console on a terminal, else JSON."
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls, os.environ)
+
     @field_validator("regions", "role_arns", "organization_units", "skip_accounts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -205,7 +299,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("group_name_contains", "organization_role_name", mode="before")
+    @field_validator("group_name_contains", "organization_role_name", "external_id", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -223,6 +317,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("identities", mode="before")
+    @classmethod
+    def _lower_identities(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("database_pooler", mode="before")
     @classmethod
@@ -284,6 +383,12 @@ class Settings(BaseSettings):
             if not _ACCOUNT_ID.match(account):
                 raise ValueError(f"not a 12-digit account id: {account[:40]!r}")
         return value
+
+    @model_validator(mode="after")
+    def _hash_needs_a_key(self) -> Settings:
+        if self.identities == "hash" and self.identity_key is None:
+            raise ValueError("SYNCER_IDENTITIES=hash needs SYNCER_IDENTITY_KEY (a secret)")
+        return self
 
     @model_validator(mode="after")
     def _units_need_discovery(self) -> Settings:
@@ -368,6 +473,8 @@ def _values(field: FieldInfo) -> str:
     }
     if not bounds:
         return "text"
+    if "min_length" in bounds and "max_length" not in bounds:
+        return f"at least {bounds['min_length']} characters"
     if "min_length" in bounds:
         return f"{bounds['min_length']} to {bounds['max_length']} characters"
     low = f"{bounds['ge']}" if "ge" in bounds else f"above {bounds['gt']}" if "gt" in bounds else ""
@@ -380,7 +487,8 @@ def _values(field: FieldInfo) -> str:
 def known_variables() -> list[str]:
     """Every SYNCER_* variable that something here reads."""
     names = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
-    return sorted([*names, *_KNOWN_ELSEWHERE])
+    files = [f"{ENV_PREFIX}{name.upper()}{FILE_SUFFIX}" for name in secret_fields()]
+    return sorted([*names, *files, *_KNOWN_ELSEWHERE])
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -413,6 +521,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     remember_secrets(settings.database_url.get_secret_value())
+    if settings.identity_key is not None:
+        remember_secret(settings.identity_key.get_secret_value())
     return settings
 
 

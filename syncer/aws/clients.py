@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ from aiobotocore.credentials import (
     AioDeferredRefreshableCredentials,
 )
 from aiobotocore.session import AioSession, get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
 from syncer.aws.limits import TargetLimits
 from syncer.aws.registry import SERVICE, RegistrySource
-from syncer.aws.responses import as_received
+from syncer.aws.responses import CappedHttpSession, ResponseTooLarge, as_received
 from syncer.errors import SourceError
+from syncer.logging import remember_secret
 from syncer.models import Target
 
 THROTTLE_CODES = frozenset(
@@ -67,12 +69,22 @@ class SourceOptions:
     static_credentials: tuple[str, str] | None = None
     # False: each operation class is paced at the ceiling, as a fixed cap.
     adaptive_rate: bool = True
+    # sts:AssumeRole's ExternalId, and its RoleSessionName (session_name()).
+    external_id: str | None = None
+    session_name: str = "registry-sync"
 
 
 class SourcePool:
     """Opens one client per target and resolves which account each target is."""
 
     def __init__(self, options: SourceOptions, stats: ApiStats) -> None:
+        # Credentials are masked in everything printed or stored: an endpoint
+        # may echo them (a signature error quotes the session token).
+        remember_secret(
+            os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")
+        )
+        if options.static_credentials:
+            remember_secret(options.static_credentials[1])
         self._options = options
         self._stats = stats
         self._stack = contextlib.AsyncExitStack()
@@ -98,6 +110,7 @@ class SourcePool:
             connect_timeout=min(10.0, self._options.api_timeout_seconds),
             read_timeout=self._options.api_timeout_seconds,
             user_agent_appid="registry-sync",
+            http_session_cls=CappedHttpSession,
         )
 
     def _client_kwargs(self) -> dict[str, Any]:
@@ -191,6 +204,10 @@ class SourcePool:
             outcome = _outcome(response, caught_exception)
             self._stats.record(operation.name, outcome)
             limits.record(operation.name, outcome)
+            if too_large(caught_exception):
+                # The same answer again at every retry (and retried, such
+                # bodies added up in memory): the call fails now.
+                raise caught_exception
 
         events.register(f"before-send.{SERVICE}", before_send)
         events.register(f"needs-retry.{SERVICE}", after_attempt)
@@ -209,24 +226,53 @@ class SourcePool:
             ) from exc
         return str(identity["Account"])
 
+    def _assume_role_args(self) -> dict[str, str]:
+        args = {"RoleSessionName": self._options.session_name}
+        if self._options.external_id:
+            args["ExternalId"] = self._options.external_id
+        return args
+
     async def _assumed_session(self, base: AioSession, role_arn: str, region: str) -> AioSession:
         kwargs = self._client_kwargs()
 
         def create_sts(service: str, **creds: Any) -> Any:
             return base.create_client(service, region_name=region, **{**kwargs, **creds})
 
+        source = await base.get_credentials()
+        if source is not None:
+            frozen = await source.get_frozen_credentials()
+            remember_secret(frozen.secret_key, frozen.token)
         fetcher = AioAssumeRoleCredentialFetcher(
             client_creator=create_sts,
-            source_credentials=await base.get_credentials(),
+            source_credentials=source,
             role_arn=role_arn,
-            extra_args={"RoleSessionName": "registry-sync"},
+            extra_args=self._assume_role_args(),
         )
+
+        async def fetch() -> dict[str, Any]:
+            credentials: dict[str, Any] = await fetcher.fetch_credentials()
+            remember_secret(credentials.get("secret_key"), credentials.get("token"))
+            return credentials
+
         session = as_received(self._shares_models(AioSession()))
         # Refreshed before expiry by botocore, per request, for the life of the client.
         session._credentials = AioDeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role"
+            refresh_using=fetch, method="assume-role"
         )
         return session
+
+
+# IAM's rule for a RoleSessionName: 2 to 64 of these characters.
+_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+def session_name(environ: Mapping[str, str] = os.environ) -> str:
+    """The RoleSessionName of every AssumeRole: ``registry-sync@`` and the pod
+    (POD_NAME, else HOSTNAME, which Kubernetes sets to the pod's name), so that
+    member accounts' CloudTrail tells deployments and replicas apart."""
+    where = environ.get("POD_NAME") or environ.get("HOSTNAME") or ""
+    name = f"registry-sync@{_SESSION_UNSAFE.sub('-', where)}" if where else "registry-sync"
+    return name[:64]
 
 
 def retry_mode(environ: Mapping[str, str] = os.environ) -> str:
@@ -238,6 +284,13 @@ def retry_mode(environ: Mapping[str, str] = os.environ) -> str:
     default, ``legacy``, is never used.
     """
     return "adaptive" if environ.get("AWS_RETRY_MODE", "").strip() == "adaptive" else "standard"
+
+
+def too_large(exc: Any) -> bool:
+    """Whether a call's exception is a response over the size cap (ResponseTooLarge)."""
+    return isinstance(exc, HTTPClientError) and isinstance(
+        exc.kwargs.get("error"), ResponseTooLarge
+    )
 
 
 def _outcome(response: Any, caught_exception: Any) -> str:

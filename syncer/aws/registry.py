@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
@@ -81,7 +81,7 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_package_groups", "ModelPackageGroupSummaryList", params
         ):
-            yield parse_all(items, parse_group, "ModelPackageGroupArn", str(self.target), last)
+            yield parse_all(items, parse_group, "ModelPackageGroupArn", self.target, last)
 
     async def list_packages(
         self, group_name: str | None, created_after: datetime | None
@@ -108,7 +108,7 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_packages", "ModelPackageSummaryList", params
         ):
-            yield parse_all(items, parse, "ModelPackageArn", str(self.target), last)
+            yield parse_all(items, parse, "ModelPackageArn", self.target, last)
 
     async def list_account_packages(
         self,
@@ -132,14 +132,14 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_packages", "ModelPackageSummaryList", params
         ):
-            yield parse_all(items, parse_package, "ModelPackageArn", str(self.target), last)
+            yield parse_all(items, parse_package, "ModelPackageArn", self.target, last)
 
     async def latest_change(self) -> datetime | None:
         """When the target's most recently modified package changed (None: it has no package)."""
         request = dict(SEARCH_PACKAGES, SortOrder="Descending", MaxResults=1)
         response = await _translate("search", self._client.search(**request))
         # The newest of what came back, should a server ignore the sort or the limit.
-        page = parse_all(response.get("Results") or [], parse_package_change, "", str(self.target))
+        page = parse_all(response.get("Results") or [], parse_package_change, "", self.target)
         return max((c.last_modified for c in page.items), default=None)
 
     async def changed_packages(
@@ -162,7 +162,7 @@ class RegistrySource:
             },
         )
         async for items, last in self._pages("search", "Results", params, required=False):
-            page = parse_all(items, parse_package_change, "", str(self.target), last)
+            page = parse_all(items, parse_package_change, "", self.target, last)
             yield replace(page, received=items)
 
     async def search_records(
@@ -206,46 +206,72 @@ class RegistrySource:
     async def _pages(
         self, method: str, key: str, params: dict[str, Any], *, required: bool = True
     ) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
-        """Each page's items, and whether it is the last.
-
-        Follow NextToken to its end, not to the first empty page: list calls
-        may return empty pages that still carry a token. A token seen before,
-        too many empty pages in a row or too many pages end the listing with
-        an error: the scope fails, and says why.
-        """
-        seen_tokens: set[str] = set()
-        token: str | None = None
-        pages = empty_run = 0
+        """Each page's items, and whether it is the last (see ``follow_tokens``)."""
         call = getattr(self._client, method)
-        while True:
-            if pages >= self.max_pages:
-                raise ListingError(
-                    f"{method}: more than {self.max_pages} pages, each with a new NextToken; "
-                    "stopped the listing"
-                )
-            if empty_run >= self.max_empty_pages:
-                raise ListingError(
-                    f"{method}: {empty_run} empty pages in a row, each with a new NextToken; "
-                    "stopped the listing"
-                )
+
+        def fetch(token: str | None) -> Awaitable[dict[str, Any]]:
             request = dict(params, MaxResults=self._page_size)
             if token:
                 request["NextToken"] = token
-            response = await _translate(method, call(**request))
-            items = response.get(key)
-            if items is None and not required:  # Search may leave out an empty result list
-                items = []
-            if not isinstance(items, list):
-                raise ListingError(f"{method}: response has no {key} list")
-            token = response.get("NextToken")
-            pages += 1
-            empty_run = 0 if items else empty_run + 1
-            yield items, not token
-            if not token:
-                return
-            if token in seen_tokens:
-                raise ListingError(f"{method}: NextToken repeated after {len(seen_tokens)} pages")
-            seen_tokens.add(token)
+            return _translate(method, call(**request))
+
+        async for page in follow_tokens(
+            method,
+            fetch,
+            key,
+            required=required,
+            max_pages=self.max_pages,
+            max_empty_pages=self.max_empty_pages,
+        ):
+            yield page
+
+
+async def follow_tokens(
+    method: str,
+    fetch: Callable[[str | None], Awaitable[dict[str, Any]]],
+    key: str,
+    *,
+    required: bool = True,
+    max_pages: int,
+    max_empty_pages: int,
+) -> AsyncIterator[tuple[list[dict[str, Any]], bool]]:
+    """Each page's items (``response[key]``), and whether it is the last, of any
+    paginated AWS call: ``fetch(token)`` makes one call.
+
+    Follow NextToken to its end, not to the first empty page: list calls
+    may return empty pages that still carry a token. A token seen before,
+    too many empty pages in a row or too many pages end the listing with
+    an error: the caller fails, and says why.
+    """
+    seen_tokens: set[str] = set()
+    token: str | None = None
+    pages = empty_run = 0
+    while True:
+        if pages >= max_pages:
+            raise ListingError(
+                f"{method}: more than {max_pages} pages, each with a new NextToken; "
+                "stopped the listing"
+            )
+        if empty_run >= max_empty_pages:
+            raise ListingError(
+                f"{method}: {empty_run} empty pages in a row, each with a new NextToken; "
+                "stopped the listing"
+            )
+        response = await fetch(token)
+        items = response.get(key)
+        if items is None and not required:  # Search may leave out an empty result list
+            items = []
+        if not isinstance(items, list):
+            raise ListingError(f"{method}: response has no {key} list")
+        token = response.get("NextToken")
+        pages += 1
+        empty_run = 0 if items else empty_run + 1
+        yield items, not token
+        if not token:
+            return
+        if token in seen_tokens:
+            raise ListingError(f"{method}: NextToken repeated after {len(seen_tokens)} pages")
+        seen_tokens.add(token)
 
 
 def whole_seconds(moment: datetime) -> str:
@@ -261,14 +287,28 @@ def _creation_filter(operator: str, moment: datetime) -> dict[str, str]:
 SKIPPED_EXAMPLES = 5
 
 
+class Owned(Protocol):
+    """A parsed record: it names its ARN."""
+
+    @property
+    def arn(self) -> str: ...
+
+
+R = TypeVar("R", bound=Owned)
+
+
 def parse_all(
     items: Iterable[Any],
-    parse: Callable[[dict[str, Any]], T],
+    parse: Callable[[dict[str, Any]], R],
     key: str,
-    where: str,
+    target: Target,
     last: bool = True,
-) -> Page[T]:
-    parsed: list[T] = []
+) -> Page[R]:
+    """Each item parsed, or skipped with its reason: one log line per page names the
+    first few. An item whose ARN is of another account or region than the target's
+    that returned it is skipped too: a listing, the change feed and the details store
+    what they read under the target they read it from, and nothing else."""
+    parsed: list[R] = []
     skipped_arns: list[str] = []
     examples: list[tuple[str | None, str]] = []
     skipped = 0
@@ -276,7 +316,9 @@ def parse_all(
         try:
             if not isinstance(item, dict):
                 raise InvalidRecord(f"item is a {type(item).__name__}, not an object")
-            parsed.append(parse(item))
+            record = parse(item)
+            _check_owner(record.arn, target)
+            parsed.append(record)
         except InvalidRecord as exc:
             skipped += 1
             arn = item.get(key) if isinstance(item, dict) else None
@@ -288,13 +330,24 @@ def parse_all(
     if skipped:
         log.warning(
             "source.items_skipped",
-            target=where,
+            target=str(target),
             count=skipped,
             sample_arn=examples[0][0],
             reason=examples[0][1],
             examples=examples,
         )
     return Page(parsed, skipped_arns, skipped, last)
+
+
+def _check_owner(arn: str, target: Target) -> None:
+    """Raise InvalidRecord unless the ARN names the target's account and region."""
+    parts = arn.split(":", 5)
+    region, account = (parts[3], parts[4]) if len(parts) == 6 else ("", "")
+    if (account, region) != (target.account_id, target.region):
+        raise InvalidRecord(
+            f"of account {account[:20]!r} in region {region[:30]!r}, not of the target "
+            f"{target} that returned it"
+        )
 
 
 def _searched_arn(item: Any) -> Any:

@@ -16,6 +16,10 @@ listings that fill the mirror that walk does nothing wanted:
 And the walk is a large share of each listing call's CPU. So their bodies are
 returned as decoded JSON. Every other response, errors included, goes through
 botocore's parser unchanged.
+
+No response body is read past ``MAX_RESPONSE_BYTES``: a buggy or hostile
+endpoint could otherwise send one as large as it likes, and decoding it takes
+several times its size (the call fails with one line instead).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
+from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from aiobotocore.session import AioSession
 
@@ -74,3 +80,45 @@ def as_received(session: AioSession) -> AioSession:
     factory.set_parser_defaults(timestamp_parser=_as_sent)
     session.register_component("response_parser_factory", factory)
     return session
+
+
+# Far above what a page of 100 genuine records takes (AWS's own field limits),
+# and far below what would endanger the process's memory limit.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+class ResponseTooLarge(aiohttp.ClientError):
+    """A response body over MAX_RESPONSE_BYTES: not read further, not decoded."""
+
+
+class CappedResponse(aiohttp.ClientResponse):
+    """An aiohttp response whose body is read only up to MAX_RESPONSE_BYTES."""
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            if (self.content_length or 0) > MAX_RESPONSE_BYTES:
+                self.close()
+                raise ResponseTooLarge(_too_large(self.content_length))
+            body = bytearray()
+            while chunk := await self.content.read(_CHUNK):
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    self.close()
+                    raise ResponseTooLarge(_too_large(None))
+            self._body = bytes(body)
+        return await super().read()
+
+
+def _too_large(length: int | None) -> str:
+    said = f" of {length} bytes" if length is not None else ""
+    return f"response body{said} over the {MAX_RESPONSE_BYTES}-byte limit; not read"
+
+
+class CappedHttpSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore has no types
+    """aiobotocore's HTTP session with its responses' bodies capped (CappedResponse)."""
+
+    async def _get_session(self, proxy_url: Any) -> aiohttp.ClientSession:
+        session: aiohttp.ClientSession = await super()._get_session(proxy_url)
+        session._response_class = CappedResponse  # aiohttp's own hook for it
+        return session

@@ -22,7 +22,7 @@ come back if it returns). ``sync_state`` keeps when it was last listed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
 from syncer.aws.clients import SourcePool
-from syncer.aws.registry import RegistrySource
+from syncer.aws.registry import RegistrySource, follow_tokens
 from syncer.errors import SourceError
 from syncer.logging import get_logger
 from syncer.models import Target
@@ -116,10 +116,13 @@ async def list_active_accounts(client: Any, units: Sequence[str] = ()) -> list[A
         while pending:
             parent = pending.pop()
             found += await _accounts(client, "list_accounts_for_parent", {"ParentId": parent})
-            async for page in _pages(
-                client, "list_children", {"ParentId": parent, "ChildType": "ORGANIZATIONAL_UNIT"}
+            async for children in _pages(
+                client,
+                "list_children",
+                {"ParentId": parent, "ChildType": "ORGANIZATIONAL_UNIT"},
+                "Children",
             ):
-                for child in page.get("Children") or []:
+                for child in children:
                     if child["Id"] not in seen:
                         seen.add(child["Id"])
                         pending.append(child["Id"])
@@ -129,22 +132,25 @@ async def list_active_accounts(client: Any, units: Sequence[str] = ()) -> list[A
 
 async def _accounts(client: Any, method: str, params: dict[str, Any]) -> list[Account]:
     accounts = []
-    async for page in _pages(client, method, params):
-        for item in page.get("Accounts") or []:
+    async for items in _pages(client, method, params, "Accounts"):
+        for item in items:
             # `State` replaces `Status` (deprecated in 2025); either says ACTIVE.
             if (item.get("State") or item.get("Status")) == ACTIVE:
                 accounts.append(Account(str(item["Id"]), str(item.get("Name") or "")))
     return accounts
 
 
-async def _pages(client: Any, method: str, params: dict[str, Any]) -> Any:
+async def _pages(
+    client: Any, method: str, params: dict[str, Any], key: str
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Each page's items, bounded as the SageMaker listings are (a repeated token,
+    too many pages or too many empty pages in a row end discovery with an error)."""
     call = getattr(client, method)
-    token: str | None = None
-    seen: set[str] = set()
-    while True:
+
+    async def fetch(token: str | None) -> dict[str, Any]:
         request = dict(params, NextToken=token) if token else dict(params)
         try:
-            response = await call(**request)
+            response: dict[str, Any] = await call(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise SourceError(
@@ -153,11 +159,17 @@ async def _pages(client: Any, method: str, params: dict[str, Any]) -> Any:
             ) from exc
         except (BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
             raise SourceError(f"organizations: {type(exc).__name__}: {exc}") from exc
-        yield response
-        token = response.get("NextToken")
-        if not token or token in seen:
-            return
-        seen.add(token)
+        return response
+
+    async for items, _ in follow_tokens(
+        f"organizations:{method}",
+        fetch,
+        key,
+        required=False,
+        max_pages=RegistrySource.max_pages,
+        max_empty_pages=RegistrySource.max_empty_pages,
+    ):
+        yield [item for item in items if isinstance(item, dict)]
 
 
 class Targets:

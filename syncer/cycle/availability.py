@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from syncer.cycle.metrics import Metrics
-from syncer.errors import SourceError, stored_error
-from syncer.logging import get_logger
+from syncer.errors import SourceError
+from syncer.logging import get_logger, stored_error
 from syncer.models import Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store

@@ -22,8 +22,8 @@ from syncer.cycle.availability import Availability, refusal
 from syncer.cycle.metrics import Metrics
 from syncer.deployments.store import DeploymentsStore
 from syncer.deployments.sync import sync_deployments
-from syncer.errors import SyncerError, error_message, stored_error
-from syncer.logging import get_logger
+from syncer.errors import SyncerError, error_message
+from syncer.logging import get_logger, stored_error
 from syncer.models import Target
 from syncer.warehouse.store import CONNECTION_ERRORS, Store
 

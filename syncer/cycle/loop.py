@@ -31,13 +31,15 @@ from syncer.cycle.feed.state import FeedState
 from syncer.cycle.lease import CycleLease, LeaseState, Standby, deployment_key
 from syncer.cycle.metrics import Metrics, refresh_scope_metrics
 from syncer.cycle.plan import Plan
+from syncer.cycle.privacy import Privacy
 from syncer.cycle.progress import Progress
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult, Runs
 from syncer.cycle.target import Services, TargetCycle
+from syncer.details.identities import Identities
 from syncer.details.store import DetailsStore
-from syncer.errors import SyncerError, error_message, stored_error
-from syncer.logging import get_logger
+from syncer.errors import SyncerError, error_message
+from syncer.logging import get_logger, stored_error
 from syncer.models import Target
 from syncer.settings import Settings
 from syncer.warehouse.store import CONNECTION_ERRORS, Store
@@ -78,7 +80,7 @@ class Syncer:
         # Re-resolved at the start of every cycle this replica leads (discovery).
         self._targets = targets
         self._stats = stats
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics or Metrics(per_scope=settings.scope_metrics)
         self._metrics.track_api(stats)
         self._metrics.track_limits(
             lambda: {s.target: s.limits for s in self._sources if s.limits is not None}
@@ -104,7 +106,15 @@ class Syncer:
                 effect="approval, status and stage changes wait for the next reconcile",
             ),
             rates=RateRecorder(store),
-            details=DetailsStore(store),
+            details=DetailsStore(store, Identities.from_settings(settings)),
+            details_on=Availability(
+                "details",
+                store,
+                self._metrics,
+                now,
+                effect="governance details are not read (what is stored stays)",
+            ),
+            privacy=Privacy(store, settings),
         )
         self.cycles_completed = 0
         # The last plan of each target (tests and benchmarks read it).

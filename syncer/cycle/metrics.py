@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from syncer.aws.clients import ApiStats
 from syncer.aws.limits import CLASSES, TargetLimits
 from syncer.aws.targets import TARGET_STATES, target_states
-from syncer.models import Target
+from syncer.models import OVERSIZED, Target
 from syncer.warehouse.status import scope_lags
 from syncer.warehouse.store import Store
 
@@ -48,8 +48,15 @@ class ScopeState:
     consecutive_failures: int
 
 
+# The scope label of a target's groups taken together (SYNCER_SCOPE_METRICS=false).
+ALL_GROUPS = "(all groups)"
+
+
 class Metrics:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *, per_scope: bool = True) -> None:
+        # False: a target's groups share one series per family (their label values
+        # are names anyone who may create a group chooses, and their number too).
+        self.per_scope = per_scope
         self.registry = CollectorRegistry()
         r = self.registry
         self.cycles = Counter(
@@ -114,6 +121,7 @@ class Metrics:
             self.targets.labels(state)
         self._scopes = _ScopeCollector(clock)
         r.register(self._scopes)
+        r.register(_OversizedCollector())
         self._api: _ApiCollector | None = None
         self._features = Gauge(
             "syncer_feature_up",
@@ -150,7 +158,30 @@ class Metrics:
 
     def set_scopes(self, states: Mapping[tuple[str, str, str], ScopeState]) -> None:
         """Replace the per-scope gauges (scopes that vanished disappear)."""
-        self._scopes.states = dict(states)
+        self._scopes.states = dict(states) if self.per_scope else all_groups(states)
+
+
+def all_groups(
+    states: Mapping[tuple[str, str, str], ScopeState],
+) -> dict[tuple[str, str, str], ScopeState]:
+    """The states with each target's groups taken together as ALL_GROUPS: the largest
+    lag, the oldest last success, the most failures; the other scopes as they are."""
+    kept: dict[tuple[str, str, str], ScopeState] = {}
+    groups: dict[tuple[str, str, str], list[ScopeState]] = {}
+    for (account, region, scope), state in states.items():
+        if scope.startswith("("):  # (groups), (unversioned), (changes): not a group's name
+            kept[(account, region, scope)] = state
+        else:
+            groups.setdefault((account, region, ALL_GROUPS), []).append(state)
+    for key, members in groups.items():
+        marks = [m.watermark for m in members if m.watermark is not None]
+        successes = [m.last_success for m in members if m.last_success is not None]
+        kept[key] = ScopeState(
+            watermark=min(marks, default=None),
+            last_success=min(successes, default=None),
+            consecutive_failures=max(m.consecutive_failures for m in members),
+        )
+    return kept
 
 
 class _ApiCollector(Collector):
@@ -175,6 +206,19 @@ class _ApiCollector(Collector):
             "SageMaker attempts answered with a throttling error.",
             value=throttled,
         )
+
+
+class _OversizedCollector(Collector):
+    def collect(self) -> Iterable[Metric]:
+        oversized = CounterMetricFamily(
+            "syncer_records_oversized",
+            "Records skipped as too large (what: record, over 256 kB; tags, over 200), "
+            "each with a log line naming its ARN (source.items_skipped).",
+            labels=["what"],
+        )
+        for what in ("record", "tags"):
+            oversized.add_metric([what], OVERSIZED[what])
+        yield oversized
 
 
 class _LimitsCollector(Collector):

@@ -18,19 +18,20 @@ import asyncpg
 
 from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
-from syncer.cycle.availability import Availability
+from syncer.cycle.availability import Availability, refusal
 from syncer.cycle.deployments import resolve_model_packages, sync_target_deployments
 from syncer.cycle.feed.changes import ChangeFeed
 from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import Reach, ScopeResult, Stopped, discover, sync_account, sync_scope
 from syncer.cycle.metrics import Metrics
 from syncer.cycle.plan import Inputs, Plan, named_scopes, plan_cycle
+from syncer.cycle.privacy import Privacy
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
 from syncer.details.sync import Reading, details_budget, sync_details
-from syncer.errors import SyncerError, error_message, stored_error
-from syncer.logging import get_logger
+from syncer.errors import SyncerError, error_message
+from syncer.logging import get_logger, stored_error
 from syncer.models import UNVERSIONED, Scope
 from syncer.settings import Settings
 from syncer.warehouse.store import (
@@ -64,6 +65,8 @@ class Services:
     feed: Availability
     rates: RateRecorder
     details: DetailsStore
+    details_on: Availability  # the details' Search, switched off where it is refused
+    privacy: Privacy  # what the mirror may hold, enforced at each reconcile
 
 
 class TargetCycle:
@@ -102,6 +105,8 @@ class TargetCycle:
         target, settings, store = self._target, self._settings, self._store
         if self._source.limits is not None:
             await self._s.rates.resume(target, self._source.limits)
+        if self._full:
+            await self._s.privacy.enforce(target)
         # Read before this cycle moves anything.
         watermarks = await store.watermarks(target)
         inputs = Inputs(
@@ -363,13 +368,17 @@ class TargetCycle:
     async def _sync_details(self, full: bool) -> None:
         """The target's governance-details reads (syncer/details/sync.py), after the feed.
 
-        A failure (Search denied, say) is logged and recorded in details_state;
-        it leaves the details as they were and the cycle's outcome alone.
+        SageMaker refusing their Search switches them off for the target for a
+        while, as the change feed is (one warning, `syncer status`); another
+        failure is logged and recorded in details_state. Either leaves the
+        details as they were and the cycle's outcome alone.
         """
         if self._stopping:
             return
-        s = self._settings
+        s, available = self._settings, self._s.details_on
         try:
+            if not await available.usable(self._target, full=full):
+                return
             # Its windows take slots as the listings' do; the rate cap applies to
             # its calls as to every call.
             await sync_details(
@@ -388,8 +397,14 @@ class TargetCycle:
                 name_contains=s.group_name_contains,
                 include_unversioned=s.include_unversioned,
             )
+            await available.worked(self._target)
         except Exception as exc:
             message = error_message(exc)
+            code = refusal(exc)
+            if code is not None:
+                with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
+                    await available.refused(self._target, code, message)
+                return
             known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
             log.warning(
                 "details.failed",
@@ -399,7 +414,8 @@ class TargetCycle:
             )
             with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
                 await self._s.details.failed(self._target, stored_error(message))
-        self._s.beat()
+        finally:
+            self._s.beat()
 
     async def _record_rates(self) -> None:
         """The target's allowed rates and throttles, for `syncer status`."""

@@ -208,7 +208,7 @@ async def _store_endpoints(
     items: list[dict[str, Any]],
 ) -> tuple[list[EndpointRecord], dict[str, str]]:
     """A page of endpoints; the records, and those that changed lately (name -> ARN)."""
-    page = parse_all(items, parse_endpoint, "", f"{source.target} (endpoints)")
+    page = parse_all(items, parse_endpoint, "", source.target)
     result.calls += 1
     result.endpoints_read += len(items)
     result.skipped += page.skipped
@@ -230,7 +230,7 @@ async def _store_models(
     async for items, _ in source.search_pages(request):
         if stop.is_set():
             return
-        page = parse_all(items, parse_model, "", f"{source.target} (models)")
+        page = parse_all(items, parse_model, "", source.target)
         result.calls += 1
         result.models_read += len(items)
         result.skipped += page.skipped

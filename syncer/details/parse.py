@@ -22,12 +22,15 @@ from datetime import datetime
 from typing import Any
 
 from syncer.models import (
+    MAX_TAGS,
     InvalidRecord,
+    Oversized,
     _arn,
     _cleaned,
     _json,
     _require,
     _text,
+    bounded,
     parse_timestamp,
     user_context,
 )
@@ -76,6 +79,7 @@ class PackageDetails:
 @dataclass(frozen=True, slots=True)
 class GroupDetails:
     arn: str
+    name: str | None
     created_by_arn: str | None
     created_by_user_profile: str | None
     tags: str | None
@@ -88,6 +92,7 @@ def parse_package_details(result: dict[str, Any]) -> PackageDetails:
     if not isinstance(item, dict):
         raise InvalidRecord("search result has no ModelPackage object")
     item, record = _without_withheld(*_cleaned(item))
+    bounded(record)
     arn, _, _ = _arn(item, "ModelPackageArn")
     created_by = user_context(item.get("CreatedBy"))
     modified_by = user_context(item.get("LastModifiedBy"))
@@ -145,10 +150,12 @@ def parse_group_details(result: dict[str, Any]) -> GroupDetails:
     if not isinstance(item, dict):
         raise InvalidRecord("search result has no ModelPackageGroup object")
     item, record = _cleaned(item)
+    bounded(record)
     arn, _, _ = _arn(item, "ModelPackageGroupArn")
     created_by = user_context(item.get("CreatedBy"))
     return GroupDetails(
         arn=arn,
+        name=_text(item, "ModelPackageGroupName"),
         created_by_arn=created_by[0],
         created_by_user_profile=created_by[1],
         tags=_tags(item.get("Tags")),
@@ -158,10 +165,16 @@ def parse_group_details(result: dict[str, Any]) -> GroupDetails:
 
 def in_scope(details: PackageDetails, name_contains: str | None, include_unversioned: bool) -> bool:
     """Whether the package belongs to what the mirror lists (SYNCER_GROUP_NAME_CONTAINS,
-    SYNCER_INCLUDE_UNVERSIONED): Search returns every package of the account."""
+    SYNCER_INCLUDE_UNVERSIONED, as the listings apply them): Search returns every
+    package of the account."""
     if details.group_name is None:
-        return include_unversioned and not name_contains
-    return not name_contains or name_contains in details.group_name
+        return include_unversioned
+    return group_in_scope(details.group_name, name_contains)
+
+
+def group_in_scope(name: str | None, name_contains: str | None) -> bool:
+    """Whether a group is one the mirror lists (SYNCER_GROUP_NAME_CONTAINS)."""
+    return not name_contains or (name is not None and name_contains in name)
 
 
 def _without_withheld(item: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
@@ -224,6 +237,8 @@ def _tags(value: Any) -> str | None:
     """[{Key, Value}] as a JSON object; None when the record carried no Tags."""
     if not isinstance(value, list):
         return None
+    if len(value) > MAX_TAGS:
+        raise Oversized("tags", f"{len(value)} tags, over the limit of {MAX_TAGS}")
     tags = {
         t["Key"]: _str(t.get("Value", "")) for t in _dicts(value) if isinstance(t.get("Key"), str)
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from syncer.details.identities import Identities
 from syncer.details.parse import GroupDetails, PackageDetails
 from syncer.models import Target
 from syncer.warehouse.sql import QUERIES
@@ -35,9 +36,11 @@ class DetailsState:
 
 
 class DetailsStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, identities: Identities | None = None) -> None:
         # Through the store's transactions, which carry the service's settings.
         self._store = store
+        # What is kept of identities (SYNCER_IDENTITIES): every write goes through it.
+        self._identities = identities or Identities()
 
     async def state(self, target: Target) -> DetailsState | None:
         async with self._store.transaction() as conn:
@@ -62,12 +65,13 @@ class DetailsStore:
         if not details:
             return 0
         async with self._store.transaction() as conn:
-            return await _upsert_packages(conn, details)
+            return await self._upsert_packages(conn, details)
 
     async def store_groups(self, details: Sequence[GroupDetails]) -> int:
         if not details:
             return 0
         rows = sorted({d.arn: d for d in details}.values(), key=lambda d: d.arn)
+        rows = [self._identities.group(d) for d in rows]
         async with self._store.transaction() as conn:
             written = await conn.fetchval(
                 QUERIES["upsert_group_details"],
@@ -107,17 +111,19 @@ class DetailsStore:
                 )
             )
 
+    async def _upsert_packages(
+        self, conn: asyncpg.Connection, details: Sequence[PackageDetails]
+    ) -> int:
+        rows = sorted({d.arn: d for d in details}.values(), key=lambda d: d.arn)
+        rows = [self._identities.package(d) for d in rows]
+        written = await conn.fetchval(QUERIES["upsert_package_details"], *_columns(rows))
+        return int(written)
+
     async def failed(self, target: Target, error: str) -> None:
         async with self._store.transaction() as conn:
             await conn.execute(
                 QUERIES["details_failed"], target.account_id, target.region, error[:2000]
             )
-
-
-async def _upsert_packages(conn: asyncpg.Connection, details: Sequence[PackageDetails]) -> int:
-    rows = sorted({d.arn: d for d in details}.values(), key=lambda d: d.arn)
-    written = await conn.fetchval(QUERIES["upsert_package_details"], *_columns(rows))
-    return int(written)
 
 
 def _columns(rows: Sequence[PackageDetails]) -> list[list[Any]]:

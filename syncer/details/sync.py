@@ -29,10 +29,15 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from syncer.aws.registry import RegistrySource, parse_all
-from syncer.details.parse import in_scope, parse_group_details, parse_package_details
+from syncer.details.parse import (
+    group_in_scope,
+    in_scope,
+    parse_group_details,
+    parse_package_details,
+)
 from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
-from syncer.models import EPOCH, InvalidRecord, parse_timestamp
+from syncer.models import EPOCH, InvalidRecord, Target, parse_timestamp
 from syncer.windows import Interrupted, Progress, Slots, Window, list_windows, tiled
 
 log = get_logger(__name__)
@@ -42,7 +47,6 @@ SECOND = timedelta(seconds=1)
 # Share of a cycle's calls (SYNCER_MAX_REQUESTS_PER_SECOND x SYNCER_INTERVAL_SECONDS)
 # a details pass may use: 30,000 packages a cycle at the defaults.
 BUDGET_SHARE = 0.1
-DENIED = "AccessDenied"
 
 Action = Literal["none", "resume", "full", "recent", "groups"]
 
@@ -77,10 +81,9 @@ def plan_details(
     packages_missing_since: datetime | None,
     groups_missing: bool,
 ) -> DetailsPlan:
-    """What this cycle reads, from the target's state; no I/O."""
-    denied = state is not None and DENIED in (state.last_error or "")
-    if denied and not full_cycle:
-        return DetailsPlan("none", reason="Search denied; tried again at the next reconcile")
+    """What this cycle reads, from the target's state; no I/O. Where SageMaker refuses
+    the details' Search, the cycle switches them off before any plan
+    (syncer/cycle/availability.py)."""
     if state is not None and state.pass_started_at is not None:
         if state.pass_cursor is None:
             return DetailsPlan("resume", state.pass_from, reason="a pass was cut short")
@@ -155,10 +158,11 @@ async def sync_details(
         async for items, _ in source.search_records("ModelPackageGroup"):
             if reading.stop.is_set():
                 return result
-            groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", str(target))
+            groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", target)
             result.pages += 1
             result.skipped += groups.skipped
-            result.groups_written += await store.store_groups(groups.items)
+            wanted_groups = [g for g in groups.items if group_in_scope(g.name, name_contains)]
+            result.groups_written += await store.store_groups(wanted_groups)
     if plan.action == "groups":
         result.complete = True
         return result
@@ -225,7 +229,7 @@ async def read_pass(
             before = min(window.end or started, started - scope.lookback)
             if await store.live_between(target, window.start or EPOCH, before):
                 raise RangesIgnored
-        parsed = parse_all(items, parse_package_details, "ModelPackageArn", str(target), last)
+        parsed = parse_all(items, parse_package_details, "ModelPackageArn", target, last)
         wanted = [
             d for d in parsed.items if in_scope(d, scope.name_contains, scope.include_unversioned)
         ]
@@ -280,14 +284,14 @@ def newest_record(page: tuple[list[dict[str, Any]], bool]) -> datetime | None:
 
 async def store_feed_details(
     store: DetailsStore,
-    where: str,
+    target: Target,
     received: list[dict[str, Any]],
     *,
     name_contains: str | None,
     include_unversioned: bool,
 ) -> int:
     """The details of a change-feed page's records (read anyway: no extra call)."""
-    page = parse_all(received, parse_package_details, "ModelPackageArn", where)
+    page = parse_all(received, parse_package_details, "ModelPackageArn", target)
     return await store.store_packages(
         [d for d in page.items if in_scope(d, name_contains, include_unversioned)]
     )

@@ -103,9 +103,26 @@ def transaction_settings(statement_timeout_seconds: float) -> tuple[str, str]:
     return str(timeout_ms), str(2 * timeout_ms)
 
 
+# What a transaction-mode pooler answers to asyncpg's named prepared statements
+# when SYNCER_DATABASE_POOLER is not set: a statement prepared on one server
+# connection is missing (or already taken) on the next.
+PREPARED_STATEMENT_ERRORS = (
+    asyncpg.exceptions.InvalidSQLStatementNameError,
+    asyncpg.exceptions.DuplicatePreparedStatementError,
+)
+POOLER_MISSING = (
+    "a transaction-mode pooler (PgBouncer, a pooled endpoint) sits in front of PostgreSQL: "
+    "set SYNCER_DATABASE_POOLER=transaction"
+)
+
+
 class Store:
-    def __init__(self, pool: asyncpg.Pool, statement_timeout_seconds: float = 60.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, statement_timeout_seconds: float = 60.0, pooler: str = "none"
+    ) -> None:
         self._pool = pool
+        self._pooler = pooler
+        self._pooler_told = False
         self._settings = transaction_settings(statement_timeout_seconds)
         # The page write's own bound on lock waits (migration 0013), in ms.
         self._lock_timeout_ms = int(self._settings[0])
@@ -140,7 +157,7 @@ class Store:
                 f"cannot connect to {redact_dsn(dsn)}: {mask_secrets(describe(exc))}"
             ) from exc
         try:
-            yield cls(pool, statement_timeout_seconds)
+            yield cls(pool, statement_timeout_seconds, pooler)
         finally:
             await pool.close()
 
@@ -151,9 +168,22 @@ class Store:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection in a transaction that carries the service's settings."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(QUERIES["transaction_settings"], *self._settings)
-            yield conn
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(QUERIES["transaction_settings"], *self._settings)
+                yield conn
+        except PREPARED_STATEMENT_ERRORS as exc:
+            if self._pooler != "none":
+                raise
+            raise self._pooler_missing(exc) from exc
+
+    def _pooler_missing(self, exc: Exception) -> DatabaseError:
+        """A prepared-statement error without a pooler configured: the error naming
+        the setting, said once in the log as well."""
+        if not self._pooler_told:
+            self._pooler_told = True
+            log.error("database.pooler_setting_missing", message=POOLER_MISSING)
+        return DatabaseError(f"{POOLER_MISSING} ({describe(exc)})")
 
     async def migrate(self) -> list[str]:
         async with self._pool.acquire() as conn:
@@ -201,16 +231,21 @@ class Store:
             return WriteCounts()
         if seen_arns is not None and absent_before is None:
             raise ValueError("a sweep needs absent_before")
-        record = await self._pool.fetchrow(
-            QUERIES["store_listing_page"],
-            *scope_key(scope),
-            *package_columns(rows),
-            run_id,
-            last,
-            list(seen_arns) if seen_arns is not None else None,
-            absent_before,
-            self._lock_timeout_ms,
-        )
+        try:
+            record = await self._pool.fetchrow(
+                QUERIES["store_listing_page"],
+                *scope_key(scope),
+                *package_columns(rows),
+                run_id,
+                last,
+                list(seen_arns) if seen_arns is not None else None,
+                absent_before,
+                self._lock_timeout_ms,
+            )
+        except PREPARED_STATEMENT_ERRORS as exc:
+            if self._pooler != "none":
+                raise
+            raise self._pooler_missing(exc) from exc
         assert record is not None
         return WriteCounts(*record)
 

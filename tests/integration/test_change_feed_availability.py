@@ -19,13 +19,19 @@ from tests.acceptance.cli import syncer
 
 
 def events(process: Any, name: str) -> list[dict[str, Any]]:
+    """The change feed's events of that name (the details, which read Search too,
+    are switched off beside it and have their own)."""
     found = []
     for line in (process.stdout + process.stderr).splitlines():
         try:
             event = json.loads(line)
         except ValueError:
             continue
-        if isinstance(event, dict) and event.get("event") == name:
+        if (
+            isinstance(event, dict)
+            and event.get("event") == name
+            and event.get("feature", "change_feed") == "change_feed"
+        ):
             found.append(event)
     return found
 
@@ -112,8 +118,9 @@ async def test_a_refused_search_switches_the_feed_off_until_the_reconcile(
         assert status.returncode == 0, status.stderr
         assert "off since" in status.stdout and "ValidationException" in status.stdout
         report = json.loads(syncer("status", "--json", env=env).stdout)
-        [off_now] = report["switched_off"]
-        assert off_now["feature"] == "change_feed"
+        # The details read Search too: they are off beside the feed.
+        assert sorted(r["feature"] for r in report["switched_off"]) == ["change_feed", "details"]
+        [off_now] = [r for r in report["switched_off"] if r["feature"] == "change_feed"]
         assert off_now["reason"].startswith("search: ValidationException")
 
         # 4. Search allowed again: the next reconcile switches the feed back on.
@@ -129,4 +136,3 @@ async def test_a_refused_search_switches_the_feed_off_until_the_reconcile(
         report = json.loads(syncer("status", "--json", env=env).stdout)
         assert report["switched_off"] == []
         assert report["quota"][0]["list_rate"] > 0
-

@@ -8,6 +8,7 @@ back from PostgreSQL.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -15,7 +16,8 @@ import asyncpg
 import pytest
 
 from standin.sagemaker import Faults, Registry, StandIn
-from syncer.cli import _print_details
+from syncer.cli import _print_switched_off
+from syncer.logging import configure_logging
 from syncer.warehouse.status import read_status
 from syncer.warehouse.store import Store
 from tests.conftest import Backend, sync_once
@@ -304,42 +306,63 @@ async def test_details_off_makes_no_call_stores_nothing_and_records_no_identity(
     assert [tuple(w) for w in who] == [(None, None)]
 
 
-async def test_a_denied_search_leaves_details_empty_and_everything_else_as_without_them(
+@pytest.mark.parametrize("refused", ["deny", "reject"])
+async def test_a_refused_search_switches_details_off_for_a_while_as_the_feed_is(
     standin_backend: Backend,
     database_url: str,
     db: asyncpg.Connection,
     capsys: pytest.CaptureFixture[str],
+    refused: str,
 ) -> None:
+    """AccessDenied (the role) or ValidationException (a Search resource not served):
+    one warning, off until the reconcile, shown by `syncer status`; the rest of the
+    cycle as without details."""
     registry, standin = standin_backend.registry, standin_of(standin_backend)
     fill(registry, groups=2, versions=3)
-    standin.faults = Faults(deny_operations={"Search"})
+    standin.faults = Faults(**{f"{refused}_operations": {"Search"}})
+    code = "AccessDeniedException" if refused == "deny" else "ValidationException"
+    log = io.StringIO()
+    configure_logging("INFO", "json", stream=log)
 
     result = await sync_once(database_url, standin_backend.endpoint, change_feed=False)
 
     assert result.status == "succeeded" and result.totals.packages_inserted == 6
     assert result.errors == []
     assert await db.fetchval("SELECT count(*) FROM sagemaker.model_package_details") == 0
-    state = await db.fetchrow("SELECT * FROM sagemaker.details_state")
-    assert "AccessDeniedException" in state["last_error"]
-    assert state["consecutive_failures"] == 1
+    off = await db.fetchrow(
+        "SELECT reason, off_until - off_since AS span FROM sagemaker.feature_availability"
+        " WHERE feature = 'details' AND off_until IS NOT NULL"
+    )
+    assert off is not None and code in off["reason"] and off["span"].total_seconds() >= 3599
+    assert await db.fetchval("SELECT count(*) FROM sagemaker.details_state") == 0
 
     # `syncer status` says so.
     async with Store.open(database_url, max_size=2) as store:
-        [status] = (await read_status(store))["details"]
-    assert (status["packages"], status["with_details"]) == (6, 0)
-    _print_details([status])
+        report = await read_status(store)
+    _print_switched_off(report["switched_off"])
     shown = capsys.readouterr().out
-    assert "0/6" in shown and "failing since" in shown and "AccessDeniedException" in shown
+    assert "details" in shown and code in shown
 
-    # Tried again at the next reconcile, not every cycle.
+    # Off for a while: the next cycles make no details call and warn no more.
     standin.reset_counters()
-    await sync_once(database_url, standin_backend.endpoint, change_feed=False)
+    for _ in range(2):
+        await sync_once(database_url, standin_backend.endpoint, change_feed=False)
     assert standin.calls["Search"] == 0
+    warnings = [json.loads(line) for line in log.getvalue().splitlines()]
+    off_events = [w for w in warnings if w.get("event") == "availability.off"]
+    assert [w["feature"] for w in off_events] == ["details"]
+    assert not [w for w in warnings if w.get("event") == "details.failed"]
+
+    # The reconcile tries again; answered, it is on and the details filled.
     standin.faults = Faults()
     await sync_once(database_url, standin_backend.endpoint, change_feed=False, full=True)
     assert await db.fetchval("SELECT count(*) FROM sagemaker.model_package_details") == 6
-    state = await db.fetchrow("SELECT * FROM sagemaker.details_state")
-    assert (state["last_error"], state["consecutive_failures"]) == (None, 0)
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM sagemaker.feature_availability WHERE off_until IS NOT NULL"
+        )
+        == 0
+    )
 
 
 # ---------------------------------------------------------------- moto

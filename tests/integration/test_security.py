@@ -568,9 +568,21 @@ async def test_tls_through_the_dsn(tls_server: Throwaway, tmp_path: Path) -> Non
     other_ca, _ = _certificate(tmp_path, "other")
     require = tls_server.dsn(sslmode="require")
     verified = tls_server.dsn(sslmode="verify-full", sslrootcert=str(cert))
+    # The verified DSN as docs/security.md shows it, read from a file as the
+    # Kubernetes manifests mount it (SYNCER_DATABASE_URL_FILE).
+    mounted = tmp_path / "url"
+    mounted.write_text(verified + "\n")
     with serve_in_thread(StandIn(registry)) as endpoint:
-        for dsn in (require, verified):
-            done = syncer("once", env=service_env(dsn, endpoint))
+        for env in (
+            service_env(require, endpoint),
+            {
+                **{
+                    k: v for k, v in service_env("", endpoint).items() if k != "SYNCER_DATABASE_URL"
+                },
+                "SYNCER_DATABASE_URL_FILE": str(mounted),
+            },
+        ):
+            done = syncer("once", env=env)
             assert done.returncode == 0, done.stderr
         refused = {
             "disable": tls_server.dsn(sslmode="disable"),

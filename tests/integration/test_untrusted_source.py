@@ -19,8 +19,8 @@ import pytest
 from standin.environment import service_env
 from standin.sagemaker import Faults, Registry, StandIn, serve_in_thread
 from syncer.aws.registry import RegistrySource
-from syncer.errors import STORED_ERROR_CHARS
-from syncer.logging import configure_logging
+from syncer.errors import ListingError
+from syncer.logging import STORED_ERROR_CHARS, configure_logging
 from tests.acceptance.cli import syncer
 from tests.conftest import sync_once
 
@@ -63,18 +63,12 @@ async def test_a_scope_error_is_stored_as_its_code_and_a_bounded_first_line(
     run_errors = json.loads(
         await db.fetchval("SELECT errors FROM sagemaker.sync_runs ORDER BY run_id DESC LIMIT 1")
     )
-    details = [
-        row["last_error"]
-        for row in await db.fetch(
-            "SELECT last_error FROM sagemaker.details_state WHERE last_error IS NOT NULL"
-        )
-    ]
-    feed = [
-        r["reason"] for r in await db.fetch("SELECT reason FROM sagemaker.feature_availability")
-    ]
-    texts = stored + details + feed + [e["error"] for e in run_errors]
+    switched_off = dict(
+        await db.fetch("SELECT feature, reason FROM sagemaker.feature_availability")
+    )
+    texts = stored + list(switched_off.values()) + [e["error"] for e in run_errors]
     assert stored and len(run_errors) == len(stored), (stored, run_errors)
-    assert details and feed, "the details' or the change feed's refusal was not recorded"
+    assert {"change_feed", "details"} <= set(switched_off), switched_off
     for text in texts:
         assert "AccessDeniedException" in text
         assert "arn:aws:sts::123456789012:***" in text
@@ -166,3 +160,82 @@ async def test_a_listing_that_never_ends_fails_its_scope_and_the_cycle_ends(
         assert message in error, error
     limit = next(iter(bounds.values()))
     assert standin.calls["ListModelPackageGroups"] == limit
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"max_empty_pages": 25}, "25 empty pages in a row, each with a new NextToken"),
+        ({"max_pages": 10}, "more than 10 pages, each with a new NextToken"),
+    ],
+)
+async def test_organization_discovery_that_never_ends_is_bounded_as_the_listings_are(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    bounds: dict[str, int],
+    message: str,
+) -> None:
+    """Organizations' ListAccounts answers empty pages with a new token each, without
+    end; before discovery shared the listings' bounds it stopped only on a repeat."""
+    for name, value in bounds.items():
+        monkeypatch.setattr(RegistrySource, name, value)
+    standin = StandIn(Registry(), Faults(empty_pages_with_token=10**9))
+    with serve_in_thread(standin) as endpoint, pytest.raises(ListingError, match=message):
+        await sync_once(database_url, endpoint, organization_role_name="RegistryReader")
+    assert standin.calls["ListAccounts"] == next(iter(bounds.values()))
+
+
+# ---------------------------------------------------------------- one form for every error
+SESSION_TOKEN = "FwoGZXIvYXdzEOr-echoed-session-token-7e1d"
+# An InvalidSignatureException whose first line echoes the token in a form no
+# pattern for headers catches (quoted, as some endpoints write it).
+ECHOED = (
+    f"Signature expired; request header 'X-Amz-Security-Token' was '{SESSION_TOKEN}' "
+    "and the signing role arn:aws:sts::123456789012:assumed-role/OrgReader/maria"
+)
+
+
+def test_an_echoed_session_token_never_reaches_status_status_json_or_check(
+    database_url: str,
+) -> None:
+    """Organizations answers discovery with an error that echoes the request's token."""
+    faults = Faults(
+        deny_operations={"ListAccounts"},
+        deny_code="InvalidSignatureException",
+        deny_message=ECHOED,
+    )
+    with serve_in_thread(StandIn(Registry(), faults)) as endpoint:
+        env = service_env(
+            database_url,
+            endpoint,
+            AWS_SESSION_TOKEN=SESSION_TOKEN,
+            SYNCER_ORGANIZATION_ROLE_NAME="RegistryReader",
+        )
+        assert syncer("migrate", env=env).returncode == 0
+        runs = {args: syncer(*args, env=env) for args in (("status",), ("status", "--json"))}
+        runs[("check",)] = syncer("check", env=env)
+    text = runs[("status",)].stdout
+    report = json.loads(runs[("status", "--json")].stdout)
+    assert (
+        "InvalidSignatureException" in text
+        and "InvalidSignatureException" in report["targets"]["error"]
+    )
+    assert "InvalidSignatureException" in runs[("check",)].stdout
+    for args, done in runs.items():
+        shown = done.stdout + done.stderr
+        assert SESSION_TOKEN not in shown, (args, shown)
+        assert "OrgReader/maria" not in shown, (args, shown)
+
+
+def test_check_prints_an_endpoints_error_escaped_and_as_one_line(database_url: str) -> None:
+    """ESC sequences that clear the screen and set the title, and a forged "ok" line."""
+    forged = (
+        "\x1b[2J\x1b]0;owned\x07denied\nok    sagemaker 123456789012/us-east-1: listed 9 group(s)"
+    )
+    faults = Faults(deny_operations={"ListModelPackageGroups"}, deny_message=forged)
+    with serve_in_thread(StandIn(Registry(), faults)) as endpoint:
+        done = syncer("check", env=service_env(database_url, endpoint))
+    assert done.returncode == 2, done.stdout + done.stderr
+    no_raw_controls(done.stdout)
+    assert not any(line.startswith("ok    sagemaker") for line in done.stdout.splitlines())
+    assert "\\x1b[2J\\x1b]0;owned\\x07denied" in done.stdout

@@ -18,6 +18,13 @@ def test_network_policy_admits_prometheus_only_and_lets_out_dns_postgres_and_htt
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]  # the container's port
     [source] = ingress["from"]
     assert source["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    # In one namespace: an empty selector would admit a pod of any namespace that
+    # labels itself prometheus.
+    namespace = source["namespaceSelector"]["matchLabels"]
+    assert (
+        list(namespace) == ["kubernetes.io/metadata.name"]
+        and namespace["kubernetes.io/metadata.name"]
+    )
 
     allowed = {
         (port["port"], port["protocol"]) for rule in spec["egress"] for port in rule["ports"]

@@ -28,7 +28,7 @@ from syncer.cli import build_parser
 from syncer.cycle.metrics import Metrics, ScopeState
 from syncer.http import build_app
 from syncer.models import Target
-from syncer.settings import ENV_PREFIX, Settings
+from syncer.settings import ENV_PREFIX, Settings, known_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -322,13 +322,20 @@ def test_deployment_probes_resources_security_and_configuration() -> None:
     # `syncer run` stops within 10 s of SIGTERM; the pod must wait at least that long.
     assert pod["terminationGracePeriodSeconds"] > 10
 
-    # The DSN comes from a Secret, never from the ConfigMap.
-    assert "SYNCER_DATABASE_URL" not in config["data"]
-    [dsn] = [e for e in container["env"] if e["name"] == "SYNCER_DATABASE_URL"]
-    secret_ref = dsn["valueFrom"]["secretKeyRef"]
+    # The DSN comes from a Secret mounted as a file, never from the ConfigMap nor
+    # the environment (SYNCER_DATABASE_URL_FILE names the file).
+    assert not {"SYNCER_DATABASE_URL", "SYNCER_DATABASE_URL_FILE"} & set(config["data"])
+    names = {e["name"] for e in container["env"]}
+    assert "SYNCER_DATABASE_URL" not in names
+    assert not any("secretKeyRef" in e.get("valueFrom", {}) for e in container["env"])
+    [dsn] = [e for e in container["env"] if e["name"] == "SYNCER_DATABASE_URL_FILE"]
+    directory, _, key = dsn["value"].rpartition("/")
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    assert mount["readOnly"] is True
     secret = objects["Secret"]
-    assert secret_ref["name"] == secret["metadata"]["name"]
-    assert secret_ref["key"] in secret["stringData"]
+    assert volumes[mount["name"]]["secret"]["secretName"] == secret["metadata"]["name"]
+    assert key in secret["stringData"]
+    assert volumes[mount["name"]]["secret"]["defaultMode"] & 0o007 == 0  # not world-readable
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
 
     account = objects["ServiceAccount"]
@@ -357,7 +364,7 @@ def test_every_syncer_variable_in_the_deploy_files_is_a_setting() -> None:
     syncer_names = {n for n in names if n.startswith(ENV_PREFIX)}
     assert len(syncer_names) > 5
     for name in syncer_names:
-        assert name[len(ENV_PREFIX) :].lower() in Settings.model_fields, name
+        assert name in known_variables(), name
     assert {n for n in names if not n.startswith(ENV_PREFIX)} <= {
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
@@ -393,9 +400,29 @@ def test_trust_policy_names_the_kubernetes_service_account() -> None:
     assert next(v for k, v in conditions.items() if k.endswith(":aud")) == "sts.amazonaws.com"
 
 
-def _actions(statement: dict[str, Any]) -> set[str]:
+def _actions(statement: dict[str, Any], conditions: dict[str, bool] | None = None) -> set[str]:
+    """The actions a statement grants, CloudFormation's Fn::If resolved by ``conditions``."""
     granted = statement["Action"]
-    return {granted} if isinstance(granted, str) else set(granted)
+    actions: set[str] = set()
+    for item in [granted] if isinstance(granted, str) else granted:
+        if isinstance(item, dict):  # {"Fn::If": [condition, then, else]}
+            condition, then, otherwise = item["Fn::If"]
+            item = then if (conditions or {})[condition] else otherwise
+        if isinstance(item, str):  # {"Ref": "AWS::NoValue"}: nothing
+            actions.add(item)
+    return actions
+
+
+def _member_conditions(template: dict[str, Any], **parameters: str) -> dict[str, bool]:
+    """The template's conditions for these parameter values (defaults otherwise)."""
+    values = {k: v.get("Default") for k, v in template["Parameters"].items()} | parameters
+    resolved = {}
+    for name, expression in template["Conditions"].items():
+        negate = "Fn::Not" in expression
+        [left, right] = (expression["Fn::Not"][0] if negate else expression)["Fn::Equals"]
+        equal = values[left["Ref"]] == right
+        resolved[name] = equal != negate
+    return resolved
 
 
 def test_member_role_template_grants_exactly_the_operations_and_trusts_the_syncer() -> None:
@@ -405,18 +432,31 @@ def test_member_role_template_grants_exactly_the_operations_and_trusts_the_synce
     assert role["Type"] == "AWS::IAM::Role"
     properties = role["Properties"]
     assert properties["RoleName"] == {"Ref": "RoleName"}
-    # Permissions: exactly what the code calls, the same as deploy/iam-policy.json.
+    # Permissions: exactly what the code calls, the same as deploy/iam-policy.json;
+    # without Search when AllowSearch is false (the feed and the details off).
     [policy] = properties["Policies"]
     statements = policy["PolicyDocument"]["Statement"]
     assert all(s["Effect"] == "Allow" and "NotAction" not in s for s in statements)
-    actions = set().union(*(_actions(s) for s in statements))
-    assert actions == {f"sagemaker:{operation}" for operation in OPERATIONS}
+    everything = {f"sagemaker:{operation}" for operation in OPERATIONS}
+    for allow, expected in (("true", everything), ("false", everything - {"sagemaker:Search"})):
+        conditions = _member_conditions(template, AllowSearch=allow)
+        actions = set().union(*(_actions(s, conditions) for s in statements))
+        assert actions == expected, allow
     assert not properties.get("ManagedPolicyArns")
-    # Trust: only the syncer's principal, given as a parameter.
+    # Trust: only the syncer's principal, given as a parameter; with the ExternalId
+    # parameter set, only with that ExternalId (SYNCER_EXTERNAL_ID).
     [trust] = properties["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
     assert trust["Principal"] == {"AWS": {"Ref": "SyncerPrincipalArn"}}
     assert template["Parameters"]["SyncerPrincipalArn"]["Type"] == "String"
+    condition, required, absent = trust["Condition"]["Fn::If"]
+    assert required == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+    assert absent == {"Ref": "AWS::NoValue"}
+    assert _member_conditions(template, ExternalId="ext-42")[condition] is True
+    assert _member_conditions(template)[condition] is False
+    pattern = template["Parameters"]["ExternalId"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "") and re.fullmatch(pattern, "ext-42")
+    assert Settings.model_fields["external_id"].metadata  # the same rule, in the service
     # StackSets-ready: nothing account- or region-specific is written into it.
     text = (DEPLOY / "member-role.yaml").read_text()
     assert not re.search(r"\b\d{12}\b", text), "a literal account id"
@@ -439,6 +479,9 @@ def test_syncer_policy_discovers_accounts_and_assumes_only_the_member_role() -> 
         "sts:AssumeRole",
     }
     assert granted["sts:AssumeRole"] == {f"arn:aws:iam::*:role/{role_name}"}
+    # Only roles of the syncer's own organization, whatever account ids are named.
+    [assume] = [s for s in policy["Statement"] if "sts:AssumeRole" in _actions(s)]
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
 
 
 # ---------------------------------------------------------------- monitoring

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from syncer.errors import ConfigError
 from syncer.logging import mask_secrets, redact_dsn
-from syncer.settings import load_settings
+from syncer.settings import load_settings, unknown_variables
 
 DSN = "postgresql://svc:s3cret@db.example:5432/registry"
 
@@ -98,3 +101,24 @@ def test_password_never_in_reprs_or_redactions(monkeypatch: pytest.MonkeyPatch) 
     assert mask_secrets(f"could not connect to {DSN}") == (
         "could not connect to postgresql://svc:***@db.example:5432/registry"
     )
+
+
+def test_the_dsn_from_a_mounted_file_is_read_masked_and_exclusive(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SYNCER_DATABASE_URL_FILE, as a Kubernetes Secret mounted as a file gives it."""
+    secret = tmp_path / "url"
+    secret.write_text(DSN.replace("s3cret", "fr0m-a-file") + "\n")
+    monkeypatch.setenv("SYNCER_DATABASE_URL_FILE", str(secret))
+    s = load_settings()
+    assert s.database_url.get_secret_value() == DSN.replace("s3cret", "fr0m-a-file")
+    assert "fr0m-a-file" not in mask_secrets("connect failed: fr0m-a-file")
+    assert unknown_variables(dict(os.environ)) == []  # a known variable, not a typo
+
+    monkeypatch.setenv("SYNCER_DATABASE_URL", DSN)
+    with pytest.raises(ConfigError, match="SYNCER_DATABASE_URL and SYNCER_DATABASE_URL_FILE"):
+        load_settings()
+    monkeypatch.delenv("SYNCER_DATABASE_URL")
+    monkeypatch.setenv("SYNCER_DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="SYNCER_DATABASE_URL_FILE: cannot read"):
+        load_settings()

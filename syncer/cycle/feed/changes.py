@@ -25,6 +25,7 @@ from syncer.aws.registry import RegistrySource
 from syncer.cycle.availability import Availability, refusal
 from syncer.cycle.feed.state import FeedState
 from syncer.cycle.listing import ScopeResult, Stopped
+from syncer.details.identities import Identities
 from syncer.details.store import DetailsStore
 from syncer.details.sync import store_feed_details
 from syncer.errors import SourceError
@@ -84,6 +85,7 @@ class ChangeFeed:
                 run_id=self._run_id,
                 stop=self._stop,
                 details=self._store_details() if self._details is not None else None,
+                identities=Identities.from_settings(self._settings),
             )
         except SourceError as exc:
             code = refusal(exc)
@@ -101,7 +103,7 @@ class ChangeFeed:
         return functools.partial(
             store_feed_details,
             self._details,
-            str(self._target),
+            self._target,
             name_contains=s.group_name_contains,
             include_unversioned=s.include_unversioned,
         )
@@ -115,6 +117,7 @@ async def sync_changes(
     run_id: int,
     stop: asyncio.Event,
     details: StoreRecords | None = None,
+    identities: Identities | None = None,
 ) -> ScopeResult:
     """Apply the approvals, statuses and stages that Search reports changed since the cursor.
 
@@ -122,6 +125,7 @@ async def sync_changes(
     no extra call; without it the change history records no identities.
     """
     target = source.target
+    identities = identities or Identities()
     result = ScopeResult()
     cursor = await state.current_cursor(target)
     if cursor is None:
@@ -138,6 +142,7 @@ async def sync_changes(
         changes = page.items
         if details is not None:
             await details(page.received)
+            changes = [identities.change(c) for c in changes]
         else:
             changes = [replace(c, **ANONYMOUS) for c in changes]
         counts = await state.apply(target, changes, run_id)

@@ -36,5 +36,11 @@ def load_queries(*files: str) -> dict[str, str]:
 
 
 QUERIES = load_queries(
-    "queries.sql", "feed.sql", "cycle.sql", "status.sql", "details.sql", "deployments.sql"
+    "queries.sql",
+    "feed.sql",
+    "cycle.sql",
+    "status.sql",
+    "details.sql",
+    "deployments.sql",
+    "privacy.sql",
 )

@@ -89,7 +89,13 @@ written AS (
                (excluded.generated_by, excluded.project_id, excluded.commit_id,
                 excluded.repository, excluded.validation_statuses,
                 excluded.image_scan_statuses, excluded.additional_image_uris,
-                excluded.additional_model_data_urls))
+                excluded.additional_model_data_urls)
+            -- identities change alone when SYNCER_IDENTITIES or its key does
+            OR (d.created_by_arn, d.created_by_user_profile, d.last_modified_by_arn,
+                d.last_modified_by_user_profile)
+               IS DISTINCT FROM (excluded.created_by_arn, excluded.created_by_user_profile,
+                                 excluded.last_modified_by_arn,
+                                 excluded.last_modified_by_user_profile))
        AND (d.last_modified_time IS NULL OR excluded.last_modified_time IS NULL
             OR excluded.last_modified_time >= d.last_modified_time)
     RETURNING 1
@@ -115,7 +121,9 @@ written AS (
            tags = excluded.tags,
            record = excluded.record,
            fetched_at = excluded.fetched_at
-     WHERE d.record IS DISTINCT FROM excluded.record
+     WHERE (d.record, d.created_by_arn, d.created_by_user_profile)
+           IS DISTINCT FROM (excluded.record, excluded.created_by_arn,
+                             excluded.created_by_user_profile)
     RETURNING 1
 )
 SELECT count(*) FROM written;
