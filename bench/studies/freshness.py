@@ -2,7 +2,7 @@
 
     python -m bench.studies.freshness [--groups 50 --versions 20 --interval 2
         --reconcile 24 --lookback 2 --changes 40 --periods 3 --seed 1
-        --new-versions 0 --idle 0 --modes directed,all-groups,feed-off]
+        --new-versions 0 --idle 0 --modes default,feed-off]
 
 Runs ``syncer run`` in a subprocess against the test stand-in (in a thread
 here), on a registry of groups x versions created over the past 90 days.
@@ -13,13 +13,11 @@ watcher polls the mirror every 20 ms for the new value. Staleness is the time
 from the update to the mirror showing it. ``--new-versions`` adds that many
 new versions (``CreateModelPackage`` in a random group) at moments drawn the
 same way; their staleness is the time to the row appearing. The same run is
-made in each of ``--modes``: ``directed`` (the default service: directed
-cycles once the feed is trusted), ``all-groups`` (SYNCER_DIRECTED_CYCLES=false:
-every incremental cycle lists every group) and ``feed-off``
-(SYNCER_CHANGE_FEED=false). ``--idle`` seconds with nothing changing follow,
-and their SageMaker calls per second are reported. The intervals default to
-the service's defaults (300 s, reconcile 3600 s, lookback 300 s) scaled down
-150 times.
+made in each of ``--modes``: ``default`` (the service as it ships) and
+``feed-off`` (SYNCER_CHANGE_FEED=false). ``--idle`` seconds with nothing
+changing follow, and their SageMaker calls per second are reported. The
+intervals default to the service's defaults (30 s, reconcile 3600 s, lookback
+300 s) scaled down 15 times (150 for the reconcile).
 
 Prints staleness (median, 95th percentile, maximum; seconds and intervals)
 and the SageMaker calls per cycle, by kind of cycle and by operation, from
@@ -51,8 +49,7 @@ POLL_SECONDS = 0.02
 FIRST_SUCCESS = "SELECT max(run_id) FROM sagemaker.sync_runs WHERE status = 'succeeded'"
 
 MODES: dict[str, dict[str, str]] = {
-    "directed": {},
-    "all-groups": {"directed_cycles": "false"},
+    "default": {},
     "feed-off": {"change_feed": "false"},
 }
 
@@ -73,9 +70,9 @@ class Outcome:
 
 def seeded(groups: int, versions: int, rng: random.Random) -> Registry:
     """Groups and versions spread over 90 days, each group created just before its
-    versions: incremental listings re-read only the newest, and a directed cycle's
-    group listing (the newest group known, minus the lookback) finds one group, as
-    in a registry that grew over time, not all of them at once."""
+    versions: incremental listings re-read only the newest, and the group listing
+    (the newest group known, minus the lookback) finds one group, as in a
+    registry that grew over time, not all of them at once."""
     registry = Registry()
     start = time.time() - HISTORY_SECONDS
     step = HISTORY_SECONDS / (groups * (versions + 1) + 1)
@@ -260,15 +257,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--versions", type=int, default=20)
-    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--interval", type=float, default=2.0, help="30 s, scaled down 15 times")
     parser.add_argument("--reconcile", type=float, default=24.0)
-    parser.add_argument("--lookback", type=float, default=2.0)
+    parser.add_argument("--lookback", type=float, default=20.0, help="300 s, scaled down 15 times")
     parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--periods", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--new-versions", type=int, default=0)
     parser.add_argument("--idle", type=float, default=0.0, help="seconds of no change at the end")
-    parser.add_argument("--modes", default="directed,all-groups,feed-off")
+    parser.add_argument("--modes", default="default,feed-off")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",")]
     report(args, asyncio.run(measure_modes(args, modes)))

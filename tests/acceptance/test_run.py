@@ -482,9 +482,7 @@ class TcpProxy:
         try:
             host, port = self._target
             if host.startswith("/"):  # a Unix-socket directory
-                up_reader, up_writer = await asyncio.open_unix_connection(
-                    f"{host}/.s.PGSQL.{port}"
-                )
+                up_reader, up_writer = await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
             else:
                 up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:

@@ -324,7 +324,9 @@ async def test_a_refused_search_switches_details_off_for_a_while_as_the_feed_is(
     log = io.StringIO()
     configure_logging("INFO", "json", stream=log)
 
-    result = await sync_once(database_url, standin_backend.endpoint, change_feed=False)
+    result = await sync_once(
+        database_url, standin_backend.endpoint, change_feed=False, deployments=False
+    )
 
     assert result.status == "succeeded" and result.totals.packages_inserted == 6
     assert result.errors == []
@@ -346,7 +348,9 @@ async def test_a_refused_search_switches_details_off_for_a_while_as_the_feed_is(
     # Off for a while: the next cycles make no details call and warn no more.
     standin.reset_counters()
     for _ in range(2):
-        await sync_once(database_url, standin_backend.endpoint, change_feed=False)
+        await sync_once(
+            database_url, standin_backend.endpoint, change_feed=False, deployments=False
+        )
     assert standin.calls["Search"] == 0
     warnings = [json.loads(line) for line in log.getvalue().splitlines()]
     off_events = [w for w in warnings if w.get("event") == "availability.off"]
@@ -355,7 +359,9 @@ async def test_a_refused_search_switches_details_off_for_a_while_as_the_feed_is(
 
     # The reconcile tries again; answered, it is on and the details filled.
     standin.faults = Faults()
-    await sync_once(database_url, standin_backend.endpoint, change_feed=False, full=True)
+    await sync_once(
+        database_url, standin_backend.endpoint, change_feed=False, deployments=False, full=True
+    )
     assert await db.fetchval("SELECT count(*) FROM sagemaker.model_package_details") == 6
     assert (
         await db.fetchval(

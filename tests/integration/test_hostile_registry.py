@@ -53,8 +53,8 @@ async def test_without_scope_metrics_no_group_name_is_a_label_and_the_aggregates
     ):
         series = [line for line in aggregated.splitlines() if line.startswith(family + "{")]
         assert any(f'scope="{ALL_GROUPS}"' in line for line in series), (family, series)
-        # At most (groups), (unversioned), (changes) and (all groups).
-        assert len(series) <= 4, series
+        # At most (groups), (packages), (unversioned), (changes) and (all groups).
+        assert len(series) <= 5, series
 
 
 # ---------------------------------------------------------------- records tied to their target
@@ -123,14 +123,18 @@ async def test_records_too_large_are_skipped_by_name_and_a_huge_response_is_not_
     configure_logging("INFO", "json", stream=log)
     standin = StandIn(registry)
     with serve_in_thread(standin) as endpoint:
-        first = await sync_once(database_url, endpoint, full=True, change_feed=False)
+        first = await sync_once(
+            database_url, endpoint, full=True, change_feed=False, deployments=False
+        )
         bomb = registry.create_package(
             "churn",
             created=T0 + 4,
             governance={"CustomerMetadataProperties": {"blob": "x" * 10_000_000}},
         )
         standin.reset_counters()
-        second = await sync_once(database_url, endpoint, full=True, change_feed=False)
+        second = await sync_once(
+            database_url, endpoint, full=True, change_feed=False, deployments=False
+        )
     assert first.status == second.status == "succeeded", (first.errors, second.errors)
     # The groups' page, and the packages' page over the cap: not retried, it would
     # be the same again (and retried, such bodies added up in memory).

@@ -35,7 +35,12 @@ async def test_a_throttled_slow_region_does_not_hold_back_another(
     regions = Regions({SLOW: slow, FAST: fast})
     with serve_in_thread(regions) as endpoint:
         result = await sync_once(
-            database_url, endpoint, regions=[SLOW, FAST], concurrency=2, change_feed=False
+            database_url,
+            endpoint,
+            regions=[SLOW, FAST],
+            concurrency=2,
+            change_feed=False,
+            deployments=False,
         )
     assert result.status == "succeeded", result.errors
     for region, groups in ((SLOW, 12), (FAST, 24)):

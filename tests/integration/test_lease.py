@@ -103,6 +103,39 @@ async def test_a_reader_can_neither_take_nor_stall_the_cycle(
     assert lease["expires_at"] <= await db.fetchval("SELECT now()")  # released
 
 
+async def test_a_reader_can_neither_lock_nor_stall_a_scope(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """A scope's lock is its sync_state row, locked FOR UPDATE, which a reader (who
+    may not update) cannot take; the advisory lock on a key computed from
+    sync_state, which scopes took before, no longer stalls anything."""
+    with serve_in_thread(StandIn(small_registry())) as endpoint:
+        async with open_syncer(database_url, endpoint) as syncer:
+            assert (await syncer.run_cycle(full=True)).status == "succeeded"
+        scopes = await db.fetch(
+            "SELECT account_id, region, scope_kind, model_package_group_name"
+            " FROM sagemaker.sync_state"
+        )
+        async with reader_login(database_url) as reader:
+            for lock in ("FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE"):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with reader.transaction():
+                        await reader.execute(f"SELECT * FROM sagemaker.sync_state {lock}")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await reader.execute("SELECT sagemaker.lock_scope('1', 'r', 'group', 'g')")
+            # The old keys, every scope's, held for the whole cycle.
+            for scope in scopes:
+                key = "/".join(scope)
+                await reader.execute("SELECT pg_advisory_lock(1397181779, hashtext($1))", key)
+            async with (
+                asyncio.timeout(60),
+                open_syncer(database_url, endpoint, statement_timeout_seconds=2) as syncer,
+            ):
+                result = await syncer.run_cycle(full=True, wait=True)
+                changed = await syncer.run_cycle(full=False, wait=True)
+    assert result.status == changed.status == "succeeded", (result.errors, changed.errors)
+
+
 async def test_deployments_with_disjoint_targets_run_side_by_side(
     database_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
