@@ -86,7 +86,7 @@ class Process:
     stderr: str
 
 
-def _run_process(args: list[str], env: dict[str, str]) -> Process:
+def _run_process(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Process:
     """Run ``python -m syncer ARGS`` to its end.
 
     The peak RSS is VmHWM, polled while the process runs: it belongs to the
@@ -99,6 +99,7 @@ def _run_process(args: list[str], env: dict[str, str]) -> Process:
         process = subprocess.Popen(
             [sys.executable, "-m", "syncer", *args],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
@@ -135,9 +136,9 @@ async def syncer_once(
     args = ["once", "--full"] if full else ["once"]
     env = _environment(database_url, endpoint, settings)
     env.update(aws or {})
-    if code is not None:
+    if code is not None:  # its package first: `-m` puts the working directory first
         env["PYTHONPATH"] = str(code)
-    process = await asyncio.to_thread(_run_process, args, env)
+    process = await asyncio.to_thread(_run_process, args, env, code)
     conn = await asyncpg.connect(database_url)
     try:
         row = await conn.fetchrow(LAST_RUN)

@@ -123,12 +123,9 @@ class TargetCycle:
             await self._sync_changes()
         plan = plan_cycle(inputs)
         log.info("cycle.plan", target=str(target), run_id=self._run_id, **plan.event())
-        # The details beside the listings, the feed being done; after them while
-        # the mirror knows no package yet, so that their windows follow what the
-        # listings stored.
-        first = inputs.packages_cursor is None
+        # The details beside the listings, the feed being done.
         async with asyncio.TaskGroup() as tasks:
-            if settings.details and not first:
+            if settings.details:
                 tasks.create_task(self._sync_details(plan.full), name=f"details:{target}")
             if settings.deployments:  # beside the details, under the same rules
                 tasks.create_task(
@@ -148,8 +145,6 @@ class TargetCycle:
                 await self._reconcile(plan)
             else:
                 await self._incremental(plan, watermarks)
-        if settings.details and first:
-            await self._sync_details(plan.full)
         if settings.deployments:  # the packages just listed: models that name them link
             await resolve_model_packages(store, target)
         await self._record_rates()

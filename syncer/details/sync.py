@@ -217,14 +217,16 @@ async def read_pass(
     windows = [Window(start=plan.start)]
     if parallel > 1:
         # Where the mirror's packages split into windows of whole pages, in the
-        # whole seconds a Search filter takes.
+        # whole seconds a Search filter takes; where it knows none yet (a first
+        # sync), one window, halved as it goes.
         seconds = {e.replace(microsecond=0) for e in await reading.edges()}
         windows = tiled(sorted(e for e in seconds if plan.start is None or e > plan.start))
         windows[0] = Window(plan.start, windows[0].end)
+    ranged = len(windows) > 1 or parallel > 1
 
     async def write(window: Window, page: tuple[list[dict[str, Any]], bool]) -> None:
         items, last = page
-        if not items and last and len(windows) > 1:
+        if not items and last and ranged and (window.start, window.end) != (plan.start, None):
             # Only what the index has surely caught up with counts as missing.
             before = min(window.end or started, started - scope.lookback)
             if await store.live_between(target, window.start or EPOCH, before):
@@ -249,7 +251,7 @@ async def read_pass(
             parallel=parallel,
             now=reading.now,
             step=SECOND,
-            split=False,
+            split=len(windows) == 1,
             # A cycle reads at most the budget; a stop ends it between pages.
             interrupt=lambda: reading.stop.is_set() or result.pages >= scope.budget,
             listed=listed,
