@@ -113,11 +113,11 @@ class Settings(BaseSettings):
         "Or `SYNCER_DATABASE_URL_FILE`: a file holding it (a mounted secret)."
     )
     interval_seconds: float = Field(
-        30,
+        40,
         gt=0,
         le=YEAR_SECONDS,
         description="Seconds from the start of one incremental cycle to the start of the next; "
-        "a quiet cycle costs three SageMaker calls.",
+        "a quiet cycle costs four SageMaker calls (three without deployments).",
     )
     reconcile_interval_seconds: float = Field(
         3600,

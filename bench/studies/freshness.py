@@ -16,7 +16,7 @@ same way; their staleness is the time to the row appearing. The same run is
 made in each of ``--modes``: ``default`` (the service as it ships) and
 ``feed-off`` (SYNCER_CHANGE_FEED=false). ``--idle`` seconds with nothing
 changing follow, and their SageMaker calls per second are reported. The
-intervals default to the service's defaults (30 s, reconcile 3600 s, lookback
+intervals default to the service's defaults (40 s, reconcile 3600 s, lookback
 300 s) scaled down 15 times (150 for the reconcile).
 
 Prints staleness (median, 95th percentile, maximum; seconds and intervals)
@@ -257,7 +257,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--versions", type=int, default=20)
-    parser.add_argument("--interval", type=float, default=2.0, help="30 s, scaled down 15 times")
+    parser.add_argument(
+        "--interval", type=float, default=40 / 15, help="40 s, scaled down 15 times"
+    )
     parser.add_argument("--reconcile", type=float, default=24.0)
     parser.add_argument("--lookback", type=float, default=20.0, help="300 s, scaled down 15 times")
     parser.add_argument("--changes", type=int, default=40)

@@ -83,7 +83,7 @@ CASES: list[tuple[str, str | None, str]] = [
     ("SYNCER_LOG_FORMAT", "xml", "SYNCER_LOG_FORMAT: Input should be"),
     (
         "SYNCER_RECONCILE_INTERVAL_SECONDS",
-        "20",  # below the 30 s default interval
+        "20",  # below the 40 s default interval
         "configuration: Value error, SYNCER_RECONCILE_INTERVAL_SECONDS must be >=",
     ),
 ]

@@ -15,10 +15,10 @@ DSN = "postgresql://svc:s3cret@db.example:5432/registry"
 def test_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCER_DATABASE_URL", DSN)
     s = load_settings()
-    # Thirty seconds: new versions and approvals land within a minute, at three
+    # Forty seconds: new versions and approvals land within a minute, at four
     # calls a quiet cycle (0.1 calls/s) whatever the registry's size.
     assert (s.interval_seconds, s.reconcile_interval_seconds, s.lookback_seconds) == (
-        30,
+        40,
         3600,
         300,
     )
