@@ -63,11 +63,9 @@ class Shape:
         return self.groups * self.versions + self.unversioned
 
     def minimum_calls(self, page_size: int = 100) -> int:
-        """Calls of a full listing: group pages, each group's pages, unversioned pages."""
-        pages = -(-self.versions // page_size) if self.versions else 1
-        unversioned = -(-self.unversioned // page_size) if self.unversioned else 1
+        """Calls of a full listing: the group pages, and the account's package pages."""
         group_pages = max(1, -(-self.groups // page_size))
-        return group_pages + self.groups * pages + unversioned
+        return group_pages + max(1, -(-self.packages // page_size))
 
 
 def build_registry(

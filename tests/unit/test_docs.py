@@ -21,6 +21,8 @@ INDEX = DOCS / "index.md"
 CONFIGURATION = DOCS / "configuration.md"
 QUERYING = DOCS / "querying.md"
 README_LIMIT = 10_000
+# What holds today and how to reproduce it; the history is in git.
+BENCHMARKS_LIMIT = 15_000
 # Two files sharing this many words in a row say one thing twice.
 SHARED_RUN = 12
 
@@ -82,6 +84,11 @@ def runs(path: Path) -> set[tuple[str, ...]]:
 def test_the_readme_fits_a_first_screen() -> None:
     size = len(README.read_text(encoding="utf-8"))
     assert size <= README_LIMIT, f"README.md is {size} characters, over {README_LIMIT}"
+
+
+def test_the_benchmarks_page_says_what_holds_and_no_more() -> None:
+    size = len((ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8"))
+    assert size <= BENCHMARKS_LIMIT, f"docs/benchmarks.md is {size} characters"
 
 
 def test_the_index_links_every_page_directly() -> None:
