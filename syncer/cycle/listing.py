@@ -18,7 +18,7 @@ since the packages cursor, to know which scopes to list (``discover``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,7 +27,7 @@ from syncer.cycle.plan import Found
 from syncer.logging import get_logger
 from syncer.models import ONE_MILLISECOND, PackageSummary, Scope, Target
 from syncer.warehouse.store import Store
-from syncer.windows import Slots, Window, list_windows
+from syncer.windows import Progress, Slots, Window, list_windows
 
 log = get_logger(__name__)
 
@@ -132,16 +132,41 @@ class AccountResult(ScopeResult):
     seen: set[str] = field(default_factory=set)  # every ARN listed, skipped ones too
 
 
-def account_pages(
-    source: RegistrySource, reach: Reach
-) -> Callable[[Window], AsyncIterator[Page[PackageSummary]]]:
-    """The account-wide listing of one window, as ``list_windows`` reads it."""
+@dataclass(frozen=True)
+class AccountListing:
+    """The account-wide listing of one target, by windows side by side."""
 
-    def read(window: Window) -> AsyncIterator[Page[PackageSummary]]:
+    source: RegistrySource
+    reach: Reach
+    slots: Slots
+    parallel: int
+    now: Callable[[], datetime]
+
+    def read(self, window: Window) -> AsyncIterator[Page[PackageSummary]]:
         after = window.start - ONE_MILLISECOND if window.start is not None else None
-        return source.list_account_packages(after, window.end, unversioned=reach.unversioned)
+        return self.source.list_account_packages(
+            after, window.end, unversioned=self.reach.unversioned
+        )
 
-    return read
+    async def run(
+        self,
+        windows: Sequence[Window],
+        write: Callable[[Window, Page[PackageSummary]], Awaitable[None]],
+        *,
+        split: bool,
+    ) -> list[Progress]:
+        return await list_windows(
+            windows,
+            self.read,
+            write,
+            newest=newest,
+            last=lambda page: page.last,
+            slots=self.slots,
+            parallel=self.parallel,
+            now=self.now,
+            step=ONE_MILLISECOND,
+            split=split,
+        )
 
 
 def newest(page: Page[PackageSummary]) -> datetime | None:
@@ -182,20 +207,10 @@ async def sync_account(
         result.updated += counts.updated
         result.changes += counts.changes
 
-    listed = await list_windows(
-        windows,
-        account_pages(source, reach),
-        write,
-        newest=newest,
-        last=lambda page: page.last,
-        slots=slots,
-        parallel=parallel,
-        now=now,
-        step=ONE_MILLISECOND,
-        # Windows of whole pages, from what the mirror knows, are listed as they
-        # are; a single one (a first reconcile) is split as it goes.
-        split=len(windows) == 1,
-    )
+    listing = AccountListing(source, reach, slots, parallel, now)
+    # Windows of whole pages, from what the mirror knows, are listed as they
+    # are; a single one (a first reconcile) is split as it goes.
+    listed = await listing.run(windows, write, split=len(windows) == 1)
     if stop.is_set():
         raise Stopped(f"{target}/(packages)")
     result.deleted = await store.close_package_listing(
@@ -241,15 +256,5 @@ async def discover(
             Found(p.arn, p.group_name, p.creation_time) for p in page.items if reach.covers(p)
         )
 
-    await list_windows(
-        [window],
-        account_pages(source, reach),
-        collect,
-        newest=newest,
-        last=lambda page: page.last,
-        slots=slots,
-        parallel=parallel,
-        now=now,
-        step=ONE_MILLISECOND,
-    )
+    await AccountListing(source, reach, slots, parallel, now).run([window], collect, split=True)
     return found
