@@ -72,7 +72,7 @@ LABEL org.opencontainers.image.title="registry-sync" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/example/registry-sync" \
-      org.opencontainers.image.documentation="https://github.com/example/registry-sync#operations"
+      org.opencontainers.image.documentation="https://github.com/example/registry-sync/blob/main/docs/index.md"
 # The base image's own pip stays in its layer (removing it in a later layer would
 # not make the image smaller); the service's virtualenv cannot import it.
 RUN groupadd --system --gid 10001 syncer \

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from syncer.models import EPOCH
 from syncer.tasks import first_error
 
 P = TypeVar("P")
@@ -53,8 +54,10 @@ def halves(window: Window, reached: datetime, now: datetime, step: timedelta) ->
     millisecond may go on over the next page.
     """
     end = window.end if window.end is not None else now
+    # Where the rest begins, as the bounds are sent: in whole steps.
+    reached -= (reached - EPOCH) % step
     if window.start is not None and reached <= window.start:
-        return []  # a page all on the window's first instant: no progress to split after
+        return []  # a page all on the window's first step: no progress to split after
     if end - reached < 2 * step:
         return []
     middle = reached + (end - reached) / 2

@@ -7,6 +7,7 @@ the base modules (settings, logging, errors, models, tasks)."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import syncer
@@ -143,3 +144,20 @@ def test_nothing_outside_the_tests_imports_them() -> None:
     for shipped in ("Dockerfile", ".dockerignore", "deploy/compose.yaml"):
         text = (root / shipped).read_text(encoding="utf-8")
         assert "tests." not in text and "tests/" not in text, shipped
+
+
+def test_every_package_is_one_the_wheel_ships() -> None:
+    """A folder of modules is a package (its __init__.py) that pyproject.toml lists:
+    the tests run from the tree, where a folder missing from the wheel still imports."""
+    root = PACKAGE.parent
+    shipped = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    folders = {
+        ".".join(path.parent.relative_to(root).parts)
+        for path in PACKAGE.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert folders <= shipped, folders - shipped
+    missing = [f for f in folders if not (root / f.replace(".", "/") / "__init__.py").exists()]
+    assert not missing, missing
