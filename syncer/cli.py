@@ -158,6 +158,7 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
             )
         report = await read_status(store)
     report["targets"] = await _target_report(settings, report["scopes"])
+    report["events"] = _events_report(settings, report["events"])
     if not settings.change_feed:  # what the next cycles do, whatever the feed earned before
         for target in report["incremental"]:
             target.update(
@@ -217,6 +218,36 @@ async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> di
     }
 
 
+def _events_report(settings: Settings, queues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queues in the database, the configured one marked (and listed, if never polled)."""
+    url = settings.events_queue_url
+    for queue in queues:
+        queue["configured"] = queue["queue_url"] == url
+    if url and not any(q["configured"] for q in queues):
+        queues.append({"queue_url": url, "configured": True, "state": "not polled yet"})
+    return queues
+
+
+def _print_events(queues: list[dict[str, Any]]) -> None:
+    """The events queue: its state, since when, the last message and change, and why not."""
+    if not queues:
+        return
+    print("\nevents queue (changes within seconds; docs/operations/events.md)")
+    for q in queues:
+        where = "" if q["configured"] else "  (not this configuration's)"
+        print(f"  {printable(q['queue_url'])}{where}")
+        if q["state"] == "not polled yet":
+            print("    not polled yet: starts with `syncer run`")
+            continue
+        print(
+            f"    {q['state']} since {_fmt(q['state_since'])}; last message "
+            f"{_fmt(q['last_received_at'])}, last change {_fmt(q['last_applied_at'])}; "
+            f"checked {q['checked_ago']:.0f}s ago"
+        )
+        if q["last_error"]:
+            print(f"    error: {printable(q['last_error'])}; the cycles apply changes meanwhile")
+
+
 def _print_targets(report: dict[str, Any]) -> None:
     print()
     if report["error"]:
@@ -271,6 +302,7 @@ def _print_status(report: dict[str, Any]) -> None:
     _print_quota(report["quota"])
     _print_switched_off(report["switched_off"])
     _print_details(report["details"])
+    _print_events(report["events"])
 
 
 def _print_details(rows: list[dict[str, Any]]) -> None:

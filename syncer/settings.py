@@ -40,6 +40,8 @@ _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
+# An SQS queue URL: a host, the owner's account id and the queue's name.
+_QUEUE_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d+)?/\d{12}/[A-Za-z0-9_\-]{1,80}(\.fifo)?$")
 # Read from the environment by the test suite, not by the service.
 _KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
 
@@ -149,6 +151,20 @@ class Settings(BaseSettings):
         description="Once the change feed has earned trust, incremental cycles list only "
         "the groups it names; false: every incremental cycle lists every group.",
     )
+    events_queue_url: str | None = Field(
+        None,
+        max_length=1024,
+        description="URL of an SQS queue that SageMaker's model-package events reach through "
+        "EventBridge: the service long-polls it beside its cycles and applies each event "
+        "within seconds (docs/operations/events.md).",
+    )
+    events_interval_factor: float = Field(
+        3,
+        ge=1,
+        le=100,
+        description="While the events queue answers, incremental cycles run this many times "
+        "less often (never less often than reconciles); 1 keeps the interval.",
+    )
     regions: CommaList = Field(
         default_factory=list,
         description="Regions to mirror; unset: `AWS_REGION`, else `AWS_DEFAULT_REGION`.",
@@ -200,7 +216,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("group_name_contains", "organization_role_name", mode="before")
+    @field_validator(
+        "group_name_contains", "organization_role_name", "events_queue_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -230,6 +248,15 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises for a port that is not a number in 0..65535
         except ValueError:
             raise ValueError("port must be a number from 0 to 65535") from None
+        return value
+
+    @field_validator("events_queue_url")
+    @classmethod
+    def _queue_url(cls, value: str | None) -> str | None:
+        if value is not None and not _QUEUE_URL.match(value):
+            raise ValueError(
+                "not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+            )
         return value
 
     @field_validator("regions")

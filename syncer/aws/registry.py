@@ -37,7 +37,8 @@ T = TypeVar("T")
 
 SERVICE = "sagemaker"
 # The operations this code calls; deploy/iam-policy.json must grant exactly these.
-OPERATIONS = ("ListModelPackageGroups", "ListModelPackages", "Search")
+# DescribeModelPackage orders two events of one second (syncer/events/).
+OPERATIONS = ("ListModelPackageGroups", "ListModelPackages", "Search", "DescribeModelPackage")
 # The change feed: Search filters and sorts packages on LastModifiedTime, which
 # summaries lack, and returns their approval, status and life-cycle stage.
 SEARCH_PACKAGES: dict[str, Any] = {"Resource": "ModelPackage", "SortBy": "LastModifiedTime"}
@@ -183,6 +184,13 @@ class RegistrySource:
         )
         async for items, _ in self._pages("search", "Results", params, required=False):
             yield _records(items)
+
+    async def describe_package(self, arn: str) -> dict[str, Any]:
+        """The package's whole record now (DescribeModelPackage): its LastModifiedTime
+        to the millisecond, as Search gives it."""
+        return await _translate(
+            "describe_model_package", self._client.describe_model_package(ModelPackageName=arn)
+        )
 
     # A listing that never ends would hold its scope (and the cycle) forever
     # while /healthz stays green: an endpoint can send a new token with every

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from syncer.details.parse import GroupDetails, PackageDetails
+from syncer.details.parse import GroupDetails, PackageDetails, parse_package_details
 from syncer.models import Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store
@@ -114,6 +114,27 @@ class DetailsStore:
             await conn.execute(
                 QUERIES["details_failed"], target.account_id, target.region, error[:2000]
             )
+
+
+# Keys that belong to one modification: an event that leaves them out does not
+# keep the previous modification's (they would name the wrong person or note).
+MODIFICATION_KEYS = ("LastModifiedBy", "ApprovalDescription")
+
+
+async def merge_package_details(conn: asyncpg.Connection, record: dict[str, Any]) -> int:
+    """Merge what an event's record carries into a package's stored details, in the
+    caller's transaction; returns the rows written (0 or 1).
+
+    An event carries part of the record (no tags, often no creator): the other
+    keys keep their stored values. A package with no details yet is left to
+    the details pass, which reads its whole record.
+    """
+    stored = await conn.fetchval(QUERIES["package_details_record"], record.get("ModelPackageArn"))
+    if stored is None:
+        return 0
+    merged = {k: v for k, v in json.loads(stored).items() if k not in MODIFICATION_KEYS}
+    merged.update(record)
+    return await _upsert_packages(conn, [parse_package_details({"ModelPackage": merged})])
 
 
 async def _upsert_packages(conn: asyncpg.Connection, details: Sequence[PackageDetails]) -> int:

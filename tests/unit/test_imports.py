@@ -73,6 +73,7 @@ LAYERS = {
     "syncer.warehouse": SOURCES,
     "syncer.details": FEATURES,
     "syncer.cycle": CYCLE,
+    "syncer.events": CYCLE,  # applies rows as the change feed does, beside the loop
     "syncer.cli": SHELL,
     "syncer.service": SHELL,
     "syncer.http": SHELL,

@@ -1,18 +1,22 @@
 """What the change feed keeps in PostgreSQL.
 
 Its cursor is the watermark of the target's 'changes' row of sync_state, and
-its trust (directed cycles) lives in the same row. SQL in
+its trust (directed cycles) lives in the same row. The statement that applies
+changes is shared with the events (syncer/events/), and so is the order they
+keep: each package's newest LastModifiedTime applied. SQL in
 syncer/warehouse/sql/feed.sql.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+import asyncpg
+
 from syncer.cycle.plan import Trust
-from syncer.models import MUTABLE_SUMMARY_KEYS, PackageChange, Target
+from syncer.models import MUTABLE_SUMMARY_KEYS, Order, PackageChange, Target, modified_order
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store, WriteCounts, changes_key, groups_key
 
@@ -36,33 +40,24 @@ class FeedState:
     async def apply(
         self, target: Target, changes: Sequence[PackageChange], run_id: int
     ) -> WriteCounts:
-        """Apply one page of changes and advance the cursor over it, atomically."""
+        """Apply one page of changes and advance the cursor over it, atomically.
+
+        A record older than what an event already applied is left out: the
+        search index may lag behind the events (docs/operations/events.md).
+        """
         if not changes:
             return WriteCounts()
         rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
         cursor = max(c.last_modified for c in rows)
         async with self._store.transaction() as conn:
-            # The target-wide lock, which the group sweep takes too: both write
-            # packages of any group (rows locked in different orders would deadlock).
+            # The target-wide lock, which the group sweep and events take too: all
+            # write packages of any group (rows locked in different orders would deadlock).
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
-            record = await conn.fetchrow(
-                QUERIES["apply_package_changes"],
-                [c.arn for c in rows],
-                [c.package_status for c in rows],
-                [c.approval_status for c in rows],
-                [c.life_cycle_stage for c in rows],
-                [c.life_cycle_stage_status for c in rows],
-                [c.life_cycle_stage_description for c in rows],
-                [c.patch for c in rows],
-                list(MUTABLE_SUMMARY_KEYS),
-                run_id,
-                [c.modified_by_arn for c in rows],
-                [c.modified_by_user_profile for c in rows],
-                [c.approval_description for c in rows],
-            )
+            stored = await last_modified_of(conn, [c.arn for c in rows])
+            fresh = [c for c in rows if not older(c, stored.get(c.arn))]
+            counts = await write_changes(conn, fresh, run_id, applied_by="change_feed")
             await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
-        assert record is not None
-        return WriteCounts(updated=record["updated"], changes=record["changes"])
+        return counts
 
     # ------------------------------------------------------------- trust
     async def trust(self, target: Target) -> Trust:
@@ -122,3 +117,65 @@ class FeedState:
         async with self._store.transaction() as conn:
             row = await conn.fetchrow(QUERIES["newest_package"], target.account_id, target.region)
         return (row[0], row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class LastModified:
+    """The newest LastModifiedTime applied to a package (or when a delete call was made)."""
+
+    at: datetime
+    whole_seconds: bool
+    deleted: bool = False
+
+
+def older(change: PackageChange, stored: LastModified | None) -> bool:
+    """Whether ``change`` is older than what the mirror has applied (models.modified_order)."""
+    if stored is None:
+        return False
+    order = modified_order(
+        change.last_modified, change.whole_seconds, stored.at, stored.whole_seconds
+    )
+    return order is Order.BEFORE
+
+
+async def last_modified_of(
+    conn: asyncpg.Connection, arns: Sequence[str]
+) -> dict[str, LastModified]:
+    """What the mirror has applied to these packages, by ARN (those with nothing are absent)."""
+    if not arns:
+        return {}
+    rows = await conn.fetch(QUERIES["last_modified_of"], list(arns))
+    return {r[0]: LastModified(r[1], r[2], r[3]) for r in rows}
+
+
+async def write_changes(
+    conn: asyncpg.Connection,
+    changes: Sequence[PackageChange],
+    run_id: int | None,
+    *,
+    applied_by: str,
+) -> WriteCounts:
+    """Apply changes (one per package) to live mirrored packages, in the caller's
+    transaction, which holds the target's lock: feed.sql's apply_package_changes."""
+    if not changes:
+        return WriteCounts()
+    record = await conn.fetchrow(
+        QUERIES["apply_package_changes"],
+        [c.arn for c in changes],
+        [c.package_status for c in changes],
+        [c.approval_status for c in changes],
+        [c.life_cycle_stage for c in changes],
+        [c.life_cycle_stage_status for c in changes],
+        [c.life_cycle_stage_description for c in changes],
+        [c.patch for c in changes],
+        list(MUTABLE_SUMMARY_KEYS),
+        run_id,
+        [c.modified_by_arn for c in changes],
+        [c.modified_by_user_profile for c in changes],
+        [c.approval_description for c in changes],
+        [c.last_modified for c in changes],
+        [c.whole_seconds for c in changes],
+        applied_by,
+    )
+    assert record is not None
+    return WriteCounts(updated=record["updated"], changes=record["changes"])

@@ -35,4 +35,6 @@ def load_queries(*files: str) -> dict[str, str]:
     return queries
 
 
-QUERIES = load_queries("queries.sql", "feed.sql", "cycle.sql", "status.sql", "details.sql")
+QUERIES = load_queries(
+    "queries.sql", "feed.sql", "cycle.sql", "status.sql", "details.sql", "events.sql"
+)

@@ -1,5 +1,6 @@
 -- The change feed's queries (syncer/cycle/feed/): applying the changes Search
--- reports, its cursor and the trust of directed cycles.
+-- reports (events apply theirs with the same statement), its cursor and the
+-- trust of directed cycles.
 
 -- name: apply_package_changes
 -- A page of the change feed (Search results): the mutable fields of packages
@@ -9,15 +10,21 @@
 -- replaced, so the row is what a listing would store and the next listing
 -- finds nothing to change. Rows that would not change are not touched. An
 -- approval change keeps who last modified the record and its approval note
--- as of this read ($10..$12; NULL with SYNCER_DETAILS=false).
+-- as of this read ($10..$12; NULL with SYNCER_DETAILS=false). Each live
+-- package's LastModifiedTime ($13, to the second only where $14) is recorded
+-- as the newest applied, by $15 (change_feed, event, describe), whether or not
+-- its row changed: the caller has already left out what is older
+-- (syncer/cycle/feed/state.py), and nothing older may move the row back later.
 WITH incoming AS (
     SELECT *
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                  $7::text[], $10::text[], $11::text[], $12::text[])
+                  $7::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+                  $14::boolean[])
         AS t(model_package_arn, model_package_status, model_approval_status,
              model_life_cycle_stage, model_life_cycle_stage_status,
              model_life_cycle_stage_description, patch, last_modified_by_arn,
-             last_modified_by_user_profile, approval_description)
+             last_modified_by_user_profile, approval_description, last_modified_time,
+             whole_seconds)
 ),
 changed AS (
     SELECT i.*, (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb AS raw,
@@ -76,9 +83,34 @@ history AS (
      ) AS v(change_type, old_value, new_value, who_arn, who_profile, why)
      WHERE v.old_value IS DISTINCT FROM v.new_value
     RETURNING 1
+),
+stamped AS (
+    INSERT INTO sagemaker.model_package_last_modified AS m (
+        model_package_arn, last_modified_time, whole_seconds, deleted, applied_by, applied_at)
+    SELECT i.model_package_arn, i.last_modified_time, i.whole_seconds, false, $15::text, now()
+      FROM incoming i
+      JOIN sagemaker.model_packages p USING (model_package_arn)
+     WHERE p.deleted_at IS NULL
+    ON CONFLICT (model_package_arn) DO UPDATE
+       SET last_modified_time = excluded.last_modified_time,
+           whole_seconds = excluded.whole_seconds,
+           deleted = false,
+           applied_by = excluded.applied_by,
+           applied_at = excluded.applied_at
+     -- Written only when it moves: a re-read of the same record writes nothing.
+     WHERE (m.last_modified_time, m.whole_seconds, m.deleted)
+           IS DISTINCT FROM (excluded.last_modified_time, excluded.whole_seconds, false)
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM written) AS updated,
-       (SELECT count(*) FROM history) AS changes;
+       (SELECT count(*) FROM history) AS changes,
+       (SELECT count(*) FROM stamped) AS stamped;
+
+-- name: last_modified_of
+-- The newest LastModifiedTime applied to each of these packages (those that have one).
+SELECT model_package_arn, last_modified_time, whole_seconds, deleted
+  FROM sagemaker.model_package_last_modified
+ WHERE model_package_arn = ANY ($1::text[]);
 
 -- name: get_trust
 SELECT trust_directed, trust_reason, trust_detail, feed_misses, feed_last_miss,
