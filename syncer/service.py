@@ -124,7 +124,7 @@ async def run_service(
                     await stack.enter_async_context(serve_http(app, listener))
                     host, port = listener.getsockname()[:2]
                     log.info("http.listening", host=host, port=port)
-                await asyncio.gather(*(run_until_stopped(task, stop) for task in work))
+                await run_until_stopped(asyncio.ensure_future(asyncio.gather(*work)), stop)
     log.info("service.stopped")
     return 0
 

@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         "within seconds (docs/operations/events.md).",
     )
     events_interval_factor: float = Field(
-        3,
+        2,
         ge=1,
         le=100,
         description="While the events queue answers, incremental cycles run this many times "

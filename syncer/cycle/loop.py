@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -351,7 +352,7 @@ class Syncer:
 
 
 async def run_until_stopped(
-    work: asyncio.Task[object], stop: asyncio.Event, grace: float = STOP_GRACE_SECONDS
+    work: asyncio.Future[Any], stop: asyncio.Event, grace: float = STOP_GRACE_SECONDS
 ) -> None:
     """Await ``work``; once ``stop`` is set, give it ``grace`` seconds, then cancel it.
 

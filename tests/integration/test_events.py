@@ -629,3 +629,65 @@ async def test_many_events_in_any_order_leave_the_mirror_equal_to_the_source(
     async with harness(database_url, endpoint, url) as h:
         await h.drain(sqs, url, rounds=100)
     assert_same(await mirror_packages(db), source_packages(boto_client(endpoint)))
+
+
+async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_queue(
+    database_url: str,
+    db: asyncpg.Connection,
+    sqs: Any,
+    standin: tuple[StandIn, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its apply fails (the target's lock is held past the statement timeout): it is
+    made visible again after a backoff, and SQS moves it aside after maxReceiveCount."""
+    server, endpoint = standin
+    arns = seeded(server, groups=1, versions=1)
+    await sync_once(database_url, endpoint, full=True)
+    dead = new_queue(sqs, "registry-sync-events-dead-letters")
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})
+    url = new_queue(sqs, RedrivePolicy=redrive)
+    monkeypatch.setattr("syncer.events.consumer.REDELIVER_FIRST_SECONDS", 1)
+    clock_of(server).at(T0 + 12_000)
+    server.registry.update_package(arns[0], approval="Approved")
+    send(sqs, url, package_event(server.registry, arns[0]))
+    locker = await asyncpg.connect(database_url)
+    try:
+        async with locker.transaction():
+            await locker.execute(
+                "SELECT sagemaker.lock_scope('123456789012', 'us-east-1', 'groups', '')"
+            )
+            async with harness(database_url, endpoint, url, statement_timeout_seconds=1) as h:
+                running = asyncio.create_task(h.consumer.run(), name="events")
+                await until(lambda: waiting(sqs, dead) == 1, within=60)
+                h.stop.set()
+                await asyncio.wait_for(running, 5)
+                assert h.sample("syncer_events_failed_total") == 2
+    finally:
+        await locker.close()
+    assert waiting(sqs, url) == 0
+    assert (await row(db, arns[0]))["model_approval_status"] == "PendingManualApproval"
+
+
+async def test_the_loop_goes_back_to_its_interval_as_soon_as_the_queue_stops_answering(
+    database_url: str, db: asyncpg.Connection, standin: tuple[StandIn, str]
+) -> None:
+    _, endpoint = standin
+    healthy = True
+    settings = {"interval_seconds": 1, "events_interval_factor": 60}
+    async with open_syncer(database_url, endpoint, **settings) as syncer:
+        syncer.events_healthy = lambda: healthy
+        assert syncer.interval_seconds() == 60
+        loop = asyncio.create_task(syncer.run_forever(), name="sync-loop")
+        try:
+            await until(lambda: syncer.cycles_completed == 1)
+            await asyncio.sleep(1.5)  # an interval without events would have ended by now
+            assert syncer.cycles_completed == 1
+            healthy = False
+            syncer.cadence_changed.set()  # what the consumer does when the queue fails
+            await until(lambda: syncer.cycles_completed == 2, within=3)
+        finally:
+            syncer.stop_event.set()
+            await asyncio.wait_for(loop, 10)
