@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import random
 import statistics
 import time
@@ -287,4 +288,5 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     configure_logging("WARNING", "console")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     asyncio.run(main(parse_args()))
