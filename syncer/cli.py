@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from syncer.aws.clients import ApiStats, SourcePool
+from syncer.aws.queue import open_queue
 from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets, target_states
 from syncer.cycle.loop import run_until_stopped
@@ -123,7 +124,27 @@ async def cmd_check(settings: Settings) -> int:
     except SyncerError as exc:
         problems += 1
         print(f"FAIL  sagemaker: {printable(mask_secrets(str(exc)))}")
+    if settings.events_queue_url:
+        problems += await _check_queue(settings)
     return 2 if problems else 0
+
+
+async def _check_queue(settings: Settings) -> int:
+    """The events queue: there, and usable by these credentials (no message is touched)."""
+    url = settings.events_queue_url
+    assert url is not None
+    try:
+        async with open_queue(
+            url,
+            default_region=settings.region_list(os.environ)[0],
+            max_attempts=settings.max_attempts,
+        ) as queue:
+            await queue.check()
+    except SyncerError as exc:
+        print(f"FAIL  events queue {printable(url)}: {printable(mask_secrets(str(exc)))}")
+        return 1
+    print(f"ok    events queue {printable(url)}")
+    return 0
 
 
 def _describe_targets(plan: TargetPlan, targets: Targets) -> str:

@@ -47,6 +47,9 @@ _TRANSIENT = frozenset(
         "OverLimit",
     }
 )
+# `syncer check`'s receipt, and the answers that mean the queue let the call in.
+CHECK_RECEIPT = "registry-sync-check"
+_NO_SUCH_RECEIPT = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight"})
 _AWS_HOST = re.compile(r"(^|\.)(amazonaws\.com(\.cn)?|api\.aws)$")
 _REGION_IN_HOST = re.compile(r"^(?:sqs[.-])?([a-z]{2}(?:-[a-z]+)+-\d+)\.")
 
@@ -117,6 +120,21 @@ class EventQueue:
             ),
         )
         return [messages[int(f["Id"])].message_id for f in response.get("Failed") or []]
+
+    async def check(self) -> None:
+        """Whether the queue exists and the service may use it, touching no message:
+        a visibility change for a receipt that names none is refused as invalid
+        only once the queue and the permission are found."""
+        try:
+            await _call(
+                "ChangeMessageVisibility",
+                self._client.change_message_visibility(
+                    QueueUrl=self.url, ReceiptHandle=CHECK_RECEIPT, VisibilityTimeout=0
+                ),
+            )
+        except QueueError as exc:
+            if exc.code not in _NO_SUCH_RECEIPT:
+                raise
 
     async def retry_after(self, message: QueueMessage, seconds: int) -> None:
         """Make a message visible again after ``seconds`` (0: now) instead of the

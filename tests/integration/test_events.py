@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from standin.events import delete_call, iso_second, package_event
 from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import CREDENTIALS, REGION, Registry, StandIn, serve_in_thread
-from syncer.cli import _events_report, _print_events
+from syncer.cli import _events_report, _print_events, cmd_check
 from syncer.cycle.loop import Syncer
 from syncer.events.consumer import EventConsumer, open_events
 from syncer.events.metrics import EventMetrics
@@ -691,3 +691,26 @@ async def test_the_loop_goes_back_to_its_interval_as_soon_as_the_queue_stops_ans
         finally:
             syncer.stop_event.set()
             await asyncio.wait_for(loop, 10)
+
+
+async def test_check_says_whether_the_queue_can_be_used_and_touches_no_message(
+    database_url: str,
+    sqs: Any,
+    standin: tuple[StandIn, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, endpoint = standin
+    url = new_queue(sqs)
+    send(sqs, url, "a message that check leaves alone")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # SageMaker and STS: the stand-in
+    settings = make_settings(database_url, events_queue_url=url)
+    assert await cmd_check(settings) == 0
+    assert f"ok    events queue {url}" in capsys.readouterr().out
+    visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert visible["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+    sqs.delete_queue(QueueUrl=url)
+    assert await cmd_check(settings) == 2
+    printed = capsys.readouterr().out
+    assert f"FAIL  events queue {url}" in printed and "NonExistentQueue" in printed
