@@ -163,11 +163,13 @@ class EventApplier:
         target = Target(call.account_id, call.region)
         async with self._store.transaction() as conn:
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
-            arn = await conn.fetchval(
+            mirrored = await conn.fetchrow(
                 QUERIES["event_package_arn"], call.account_id, call.region, call.name
             )
-            if arn is None and call.name.startswith("arn:"):
-                arn = call.name  # never mirrored: remembered, so its registration stays out
+            # Never mirrored: its ARN is remembered all the same, so that its
+            # registration's event, should it come later, keeps it out.
+            named = call.name if call.name.startswith("arn:") else None
+            arn = mirrored["model_package_arn"] if mirrored else named
             if arn is None:
                 return ignored("not_in_mirror")
             stored = (await last_modified_of(conn, [arn])).get(arn)
@@ -176,8 +178,14 @@ class EventApplier:
             ):
                 return ignored("stale")  # a package re-created under the ARN since
             deleted = await conn.fetchval(QUERIES["event_delete_package"], arn, call.at)
-            await conn.execute(QUERIES["record_delete_call"], arn, call.at)
-        return applied("deleted") if deleted else ignored("deleted")
+            if deleted or mirrored is None:
+                await conn.execute(QUERIES["record_delete_call"], arn, call.at)
+        if deleted:
+            return applied("deleted")
+        if mirrored is None:
+            return ignored("not_in_mirror")
+        # Marked deleted already, or created after the call (re-created since).
+        return ignored("deleted" if mirrored["deleted"] else "stale")
 
     async def _delete_group(self, call: DeleteCall) -> Outcome:
         """As the reconcile's group sweep: the group, its live packages, its watermark."""

@@ -60,8 +60,9 @@ SELECT count(*) FROM written;
 
 -- name: event_package_arn
 -- The ARN a DeleteModelPackage call named: its ARN ($3), or the name of an
--- unversioned package of the account ($1) and region ($2).
-SELECT model_package_arn
+-- unversioned package of the account ($1) and region ($2); and whether it is
+-- marked deleted already.
+SELECT model_package_arn, deleted_at IS NOT NULL AS deleted
   FROM sagemaker.model_packages
  WHERE model_package_arn = $3
     OR (account_id = $1 AND region = $2 AND model_package_group_name IS NULL
