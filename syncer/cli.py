@@ -178,8 +178,8 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
                 "run `syncer migrate` (or `syncer run`) first"
             )
         report = await read_status(store)
-    report["targets"] = await _target_report(settings, report["scopes"])
     report["events"] = _events_report(settings, report["events"])
+    report["targets"] = await _target_report(settings, report["scopes"])
     if not settings.change_feed:  # what the next cycles do, whatever the feed earned before
         for target in report["incremental"]:
             target.update(

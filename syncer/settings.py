@@ -151,20 +151,6 @@ class Settings(BaseSettings):
         description="Once the change feed has earned trust, incremental cycles list only "
         "the groups it names; false: every incremental cycle lists every group.",
     )
-    events_queue_url: str | None = Field(
-        None,
-        max_length=1024,
-        description="URL of an SQS queue that SageMaker's model-package events reach through "
-        "EventBridge: the service long-polls it beside its cycles and applies each event "
-        "within seconds (docs/operations/events.md).",
-    )
-    events_interval_factor: float = Field(
-        2,
-        ge=1,
-        le=100,
-        description="While the events queue answers, incremental cycles run this many times "
-        "less often (never less often than reconciles); 1 keeps the interval.",
-    )
     regions: CommaList = Field(
         default_factory=list,
         description="Regions to mirror; unset: `AWS_REGION`, else `AWS_DEFAULT_REGION`.",
@@ -186,6 +172,20 @@ class Settings(BaseSettings):
     skip_accounts: CommaList = Field(
         default_factory=list,
         description="Account ids never mirrored, however they were named.",
+    )
+    events_queue_url: str | None = Field(
+        None,
+        max_length=1024,
+        description="URL of an SQS queue that SageMaker's model-package events reach through "
+        "EventBridge: the service long-polls it beside its cycles and applies each event "
+        "within seconds (docs/operations/events.md).",
+    )
+    events_interval_seconds: float = Field(
+        300,
+        gt=0,
+        le=YEAR_SECONDS,
+        description="Seconds between incremental cycles while the events queue answers: "
+        "never shorter than the interval, never longer than the reconcile interval.",
     )
     http_host: str = Field(
         "0.0.0.0",  # noqa: S104 - a container listens on all interfaces

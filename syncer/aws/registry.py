@@ -116,6 +116,13 @@ class RegistrySource:
         page = parse_all(response.get("Results") or [], parse_package_change, "", str(self.target))
         return max((c.last_modified for c in page.items), default=None)
 
+    async def describe_package(self, arn: str) -> dict[str, Any]:
+        """The package's whole record now (DescribeModelPackage): its LastModifiedTime
+        to the millisecond, as Search gives it."""
+        return await _translate(
+            "describe_model_package", self._client.describe_model_package(ModelPackageName=arn)
+        )
+
     async def changed_packages(
         self, modified_after: datetime
     ) -> AsyncIterator[Page[PackageChange]]:
@@ -184,13 +191,6 @@ class RegistrySource:
         )
         async for items, _ in self._pages("search", "Results", params, required=False):
             yield _records(items)
-
-    async def describe_package(self, arn: str) -> dict[str, Any]:
-        """The package's whole record now (DescribeModelPackage): its LastModifiedTime
-        to the millisecond, as Search gives it."""
-        return await _translate(
-            "describe_model_package", self._client.describe_model_package(ModelPackageName=arn)
-        )
 
     # A listing that never ends would hold its scope (and the cycle) forever
     # while /healthz stays green: an endpoint can send a new token with every

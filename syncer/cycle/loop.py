@@ -125,11 +125,13 @@ class Syncer:
         return list(self._sources)
 
     def interval_seconds(self) -> float:
-        """From one incremental cycle's start to the next: SYNCER_INTERVAL_SECONDS, times
-        SYNCER_EVENTS_INTERVAL_FACTOR while events arrive (at most the reconcile interval)."""
+        """From one incremental cycle's start to the next: SYNCER_INTERVAL_SECONDS, or
+        SYNCER_EVENTS_INTERVAL_SECONDS while events arrive, when that is longer (at
+        most the reconcile interval)."""
         s = self._settings
         if self.events_healthy is not None and self.events_healthy():
-            return min(s.interval_seconds * s.events_interval_factor, s.reconcile_interval_seconds)
+            events = max(s.interval_seconds, s.events_interval_seconds)
+            return min(events, s.reconcile_interval_seconds)
         return s.interval_seconds
 
     # ------------------------------------------------------------- one cycle

@@ -30,7 +30,7 @@ from enum import Enum
 import asyncpg
 
 from syncer.cycle.feed.changes import ANONYMOUS
-from syncer.cycle.feed.state import LastModified, last_modified_of, write_changes
+from syncer.cycle.feed.order import LastModified, last_modified_of, write_changes
 from syncer.details.store import merge_package_details
 from syncer.events.parse import DeleteCall, PackageEvent
 from syncer.models import (

@@ -20,9 +20,10 @@ async def scope_lags(store: Store) -> list[asyncpg.Record]:
 
 
 async def read_status(store: Store, runs: int = 5) -> dict[str, Any]:
-    """Scopes, quota, what is switched off, details, incremental modes, the events
-    queues, totals and the last ``runs`` runs."""
+    """Scopes, quota, what is switched off, details, incremental modes, totals and
+    the last ``runs`` runs."""
     async with store.transaction() as conn:
+        queues = await conn.fetch(QUERIES["status_event_queues"])  # events (syncer/events/)
         scopes = await conn.fetch(QUERIES["status_scopes"])
         totals = await conn.fetchrow(QUERIES["status_totals"])
         last_runs = await conn.fetch(QUERIES["last_runs"], runs)
@@ -30,14 +31,13 @@ async def read_status(store: Store, runs: int = 5) -> dict[str, Any]:
         switched_off = await conn.fetch(QUERIES["status_switched_off"])
         details = await conn.fetch(QUERIES["status_details"])
         feeds = await conn.fetch(QUERIES["status_feeds"])
-        queues = await conn.fetch(QUERIES["status_event_queues"])
     return {
+        "events": [dict(r) for r in queues],
         "scopes": [dict(r) for r in scopes],
         "quota": [dict(r) for r in quota],
         "switched_off": [dict(r) for r in switched_off],
         "details": [dict(r) for r in details],
         "incremental": [dict(r) for r in feeds],
-        "events": [dict(r) for r in queues],
         "totals": dict(totals) if totals else {},
         "runs": [dict(r) for r in last_runs],
     }

@@ -539,12 +539,16 @@ async def test_the_queue_deleted_while_running_is_said_once_and_the_cycles_take_
     server, endpoint = standin
     arns = seeded(server, groups=1, versions=1)
     url = new_queue(sqs)
-    settings = {"interval_seconds": 60, "events_interval_factor": 4, "reconcile_interval_seconds": 200}
+    settings = {
+        "interval_seconds": 60,
+        "events_interval_seconds": 400,
+        "reconcile_interval_seconds": 200,
+    }
     send(sqs, url, "wake up")  # the first long poll answers at once
     async with harness(database_url, endpoint, url, **settings) as h:
         running = asyncio.create_task(h.consumer.run(), name="events")
         await until(lambda: h.consumer.health.healthy)
-        assert h.syncer.interval_seconds() == 200  # 60 x 4, at most the reconcile interval
+        assert h.syncer.interval_seconds() == 200  # 400, but at most the reconcile interval
         assert h.sample("syncer_events_queue_up") == 1
         h.syncer.cadence_changed.clear()
 
@@ -676,7 +680,7 @@ async def test_the_loop_goes_back_to_its_interval_as_soon_as_the_queue_stops_ans
 ) -> None:
     _, endpoint = standin
     healthy = True
-    settings = {"interval_seconds": 1, "events_interval_factor": 60}
+    settings = {"interval_seconds": 1, "events_interval_seconds": 60}
     async with open_syncer(database_url, endpoint, **settings) as syncer:
         syncer.events_healthy = lambda: healthy
         assert syncer.interval_seconds() == 60

@@ -12,7 +12,7 @@ import pytest
 from standin.events import delete_call, package_event
 from standin.sagemaker import Registry
 from syncer.aws.queue import queue_endpoint, queue_region
-from syncer.cycle.feed.state import LastModified
+from syncer.cycle.feed.order import LastModified
 from syncer.errors import ConfigError
 from syncer.events.apply import Decision, decide
 from syncer.events.parse import (
@@ -179,9 +179,9 @@ def test_the_queue_url_setting_is_checked() -> None:
         database_url="postgresql://x@h/d",
         events_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/registry-sync-events",
     )
-    assert ok.events_interval_factor == 2
+    assert ok.events_interval_seconds == 300
     assert load_settings(database_url="postgresql://x@h/d", events_queue_url="").events_queue_url is None
     with pytest.raises(ConfigError, match="SYNCER_EVENTS_QUEUE_URL"):
         load_settings(database_url="postgresql://x@h/d", events_queue_url="registry-sync-events")
-    with pytest.raises(ConfigError, match="SYNCER_EVENTS_INTERVAL_FACTOR"):
-        load_settings(database_url="postgresql://x@h/d", events_interval_factor=0.5)
+    with pytest.raises(ConfigError, match="SYNCER_EVENTS_INTERVAL_SECONDS"):
+        load_settings(database_url="postgresql://x@h/d", events_interval_seconds=0)

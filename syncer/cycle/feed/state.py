@@ -1,22 +1,19 @@
 """What the change feed keeps in PostgreSQL.
 
 Its cursor is the watermark of the target's 'changes' row of sync_state, and
-its trust (directed cycles) lives in the same row. The statement that applies
-changes is shared with the events (syncer/events/), and so is the order they
-keep: each package's newest LastModifiedTime applied. SQL in
+its trust (directed cycles) lives in the same row. SQL in
 syncer/warehouse/sql/feed.sql.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
-import asyncpg
-
+from syncer.cycle.feed.order import last_modified_of, older, write_changes
 from syncer.cycle.plan import Trust
-from syncer.models import MUTABLE_SUMMARY_KEYS, Order, PackageChange, Target, modified_order
+from syncer.models import PackageChange, Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store, WriteCounts, changes_key, groups_key
 
@@ -117,65 +114,3 @@ class FeedState:
         async with self._store.transaction() as conn:
             row = await conn.fetchrow(QUERIES["newest_package"], target.account_id, target.region)
         return (row[0], row[1]) if row else None
-
-
-@dataclass(frozen=True)
-class LastModified:
-    """The newest LastModifiedTime applied to a package (or when a delete call was made)."""
-
-    at: datetime
-    whole_seconds: bool
-    deleted: bool = False
-
-
-def older(change: PackageChange, stored: LastModified | None) -> bool:
-    """Whether ``change`` is older than what the mirror has applied (models.modified_order)."""
-    if stored is None:
-        return False
-    order = modified_order(
-        change.last_modified, change.whole_seconds, stored.at, stored.whole_seconds
-    )
-    return order is Order.BEFORE
-
-
-async def last_modified_of(
-    conn: asyncpg.Connection, arns: Sequence[str]
-) -> dict[str, LastModified]:
-    """What the mirror has applied to these packages, by ARN (those with nothing are absent)."""
-    if not arns:
-        return {}
-    rows = await conn.fetch(QUERIES["last_modified_of"], list(arns))
-    return {r[0]: LastModified(r[1], r[2], r[3]) for r in rows}
-
-
-async def write_changes(
-    conn: asyncpg.Connection,
-    changes: Sequence[PackageChange],
-    run_id: int | None,
-    *,
-    applied_by: str,
-) -> WriteCounts:
-    """Apply changes (one per package) to live mirrored packages, in the caller's
-    transaction, which holds the target's lock: feed.sql's apply_package_changes."""
-    if not changes:
-        return WriteCounts()
-    record = await conn.fetchrow(
-        QUERIES["apply_package_changes"],
-        [c.arn for c in changes],
-        [c.package_status for c in changes],
-        [c.approval_status for c in changes],
-        [c.life_cycle_stage for c in changes],
-        [c.life_cycle_stage_status for c in changes],
-        [c.life_cycle_stage_description for c in changes],
-        [c.patch for c in changes],
-        list(MUTABLE_SUMMARY_KEYS),
-        run_id,
-        [c.modified_by_arn for c in changes],
-        [c.modified_by_user_profile for c in changes],
-        [c.approval_description for c in changes],
-        [c.last_modified for c in changes],
-        [c.whole_seconds for c in changes],
-        applied_by,
-    )
-    assert record is not None
-    return WriteCounts(updated=record["updated"], changes=record["changes"])

@@ -4,6 +4,13 @@
 -- first seen in an event, and mark what a CloudTrail delete call removed. Each
 -- runs in the event's transaction, after the target's lock.
 
+-- name: last_modified_of
+-- The newest LastModifiedTime applied to each of these packages (those that have
+-- one): the order the change feed and the events keep (syncer/cycle/feed/state.py).
+SELECT model_package_arn, last_modified_time, whole_seconds, deleted
+  FROM sagemaker.model_package_last_modified
+ WHERE model_package_arn = ANY ($1::text[]);
+
 -- name: event_package_row
 -- The mirrored row of the package ($1), locked until the event is applied.
 SELECT model_package_arn, deleted_at, model_package_status, model_approval_status,

@@ -1,6 +1,5 @@
 -- The change feed's queries (syncer/cycle/feed/): applying the changes Search
--- reports (events apply theirs with the same statement), its cursor and the
--- trust of directed cycles.
+-- reports, its cursor and the trust of directed cycles.
 
 -- name: apply_package_changes
 -- A page of the change feed (Search results): the mutable fields of packages
@@ -47,6 +46,24 @@ changed AS (
      WHERE p.deleted_at IS NULL
        AND p.raw IS DISTINCT FROM (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb
 ),
+stamped AS (
+    INSERT INTO sagemaker.model_package_last_modified AS m (
+        model_package_arn, last_modified_time, whole_seconds, deleted, applied_by, applied_at)
+    SELECT i.model_package_arn, i.last_modified_time, i.whole_seconds, false, $15::text, now()
+      FROM incoming i
+      JOIN sagemaker.model_packages p USING (model_package_arn)
+     WHERE p.deleted_at IS NULL
+    ON CONFLICT (model_package_arn) DO UPDATE
+       SET last_modified_time = excluded.last_modified_time,
+           whole_seconds = excluded.whole_seconds,
+           deleted = false,
+           applied_by = excluded.applied_by,
+           applied_at = excluded.applied_at
+     -- Written only when it moves: a re-read of the same record writes nothing.
+     WHERE (m.last_modified_time, m.whole_seconds, m.deleted)
+           IS DISTINCT FROM (excluded.last_modified_time, excluded.whole_seconds, false)
+    RETURNING 1
+),
 written AS (
     UPDATE sagemaker.model_packages p
        SET model_package_status = c.model_package_status,
@@ -83,34 +100,9 @@ history AS (
      ) AS v(change_type, old_value, new_value, who_arn, who_profile, why)
      WHERE v.old_value IS DISTINCT FROM v.new_value
     RETURNING 1
-),
-stamped AS (
-    INSERT INTO sagemaker.model_package_last_modified AS m (
-        model_package_arn, last_modified_time, whole_seconds, deleted, applied_by, applied_at)
-    SELECT i.model_package_arn, i.last_modified_time, i.whole_seconds, false, $15::text, now()
-      FROM incoming i
-      JOIN sagemaker.model_packages p USING (model_package_arn)
-     WHERE p.deleted_at IS NULL
-    ON CONFLICT (model_package_arn) DO UPDATE
-       SET last_modified_time = excluded.last_modified_time,
-           whole_seconds = excluded.whole_seconds,
-           deleted = false,
-           applied_by = excluded.applied_by,
-           applied_at = excluded.applied_at
-     -- Written only when it moves: a re-read of the same record writes nothing.
-     WHERE (m.last_modified_time, m.whole_seconds, m.deleted)
-           IS DISTINCT FROM (excluded.last_modified_time, excluded.whole_seconds, false)
-    RETURNING 1
 )
 SELECT (SELECT count(*) FROM written) AS updated,
-       (SELECT count(*) FROM history) AS changes,
-       (SELECT count(*) FROM stamped) AS stamped;
-
--- name: last_modified_of
--- The newest LastModifiedTime applied to each of these packages (those that have one).
-SELECT model_package_arn, last_modified_time, whole_seconds, deleted
-  FROM sagemaker.model_package_last_modified
- WHERE model_package_arn = ANY ($1::text[]);
+       (SELECT count(*) FROM history) AS changes;
 
 -- name: get_trust
 SELECT trust_directed, trust_reason, trust_detail, feed_misses, feed_last_miss,
