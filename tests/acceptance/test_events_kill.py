@@ -259,7 +259,7 @@ async def test_a_kill_between_receive_and_commit_loses_nothing(
 
             async def waiting_for_the_lock() -> bool:
                 blocked = await db.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
                 )
                 return bool(blocked) and counts(sqs, url)[1] == 1
 
