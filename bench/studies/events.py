@@ -6,8 +6,8 @@ SageMaker, and whether many events in any order leave the mirror right.
 
 Runs ``syncer run`` in a subprocess with SYNCER_EVENTS_QUEUE_URL pointing at
 moto's SQS (in a thread here) and the test stand-in for SageMaker (a thread
-too), at the default interval (300 s): once its first cycle has succeeded,
-no cycle runs during the measurement.
+too), at an interval of 300 s: once its first cycle has succeeded, no cycle
+runs during the measurement.
 
 1. **Latency**: ``--latency-events`` approvals, one every 1/``--rate``
    seconds, each on another package: the stand-in's registry changes, the

@@ -34,6 +34,11 @@ class DetailsState:
     last_error: str | None = None
 
 
+# Keys that belong to one modification: an event that leaves them out does not
+# keep the previous modification's.
+MODIFICATION_KEYS = ("LastModifiedBy", "ApprovalDescription")
+
+
 class DetailsStore:
     def __init__(self, store: Store) -> None:
         # Through the store's transactions, which carry the service's settings.
@@ -109,32 +114,28 @@ class DetailsStore:
                 )
         return written
 
+    async def merge_package(self, conn: asyncpg.Connection, record: dict[str, Any]) -> int:
+        """Merge what an event's record carries into a package's stored details, in the
+        caller's transaction; returns the rows written (0 or 1).
+
+        An event carries part of the record (no tags, often no creator): the other
+        keys keep their stored values, except those of the modification before it
+        (MODIFICATION_KEYS), which would name the wrong person or note. A package
+        with no details yet is left to the details pass, which reads its whole record.
+        """
+        arn = record.get("ModelPackageArn")
+        stored = await conn.fetchval(QUERIES["package_details_record"], arn)
+        if stored is None:
+            return 0
+        merged = {k: v for k, v in json.loads(stored).items() if k not in MODIFICATION_KEYS}
+        merged.update(record)
+        return await _upsert_packages(conn, [parse_package_details({"ModelPackage": merged})])
+
     async def failed(self, target: Target, error: str) -> None:
         async with self._store.transaction() as conn:
             await conn.execute(
                 QUERIES["details_failed"], target.account_id, target.region, error[:2000]
             )
-
-
-# Keys that belong to one modification: an event that leaves them out does not
-# keep the previous modification's (they would name the wrong person or note).
-MODIFICATION_KEYS = ("LastModifiedBy", "ApprovalDescription")
-
-
-async def merge_package_details(conn: asyncpg.Connection, record: dict[str, Any]) -> int:
-    """Merge what an event's record carries into a package's stored details, in the
-    caller's transaction; returns the rows written (0 or 1).
-
-    An event carries part of the record (no tags, often no creator): the other
-    keys keep their stored values. A package with no details yet is left to
-    the details pass, which reads its whole record.
-    """
-    stored = await conn.fetchval(QUERIES["package_details_record"], record.get("ModelPackageArn"))
-    if stored is None:
-        return 0
-    merged = {k: v for k, v in json.loads(stored).items() if k not in MODIFICATION_KEYS}
-    merged.update(record)
-    return await _upsert_packages(conn, [parse_package_details({"ModelPackage": merged})])
 
 
 async def _upsert_packages(conn: asyncpg.Connection, details: Sequence[PackageDetails]) -> int:

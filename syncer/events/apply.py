@@ -31,7 +31,7 @@ import asyncpg
 
 from syncer.cycle.feed.changes import ANONYMOUS
 from syncer.cycle.feed.order import LastModified, last_modified_of, write_changes
-from syncer.details.store import merge_package_details
+from syncer.details.store import DetailsStore
 from syncer.events.parse import DeleteCall, PackageEvent
 from syncer.models import (
     Order,
@@ -98,9 +98,9 @@ TIE = Outcome("tie", "tie")
 class EventApplier:
     """Applies events through the store's transactions, each under its target's lock."""
 
-    def __init__(self, store: Store, *, details: bool) -> None:
+    def __init__(self, store: Store, details: DetailsStore | None) -> None:
         self._store = store
-        self._details = details
+        self._details = details  # None: SYNCER_DETAILS=false
 
     async def apply_package(self, event: PackageEvent) -> Outcome:
         target = Target(event.account_id, event.region)
@@ -115,17 +115,15 @@ class EventApplier:
                 return await self._first_seen(conn, event, stored, applied_by)
             if row["deleted_at"] is not None:
                 return ignored("deleted")
-            change = event.over(json.loads(row["raw"]))
-            if not self._details:
-                change = _anonymous(change)
+            change = self._who(event.over(json.loads(row["raw"])))
             decision = decide(change, stored, same_values=_same(change, row), whole=event.whole)
             if decision is Decision.TIE:
                 return TIE
             if decision is not Decision.APPLY:
                 return ignored(decision.value)
             counts = await write_changes(conn, [change], None, applied_by=applied_by)
-            if self._details:
-                await merge_package_details(conn, event.record)
+            if self._details is not None:
+                await self._details.merge_package(conn, event.record)
         return applied("changed", counts.updated > 0)
 
     async def _first_seen(
@@ -152,10 +150,13 @@ class EventApplier:
         await conn.execute(QUERIES["scope_lock"], *scope_key(_scope(summary)))
         columns = [column[0] for column in package_columns([summary])]
         inserted = await conn.fetchval(QUERIES["insert_event_package"], *columns)
-        await write_changes(
-            conn, [change if self._details else _anonymous(change)], None, applied_by=applied_by
-        )
+        await write_changes(conn, [self._who(change)], None, applied_by=applied_by)
         return applied("created", bool(inserted))
+
+    def _who(self, change: PackageChange) -> PackageChange:
+        """Who made the change, as the history may keep it: nobody without the
+        governance details, as the change feed records it."""
+        return change if self._details is not None else replace(change, **ANONYMOUS)
 
     async def apply_delete(self, call: DeleteCall) -> Outcome:
         if call.kind == "group":
@@ -228,11 +229,6 @@ def _same(change: PackageChange, row: asyncpg.Record) -> bool:
         row["model_life_cycle_stage_status"],
         row["model_life_cycle_stage_description"],
     )
-
-
-def _anonymous(change: PackageChange) -> PackageChange:
-    """Without governance details no identity is stored, as the change feed does."""
-    return replace(change, **ANONYMOUS)
 
 
 def _scope(summary: PackageSummary) -> Scope:

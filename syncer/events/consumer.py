@@ -30,6 +30,7 @@ import asyncpg
 from syncer.aws.queue import EventQueue, QueueError, QueueMessage, open_queue
 from syncer.aws.registry import RegistrySource
 from syncer.cycle.availability import refusal
+from syncer.details.store import DetailsStore
 from syncer.errors import SourceError, SyncerError, error_message
 from syncer.events.apply import TIE, EventApplier, Outcome
 from syncer.events.health import QueueHealth
@@ -262,7 +263,7 @@ async def open_events(
         health = QueueHealth(url, store, metrics, on_change=on_health_change)
         yield EventConsumer(
             queue,
-            EventApplier(store, details=settings.details),
+            EventApplier(store, DetailsStore(store) if settings.details else None),
             health,
             metrics,
             sources=sources,

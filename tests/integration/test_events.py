@@ -718,3 +718,21 @@ async def test_check_says_whether_the_queue_can_be_used_and_touches_no_message(
     assert await cmd_check(settings) == 2
     printed = capsys.readouterr().out
     assert f"FAIL  events queue {url}" in printed and "NonExistentQueue" in printed
+
+
+async def test_without_governance_details_an_event_records_no_identity(
+    database_url: str, db: asyncpg.Connection, sqs: Any, standin: tuple[StandIn, str]
+) -> None:
+    server, endpoint = standin
+    arns = seeded(server, groups=1, versions=1)
+    await sync_once(database_url, endpoint, full=True, details=False)
+    url = new_queue(sqs)
+    clock_of(server).at(T0 + 13_000)
+    server.registry.update_package(arns[0], approval="Approved", by="alice", approval_description="ok")
+    send(sqs, url, package_event(server.registry, arns[0], modifier=True))
+    async with harness(database_url, endpoint, url, details=False) as h:
+        await h.drain(sqs, url)
+    [change] = await history(db, arns[0], "model_approval_status")
+    assert change["new_value"] == "Approved"
+    assert (change["last_modified_by_arn"], change["approval_description"]) == (None, None)
+    assert not await db.fetchval("SELECT count(*) FROM sagemaker.model_package_details")
