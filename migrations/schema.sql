@@ -175,10 +175,10 @@ COMMENT ON COLUMN sagemaker.model_package_changes.change_type IS 'created, model
 COMMENT ON COLUMN sagemaker.model_package_changes.old_value IS 'Value before the change (NULL for created).';
 COMMENT ON COLUMN sagemaker.model_package_changes.new_value IS 'Value after the change; for created, the approval status at creation.';
 COMMENT ON COLUMN sagemaker.model_package_changes.observed_at IS 'When registry-sync observed the change (not when it happened in SageMaker).';
-COMMENT ON COLUMN sagemaker.model_package_changes.run_id IS 'The sync run that observed it (see sync_runs).';
-COMMENT ON COLUMN sagemaker.model_package_changes.last_modified_by_arn IS 'For an approval status change seen by the change feed: LastModifiedBy.IamIdentity.Arn of the record as of that sync. That is the approver unless the package was modified again before the sync ran. NULL for other changes and for changes seen by a listing. Personal data: it identifies a person.';
+COMMENT ON COLUMN sagemaker.model_package_changes.run_id IS 'The sync run that observed it (see sync_runs); NULL for a change applied from an event.';
+COMMENT ON COLUMN sagemaker.model_package_changes.last_modified_by_arn IS 'For an approval status change seen by the change feed or an event: LastModifiedBy.IamIdentity.Arn of the record as of that sync. That is the approver unless the package was modified again before the sync ran. NULL for other changes, for changes seen by a listing, and for events that carry no LastModifiedBy. Personal data: it identifies a person.';
 COMMENT ON COLUMN sagemaker.model_package_changes.last_modified_by_user_profile IS 'As last_modified_by_arn, the Studio user profile (LastModifiedBy.UserProfileName) when given. Personal data: it identifies a person.';
-COMMENT ON COLUMN sagemaker.model_package_changes.approval_description IS 'For an approval status change seen by the change feed: the ApprovalDescription of the record as of that sync.';
+COMMENT ON COLUMN sagemaker.model_package_changes.approval_description IS 'For an approval status change seen by the change feed or an event: the ApprovalDescription of the record as of that sync.';
 
 -- ---------------------------------------------------------------- governance details
 -- Side tables (migration 0010): see there why not columns of model_packages.
@@ -638,6 +638,48 @@ COMMENT ON COLUMN sagemaker.feature_availability.feature IS 'change_feed, detail
 COMMENT ON COLUMN sagemaker.feature_availability.off_since IS 'When it was first refused (kept while later retries are refused too); NULL while it is on.';
 COMMENT ON COLUMN sagemaker.feature_availability.off_until IS 'It is tried again after this, or at the next full reconcile, whichever comes first; NULL while it is on.';
 COMMENT ON COLUMN sagemaker.feature_availability.reason IS 'The error answered, as one line (code and message, principal ARNs cut); NULL while it is on.';
+
+-- ---------------------------------------------------------------- events (0018)
+-- Each package's newest LastModifiedTime applied: events and the change feed
+-- move nothing back (syncer/events/, docs/operations/events.md).
+CREATE TABLE sagemaker.model_package_last_modified (
+    model_package_arn   text        PRIMARY KEY,
+    last_modified_time  timestamptz NOT NULL,
+    whole_seconds       boolean     NOT NULL,
+    deleted             boolean     NOT NULL DEFAULT false,
+    applied_by          text        NOT NULL
+                        CHECK (applied_by IN ('change_feed', 'event', 'describe', 'delete_call')),
+    applied_at          timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sagemaker.model_package_last_modified IS
+    'Per package, the newest LastModifiedTime that the change feed or an event applied to the mirror (or the time of a delete call): an event or search result that is not newer does not move the row back. Listings carry no modification time and leave it alone.';
+COMMENT ON COLUMN sagemaker.model_package_last_modified.model_package_arn IS 'The package (see model_packages; a deleted package may have no row there).';
+COMMENT ON COLUMN sagemaker.model_package_last_modified.last_modified_time IS 'The newest LastModifiedTime applied; for a delete call, when it was made.';
+COMMENT ON COLUMN sagemaker.model_package_last_modified.whole_seconds IS 'True when that time came to the second only (events and CloudTrail give no fraction): the change happened within the second after it.';
+COMMENT ON COLUMN sagemaker.model_package_last_modified.deleted IS 'True when a DeleteModelPackage call (from CloudTrail) was the last thing applied: an older registration event does not bring the package back.';
+COMMENT ON COLUMN sagemaker.model_package_last_modified.applied_by IS 'What applied it: change_feed (Search), event (EventBridge), describe (DescribeModelPackage, to order two events of the same second) or delete_call (CloudTrail).';
+COMMENT ON COLUMN sagemaker.model_package_last_modified.applied_at IS 'When it was applied.';
+
+-- The deployment's queue of SageMaker events (SYNCER_EVENTS_QUEUE_URL).
+CREATE TABLE sagemaker.event_queues (
+    queue_url         text        PRIMARY KEY,
+    state             text        NOT NULL
+                      CHECK (state IN ('healthy', 'unreachable', 'refused', 'stopped')),
+    state_since       timestamptz NOT NULL,
+    last_error        text,
+    last_received_at  timestamptz,
+    last_applied_at   timestamptz,
+    checked_at        timestamptz NOT NULL
+);
+COMMENT ON TABLE sagemaker.event_queues IS
+    'The SQS queue (SYNCER_EVENTS_QUEUE_URL) from which the service applies SageMaker''s events, as the replica that polled it last found it. Written on every change of state and about once a minute.';
+COMMENT ON COLUMN sagemaker.event_queues.queue_url IS 'The queue''s URL.';
+COMMENT ON COLUMN sagemaker.event_queues.state IS 'healthy (the last long poll answered), unreachable (no answer: network, timeouts, server errors), refused (access denied, or no such queue) or stopped (the service stopped polling it).';
+COMMENT ON COLUMN sagemaker.event_queues.state_since IS 'Since when the queue has been in that state.';
+COMMENT ON COLUMN sagemaker.event_queues.last_error IS 'The error of the last failed poll, as one line (code and message, principal ARNs cut); NULL while healthy.';
+COMMENT ON COLUMN sagemaker.event_queues.last_received_at IS 'When a message was last received from the queue.';
+COMMENT ON COLUMN sagemaker.event_queues.last_applied_at IS 'When an event from the queue last changed the mirror.';
+COMMENT ON COLUMN sagemaker.event_queues.checked_at IS 'When a replica last wrote this row: a poll that is no longer being made shows as an old time.';
 
 -- ---------------------------------------------------------------- API rates
 CREATE TABLE sagemaker.api_rates (
@@ -1615,6 +1657,8 @@ BEGIN
      USING purged_packages x WHERE c.model_package_arn = x.arn;
     DELETE FROM sagemaker.model_package_details d
      USING purged_packages x WHERE d.model_package_arn = x.arn;
+    DELETE FROM sagemaker.model_package_last_modified m
+     USING purged_packages x WHERE m.model_package_arn = x.arn;
     DELETE FROM sagemaker.model_packages p
      USING purged_packages x WHERE p.model_package_arn = x.arn;
     DELETE FROM sagemaker.model_package_group_details d

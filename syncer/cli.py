@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from syncer.aws.clients import ApiStats, SourcePool
+from syncer.aws.queue import open_queue
 from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets, target_states
 from syncer.cycle.loop import run_until_stopped
@@ -126,7 +127,28 @@ async def cmd_check(settings: Settings) -> int:
     except SyncerError as exc:
         problems += 1
         print(f"FAIL  sagemaker: {stored_error(str(exc), limit=CLI_ERROR_CHARS)}")
+    if settings.events_queue_url:
+        problems += await _check_queue(settings)
     return 2 if problems else 0
+
+
+async def _check_queue(settings: Settings) -> int:
+    """The events queue: there, and usable by these credentials (no message is touched)."""
+    url = settings.events_queue_url
+    assert url is not None
+    try:
+        async with open_queue(
+            url,
+            default_region=settings.region_list(os.environ)[0],
+            max_attempts=settings.max_attempts,
+        ) as queue:
+            await queue.check()
+    except SyncerError as exc:
+        error = stored_error(str(exc), limit=CLI_ERROR_CHARS)
+        print(f"FAIL  events queue {printable(url)}: {error}")
+        return 1
+    print(f"ok    events queue {printable(url)}")
+    return 0
 
 
 def _describe_targets(plan: TargetPlan, targets: Targets) -> str:
@@ -163,6 +185,7 @@ async def cmd_status(settings: Settings, *, as_json: bool) -> int:
             )
         report = await read_status(store)
     _one_form_of_errors(report)
+    report["events"] = _events_report(settings, report["events"])
     report["targets"] = await _target_report(settings, report["scopes"])
     if as_json:
         print(json.dumps(report, default=_json_default, indent=2))
@@ -224,6 +247,36 @@ async def _target_report(settings: Settings, scopes: list[dict[str, Any]]) -> di
     }
 
 
+def _events_report(settings: Settings, queues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queues in the database, the configured one marked (and listed, if never polled)."""
+    url = settings.events_queue_url
+    for queue in queues:
+        queue["configured"] = queue["queue_url"] == url
+    if url and not any(q["configured"] for q in queues):
+        queues.append({"queue_url": url, "configured": True, "state": "not polled yet"})
+    return queues
+
+
+def _print_events(queues: list[dict[str, Any]]) -> None:
+    """The events queue: its state, since when, the last message and change, and why not."""
+    if not queues:
+        return
+    print("\nevents queue (changes within seconds; docs/operations/events.md)")
+    for q in queues:
+        where = "" if q["configured"] else "  (not this configuration's)"
+        print(f"  {printable(q['queue_url'])}{where}")
+        if q["state"] == "not polled yet":
+            print("    not polled yet: starts with `syncer run`")
+            continue
+        print(
+            f"    {q['state']} since {_fmt(q['state_since'])}; last message "
+            f"{_fmt(q['last_received_at'])}, last change {_fmt(q['last_applied_at'])}; "
+            f"checked {q['checked_ago']:.0f}s ago"
+        )
+        if q["last_error"]:
+            print(f"    error: {printable(q['last_error'])}; the cycles apply changes meanwhile")
+
+
 def _print_targets(report: dict[str, Any]) -> None:
     print()
     if report["error"]:
@@ -272,6 +325,7 @@ def _print_status(report: dict[str, Any]) -> None:
     _print_quota(report["quota"])
     _print_switched_off(report["switched_off"])
     _print_details(report["details"])
+    _print_events(report["events"])
 
 
 def _print_details(rows: list[dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 # ARNs are at most 2048 characters in the API model; anything longer is not an
@@ -310,6 +311,9 @@ class PackageChange:
     modified_by_arn: str | None = None
     modified_by_user_profile: str | None = None
     approval_description: str | None = None
+    # True when LastModifiedTime came to the second only (EventBridge events give
+    # ISO times without a fraction): the change happened within that second.
+    whole_seconds: bool = False
 
 
 # The summary keys a change may replace (the mutable fields of a ListModelPackages summary).
@@ -331,9 +335,10 @@ def parse_package_change(record: dict[str, Any]) -> PackageChange:
         life_cycle = {}
     patch = {k: fields[k] for k in MUTABLE_SUMMARY_KEYS if fields.get(k) is not None}
     modified_by = user_context(fields.get("LastModifiedBy"))
+    modified = _require(item, "LastModifiedTime")
     return PackageChange(
         arn=arn,
-        last_modified=parse_timestamp(_require(item, "LastModifiedTime")),
+        last_modified=parse_timestamp(modified),
         package_status=_text(fields, "ModelPackageStatus"),
         # Validated as a listing's are: the same row must not be refused one way
         # and written the other.
@@ -345,10 +350,51 @@ def parse_package_change(record: dict[str, Any]) -> PackageChange:
         modified_by_arn=modified_by[0],
         modified_by_user_profile=modified_by[1],
         approval_description=_text(fields, "ApprovalDescription"),
+        whole_seconds=whole_seconds(modified),
     )
 
 
 _CHANGE_KEYS = ("ModelPackageArn", "LastModifiedBy", "ApprovalDescription")
+
+
+def whole_seconds(value: Any) -> bool:
+    """Whether a timestamp as received is given to the second only (no fraction)."""
+    if isinstance(value, datetime | float):
+        return False
+    return isinstance(value, int | str) and not _FRACTION.search(str(value))
+
+
+_FRACTION = re.compile(r"[.,]\d")
+ONE_SECOND = timedelta(seconds=1)
+
+
+class Order(Enum):
+    """Where one LastModifiedTime falls against another."""
+
+    BEFORE = "before"
+    SAME = "same"  # the same instant, both known to the millisecond or better
+    OVERLAP = "overlap"  # at least one is a whole second that contains the other
+    AFTER = "after"
+
+
+def modified_order(
+    incoming: datetime, incoming_whole: bool, stored: datetime, stored_whole: bool
+) -> Order:
+    """Where ``incoming`` falls against ``stored``. A time given to the second stands
+    for the whole second after it, [t, t + 1 s); a precise one for its instant."""
+
+    def span(at: datetime, whole: bool) -> tuple[datetime, datetime]:
+        return (at, at + ONE_SECOND) if whole else (at, at + timedelta(microseconds=1))
+
+    low, high = span(incoming, incoming_whole)
+    stored_low, stored_high = span(stored, stored_whole)
+    if low >= stored_high:
+        return Order.AFTER
+    if high <= stored_low:
+        return Order.BEFORE
+    if not (incoming_whole or stored_whole):
+        return Order.SAME
+    return Order.OVERLAP
 
 
 def user_context(value: Any) -> tuple[str | None, str | None]:

@@ -18,6 +18,8 @@ from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets
 from syncer.cycle.loop import Syncer, run_until_stopped
 from syncer.cycle.metrics import Metrics
+from syncer.events.consumer import EventConsumer, open_events
+from syncer.events.metrics import EventMetrics
 from syncer.http import build_app, listen, serve_http, stuck_after_seconds
 from syncer.logging import get_logger
 from syncer.settings import Settings
@@ -97,7 +99,8 @@ async def run_service(
 ) -> int:
     """`syncer run`: migrate, then sync every interval, serving /healthz, /readyz
     and /metrics on ``listener`` (else on SYNCER_HTTP_HOST:SYNCER_HTTP_PORT,
-    unless that port is 0), until SIGTERM or SIGINT."""
+    unless that port is 0), until SIGTERM or SIGINT. With SYNCER_EVENTS_QUEUE_URL,
+    events are applied from the queue beside the loop."""
     stop = stop_on_signals()  # before startup: a SIGTERM while migrating still exits 0
     # The port first: a busy one is a configuration error, before anything is written.
     if listener is None and settings.http_port:
@@ -105,7 +108,13 @@ async def run_service(
     with listener or contextlib.nullcontext():
         async with open_service(settings, stop, **source_extra) as service:
             loop_task = asyncio.create_task(service.syncer.run_forever(), name="sync-loop")
+            work = [loop_task]
             async with contextlib.AsyncExitStack() as stack:
+                if settings.events_queue_url:
+                    consumer = await stack.enter_async_context(
+                        events_beside(settings, service, stop, source_extra)
+                    )
+                    work.append(asyncio.create_task(consumer.run(), name="events-consumer"))
                 if listener is not None:
                     app = build_app(
                         service.syncer,
@@ -117,6 +126,40 @@ async def run_service(
                     await stack.enter_async_context(serve_http(app, listener))
                     host, port = listener.getsockname()[:2]
                     log.info("http.listening", host=host, port=port)
-                await run_until_stopped(loop_task, stop)
+                await run_until_stopped(asyncio.ensure_future(asyncio.gather(*work)), stop)
     log.info("service.stopped")
     return 0
+
+
+def events_beside(
+    settings: Settings, service: Service, stop: asyncio.Event, source_extra: dict[str, Any]
+) -> contextlib.AbstractAsyncContextManager[EventConsumer]:
+    """The events consumer, wired to the loop: the targets it accepts events for are
+    the loop's, and the loop's interval follows the queue's health."""
+    syncer = service.syncer
+
+    def sources() -> dict[tuple[str, str], RegistrySource]:
+        return {(s.target.account_id, s.target.region): s for s in syncer.sources}
+
+    metrics = EventMetrics(service.metrics.registry)
+    opened = open_events(
+        settings,
+        service.store,
+        metrics,
+        sources=sources,
+        stop=stop,
+        on_health_change=syncer.cadence_changed.set,
+        default_region=settings.region_list(os.environ)[0],
+        static_credentials=source_extra.get("static_credentials"),
+    )
+
+    @contextlib.asynccontextmanager
+    async def wired() -> AsyncIterator[EventConsumer]:
+        async with opened as consumer:
+            syncer.events_healthy = lambda: consumer.health.healthy
+            try:
+                yield consumer
+            finally:
+                syncer.events_healthy = None
+
+    return wired()

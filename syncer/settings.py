@@ -48,6 +48,8 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # What SageMaker's NameContains accepts; anything else fails every listing.
 _NAME_CONTAINS = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
 _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
+# An SQS queue URL: a host, the owner's account id and the queue's name.
+_QUEUE_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d+)?/\d{12}/[A-Za-z0-9_\-]{1,80}(\.fifo)?$")
 # Read from the environment by the test suite, not by the service.
 _KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
 
@@ -254,6 +256,20 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Account ids never mirrored, however they were named.",
     )
+    events_queue_url: str | None = Field(
+        None,
+        max_length=1024,
+        description="URL of an SQS queue that SageMaker's model-package events reach through "
+        "EventBridge: the service long-polls it beside its cycles and applies each event "
+        "within seconds (docs/operations/events.md).",
+    )
+    events_interval_seconds: float = Field(
+        300,
+        gt=0,
+        le=YEAR_SECONDS,
+        description="Seconds between incremental cycles while the events queue answers: "
+        "never shorter than the interval, never longer than the reconcile interval.",
+    )
     http_host: str = Field(
         "0.0.0.0",  # noqa: S104 - a container listens on all interfaces
         min_length=1,
@@ -299,7 +315,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("group_name_contains", "organization_role_name", "external_id", mode="before")
+    @field_validator(
+        "group_name_contains",
+        "organization_role_name",
+        "external_id",
+        "events_queue_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -343,6 +365,15 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises for a port that is not a number in 0..65535
         except ValueError:
             raise ValueError("port must be a number from 0 to 65535") from None
+        return value
+
+    @field_validator("events_queue_url")
+    @classmethod
+    def _queue_url(cls, value: str | None) -> str | None:
+        if value is not None and not _QUEUE_URL.match(value):
+            raise ValueError(
+                "not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+            )
         return value
 
     @field_validator("regions")

@@ -37,7 +37,8 @@ T = TypeVar("T")
 
 SERVICE = "sagemaker"
 # The operations this code calls; deploy/iam-policy.json must grant exactly these.
-OPERATIONS = ("ListModelPackageGroups", "ListModelPackages", "Search")
+# DescribeModelPackage orders two events of one second (syncer/events/).
+OPERATIONS = ("ListModelPackageGroups", "ListModelPackages", "Search", "DescribeModelPackage")
 # The change feed: Search filters and sorts packages on LastModifiedTime, which
 # summaries lack, and returns their approval, status and life-cycle stage.
 SEARCH_PACKAGES: dict[str, Any] = {"Resource": "ModelPackage", "SortBy": "LastModifiedTime"}
@@ -141,6 +142,13 @@ class RegistrySource:
         # The newest of what came back, should a server ignore the sort or the limit.
         page = parse_all(response.get("Results") or [], parse_package_change, "", self.target)
         return max((c.last_modified for c in page.items), default=None)
+
+    async def describe_package(self, arn: str) -> dict[str, Any]:
+        """The package's whole record now (DescribeModelPackage): its LastModifiedTime
+        to the millisecond, as Search gives it."""
+        return await _translate(
+            "describe_model_package", self._client.describe_model_package(ModelPackageName=arn)
+        )
 
     async def changed_packages(
         self, modified_after: datetime

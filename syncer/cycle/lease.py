@@ -179,8 +179,8 @@ class CycleLease:
 class Standby:
     """A replica's time out of the lead: when to ask again, and whether it is stale."""
 
-    def __init__(self, interval_seconds: float, monotonic: Callable[[], float]) -> None:
-        self._interval = interval_seconds
+    def __init__(self, interval: Callable[[], float], monotonic: Callable[[], float]) -> None:
+        self._interval = interval  # the deployment's interval now (Syncer.interval_seconds)
         self._monotonic = monotonic
         # Since when this replica skips cycles, and the lease as last found.
         self._since: float | None = None
@@ -210,7 +210,7 @@ class Standby:
         if self._since is None or self.lease_seen is None:
             return None
         now = self._monotonic()
-        limit = STALE_INTERVALS * self._interval
+        limit = STALE_INTERVALS * self._interval()
         skipping = now - self._since
         seen_at, lease = self.lease_seen
         completed = None if lease.completed_ago is None else lease.completed_ago + now - seen_at

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -73,7 +74,11 @@ class Syncer:
         self._settings = settings
         self.deployment = deployment or deployment_key(settings, settings.region_list(os.environ))
         self._lease = CycleLease(store, self.deployment, seconds=settings.lease_seconds)
-        self.standby = Standby(settings.interval_seconds, monotonic)
+        self.standby = Standby(self.interval_seconds, monotonic)
+        # Set by the events consumer (syncer/events/): while its queue works,
+        # incremental cycles may run less often; it sets cadence_changed when that flips.
+        self.events_healthy: Callable[[], bool] | None = None
+        self.cadence_changed = asyncio.Event()
         self._store = store
         self._runs = Runs(store)
         self._sources = list(sources)
@@ -124,6 +129,21 @@ class Syncer:
         # replica was found leading: a standby has done its part by checking.
         self.ready = False
 
+    @property
+    def sources(self) -> list[RegistrySource]:
+        """The current targets' sources (discovery may change them at a cycle's start)."""
+        return list(self._sources)
+
+    def interval_seconds(self) -> float:
+        """From one incremental cycle's start to the next: SYNCER_INTERVAL_SECONDS, or
+        SYNCER_EVENTS_INTERVAL_SECONDS while events arrive, when that is longer (at
+        most the reconcile interval)."""
+        s = self._settings
+        if self.events_healthy is not None and self.events_healthy():
+            events = max(s.interval_seconds, s.events_interval_seconds)
+            return min(events, s.reconcile_interval_seconds)
+        return s.interval_seconds
+
     # ------------------------------------------------------------- one cycle
     async def run_cycle(self, *, full: bool, wait: bool = False) -> CycleResult:
         """One cycle, if this replica leads; ``wait`` queues behind a running one
@@ -135,7 +155,7 @@ class Syncer:
                 within=self._settings.statement_timeout_seconds + self._settings.lease_seconds
             )
         else:
-            lease = await self._lease.take(min_gap=self._settings.interval_seconds)
+            lease = await self._lease.take(min_gap=self.interval_seconds())
         if not lease.granted:
             self._skipped(mode, lease)
             return CycleResult(None, mode, "skipped")
@@ -260,10 +280,9 @@ class Syncer:
     # ------------------------------------------------------------- forever
     async def run_forever(self) -> None:
         """Cycle every interval until stop_event; reconcile every reconcile interval."""
-        interval = self._settings.interval_seconds
         reconcile_every = timedelta(seconds=self._settings.reconcile_interval_seconds)
         last_full = await self._last_full()
-        backoff = min(5.0, interval)
+        backoff = min(5.0, self._settings.interval_seconds)
         while not self.stop_event.is_set():
             began = self._monotonic()
             self.progress.beat()
@@ -276,23 +295,37 @@ class Syncer:
                 # Jittered, doubling up to the interval: a database or SageMaker
                 # outage is retried soon, but not hammered.
                 await self._sleep(backoff * random.uniform(1.0, 1.2))
-                backoff = min(backoff * 2, interval)
+                backoff = min(backoff * 2, self._settings.interval_seconds)
                 continue
             self._metrics.up.set(1)
-            backoff = min(5.0, interval)
+            backoff = min(5.0, self._settings.interval_seconds)
             if full and result.status in ("succeeded", "partial"):
                 last_full = cycle_start
             elif full and result.status == "skipped":
                 last_full = await self._last_full()
-            # Jitter keeps replicas (and many deployments against one account) apart.
-            elapsed = self._monotonic() - began
-            wait = max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1)
             retry = self.standby.retry_in()
             if result.status == "skipped" and retry is not None:
                 # Ask again once the lease expires or the cycle is due: a
                 # leader killed mid-cycle is replaced within one lease period.
+                interval = self.interval_seconds()
+                elapsed = self._monotonic() - began
+                wait = max(0.0, interval - elapsed) + random.uniform(0, interval * 0.1)
                 wait = min(wait, retry + random.uniform(0, min(1.0, interval * 0.1)))
-            await self._sleep(wait)
+                await self._sleep(wait)
+            else:
+                await self._sleep_until_due(began)
+
+    async def _sleep_until_due(self, began: float) -> None:
+        """Until the next cycle is due, an interval after ``began`` (jittered: it keeps
+        replicas and deployments against one account apart), counted again whenever
+        the interval changes (the events queue stopped or started working)."""
+        jitter = random.uniform(0, 0.1)
+        while not self.stop_event.is_set():
+            self.cadence_changed.clear()
+            interval = self.interval_seconds()
+            wait = max(0.0, interval - (self._monotonic() - began)) + interval * jitter
+            if not await self._sleep(wait, wake=self.cadence_changed):
+                return
 
     def _cycle_error(self, mode: str, exc: Exception, retry_in: float) -> None:
         self.last_cycle_ok = False
@@ -314,21 +347,24 @@ class Syncer:
         self._metrics.up.set(1)
         return last
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once when asked to stop."""
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Sleep, but wake at once when asked to stop; whether ``wake`` cut it short."""
         self.progress.idle = True
+        waits = [asyncio.ensure_future(self.stop_event.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
         try:
-            async with asyncio.timeout(seconds):
-                await self.stop_event.wait()
-        except TimeoutError:
-            pass
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for waiting in waits:
+                waiting.cancel()
             self.progress.idle = False
             self.progress.beat()
+        return wake is not None and wake.is_set() and not self.stop_event.is_set()
 
 
 async def run_until_stopped(
-    work: asyncio.Task[object], stop: asyncio.Event, grace: float = STOP_GRACE_SECONDS
+    work: asyncio.Future[Any], stop: asyncio.Event, grace: float = STOP_GRACE_SECONDS
 ) -> None:
     """Await ``work``; once ``stop`` is set, give it ``grace`` seconds, then cancel it.
 

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from syncer.details.identities import Identities
-from syncer.details.parse import GroupDetails, PackageDetails
+from syncer.details.parse import GroupDetails, PackageDetails, parse_package_details
 from syncer.models import Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store
@@ -33,6 +33,11 @@ class DetailsState:
     looked_through: datetime | None = None
     last_full_pass_started_at: datetime | None = None
     last_error: str | None = None
+
+
+# Keys that belong to one modification: an event that leaves them out does not
+# keep the previous modification's.
+MODIFICATION_KEYS = ("LastModifiedBy", "ApprovalDescription")
 
 
 class DetailsStore:
@@ -118,6 +123,23 @@ class DetailsStore:
         rows = [self._identities.package(d) for d in rows]
         written = await conn.fetchval(QUERIES["upsert_package_details"], *_columns(rows))
         return int(written)
+
+    async def merge_package(self, conn: asyncpg.Connection, record: dict[str, Any]) -> int:
+        """Merge what an event's record carries into a package's stored details, in the
+        caller's transaction; returns the rows written (0 or 1).
+
+        An event carries part of the record (no tags, often no creator): the other
+        keys keep their stored values, except those of the modification before it
+        (MODIFICATION_KEYS), which would name the wrong person or note. A package
+        with no details yet is left to the details pass, which reads its whole record.
+        """
+        arn = record.get("ModelPackageArn")
+        stored = await conn.fetchval(QUERIES["package_details_record"], arn)
+        if stored is None:
+            return 0
+        merged = {k: v for k, v in json.loads(stored).items() if k not in MODIFICATION_KEYS}
+        merged.update(record)
+        return await self._upsert_packages(conn, [parse_package_details({"ModelPackage": merged})])
 
     async def failed(self, target: Target, error: str) -> None:
         async with self._store.transaction() as conn:

@@ -22,6 +22,7 @@ async def scope_lags(store: Store) -> list[asyncpg.Record]:
 async def read_status(store: Store, runs: int = 5) -> dict[str, Any]:
     """Scopes, quota, what is switched off, details, totals and the last ``runs`` runs."""
     async with store.transaction() as conn:
+        queues = await conn.fetch(QUERIES["status_event_queues"])  # events (syncer/events/)
         scopes = await conn.fetch(QUERIES["status_scopes"])
         totals = await conn.fetchrow(QUERIES["status_totals"])
         last_runs = await conn.fetch(QUERIES["last_runs"], runs)
@@ -29,6 +30,7 @@ async def read_status(store: Store, runs: int = 5) -> dict[str, Any]:
         switched_off = await conn.fetch(QUERIES["status_switched_off"])
         details = await conn.fetch(QUERIES["status_details"])
     return {
+        "events": [dict(r) for r in queues],
         "scopes": [dict(r) for r in scopes],
         "quota": [dict(r) for r in quota],
         "switched_off": [dict(r) for r in switched_off],

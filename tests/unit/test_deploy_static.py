@@ -22,10 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.aws.clients import ApiStats
 from syncer.aws.limits import TargetLimits
+from syncer.aws.queue import QUEUE_ACTIONS
 from syncer.aws.registry import OPERATIONS
 from syncer.aws.targets import ORGANIZATIONS_OPERATIONS
 from syncer.cli import build_parser
 from syncer.cycle.metrics import Metrics, ScopeState
+from syncer.events.metrics import EventMetrics
+from syncer.events.parse import API_CALL, DELETE_GROUP, DELETE_PACKAGE, PACKAGE_STATE_CHANGE
 from syncer.http import build_app
 from syncer.models import Target
 from syncer.settings import ENV_PREFIX, Settings, known_variables
@@ -146,6 +149,7 @@ def exposed_metric_names() -> set[str]:
     target = Target("1", "us-east-1")
     metrics.track_limits(lambda: {target: TargetLimits(10)})
     metrics.feature_up(target, "change_feed", False)
+    EventMetrics(metrics.registry).lag.observe(1)  # registered with SYNCER_EVENTS_QUEUE_URL
     text = generate_latest(metrics.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -378,14 +382,26 @@ def test_every_syncer_variable_in_the_deploy_files_is_a_setting() -> None:
 def test_iam_policy_grants_exactly_the_sagemaker_operations_the_code_calls() -> None:
     policy = json.loads((DEPLOY / "iam-policy.json").read_text())
     assert policy["Version"] == "2012-10-17"
-    actions: set[str] = set()
+    granted: dict[str, set[str]] = {}
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement and "NotResource" not in statement
-        granted = statement["Action"]
-        actions |= {granted} if isinstance(granted, str) else set(granted)
+        resources = statement["Resource"]
+        for action in _actions(statement):
+            granted.setdefault(action, set()).update(
+                {resources} if isinstance(resources, str) else resources
+            )
     # sts:GetCallerIdentity needs no permission, so it is not in the policy.
-    assert actions == {f"sagemaker:{operation}" for operation in OPERATIONS}
+    assert {a for a in granted if a.startswith("sagemaker:")} == {
+        f"sagemaker:{operation}" for operation in OPERATIONS
+    }
+    # The events queue's calls, on that queue only (the name deploy/events-queue.yaml gives it).
+    queue = load_cloudformation(DEPLOY / "events-queue.yaml")["Parameters"]["QueueName"]["Default"]
+    sqs = {a for a in granted if a.startswith("sqs:")}
+    assert sqs == {f"sqs:{action}" for action in QUEUE_ACTIONS}
+    for action in sqs:
+        assert granted[action] == {f"arn:aws:sqs:*:*:{queue}"}, action
+    assert set(granted) == {a for a in granted if a.startswith(("sagemaker:", "sqs:"))}
 
 
 def test_trust_policy_names_the_kubernetes_service_account() -> None:
@@ -484,6 +500,75 @@ def test_syncer_policy_discovers_accounts_and_assumes_only_the_member_role() -> 
     assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
 
 
+# ---------------------------------------------------------------- events
+def load_cloudformation(path: Path) -> Any:
+    """A template written in the long forms (Ref:, Fn::GetAtt:), which YAML reads as is."""
+    return load_yaml(path)
+
+
+def assert_stacksets_ready(path: Path) -> None:
+    text = path.read_text()
+    assert not re.search(r"\b\d{12}\b", text), f"{path.name}: a literal account id"
+    assert not re.search(r"\b[a-z]{2}-[a-z]+-\d\b", text), f"{path.name}: a literal region"
+
+
+def test_member_template_forwards_what_the_service_reads_to_the_central_bus() -> None:
+    template = load_cloudformation(DEPLOY / "events-member.yaml")
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert_stacksets_ready(DEPLOY / "events-member.yaml")
+    resources = template["Resources"]
+    rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+    patterns = {k: r["Properties"]["EventPattern"] for k, r in rules.items()}
+    assert patterns["PackageStateChangeRule"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": [PACKAGE_STATE_CHANGE],
+    }
+    deletes = patterns["DeleteCallRule"]
+    assert deletes["detail-type"] == [API_CALL]
+    assert deletes["detail"]["eventName"] == [DELETE_PACKAGE, DELETE_GROUP]
+    assert rules["DeleteCallRule"]["Condition"] == "DeleteCalls"  # optional: needs a trail
+    for rule in rules.values():
+        assert rule["Properties"]["EventBusName"] == "default"
+        [target] = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Ref": "CentralEventBusArn"}
+        assert target["RoleArn"] == {"Fn::GetAtt": ["ForwardRole", "Arn"]}
+    role = resources["ForwardRole"]["Properties"]
+    assert "RoleName" not in role  # one per region of an account: names would collide
+    [policy] = role["Policies"]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert _actions(statement) == {"events:PutEvents"}
+    assert statement["Resource"] == {"Ref": "CentralEventBusArn"}
+
+
+def test_queue_template_admits_only_its_rule_and_has_a_dead_letter_queue() -> None:
+    template = load_cloudformation(DEPLOY / "events-queue.yaml")
+    assert_stacksets_ready(DEPLOY / "events-queue.yaml")
+    resources = template["Resources"]
+    queue = resources["Queue"]["Properties"]
+    assert queue["QueueName"] == {"Ref": "QueueName"}
+    assert queue["ReceiveMessageWaitTimeSeconds"] == 20
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+    assert resources["DeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+
+    rule = resources["QueueRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["EventPattern"]["detail-type"] == [PACKAGE_STATE_CHANGE, API_CALL]
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+
+    [statement] = resources["OnlyTheRuleMaySend"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sqs:SendMessage"
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["QueueRule", "Arn"]}}
+    }
+    bus = resources["OrganizationMayPut"]["Properties"]["Statement"]
+    assert bus["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    assert template["Outputs"]["QueueUrl"]["Value"] == {"Ref": "Queue"}
+
+
 # ---------------------------------------------------------------- monitoring
 def test_alert_rules_use_only_exposed_metrics() -> None:
     exposed = exposed_metric_names()
@@ -528,6 +613,10 @@ def test_dashboard_queries_only_exposed_metrics_and_covers_the_main_ones() -> No
         "syncer_api_allowed_rate",
         "syncer_api_target_throttles_total",
         "syncer_feature_up",
+        "syncer_events_applied_total",
+        "syncer_events_dropped_total",
+        "syncer_events_lag_seconds_bucket",
+        "syncer_events_queue_up",
     ):
         assert family in used, family
     provisioning = DEPLOY / "grafana" / "provisioning"
@@ -548,6 +637,9 @@ def test_the_docs_index_points_at_the_deploy_files() -> None:
         "deploy/iam-trust-policy.json",
         "deploy/member-role.yaml",
         "deploy/syncer-policy.json",
+        "deploy/events-queue.yaml",
+        "deploy/events-member.yaml",
+        "SYNCER_EVENTS_QUEUE_URL",
         "SYNCER_ORGANIZATION_ROLE_NAME",
         "deploy/prometheus/alerts.yaml",
         "deploy/prometheus/scrape-kubernetes.yaml",

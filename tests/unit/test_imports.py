@@ -75,6 +75,7 @@ LAYERS = {
     "syncer.details": FEATURES,
     "syncer.deployments": FEATURES,
     "syncer.cycle": CYCLE,
+    "syncer.events": CYCLE,  # applies rows as the change feed does, beside the loop
     "syncer.cli": SHELL,
     "syncer.service": SHELL,
     "syncer.http": SHELL,

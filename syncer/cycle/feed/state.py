@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from syncer.models import MUTABLE_SUMMARY_KEYS, PackageChange, Target
+from syncer.cycle.feed.order import last_modified_of, older, write_changes
+from syncer.models import PackageChange, Target
 from syncer.warehouse.sql import QUERIES
 from syncer.warehouse.store import Store, WriteCounts, changes_key, groups_key
 
@@ -33,33 +34,24 @@ class FeedState:
     async def apply(
         self, target: Target, changes: Sequence[PackageChange], run_id: int
     ) -> WriteCounts:
-        """Apply one page of changes and advance the cursor over it, atomically."""
+        """Apply one page of changes and advance the cursor over it, atomically.
+
+        A record older than what an event already applied is left out: the
+        search index may lag behind the events (docs/operations/events.md).
+        """
         if not changes:
             return WriteCounts()
         rows = list({c.arn: c for c in changes}.values())  # the latest of a repeated item
         cursor = max(c.last_modified for c in rows)
         async with self._store.transaction() as conn:
-            # The target-wide lock, which the group sweep takes too: both write
-            # packages of any group (rows locked in different orders would deadlock).
+            # The target-wide lock, which the group sweep and events take too: all
+            # write packages of any group (rows locked in different orders would deadlock).
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
-            record = await conn.fetchrow(
-                QUERIES["apply_package_changes"],
-                [c.arn for c in rows],
-                [c.package_status for c in rows],
-                [c.approval_status for c in rows],
-                [c.life_cycle_stage for c in rows],
-                [c.life_cycle_stage_status for c in rows],
-                [c.life_cycle_stage_description for c in rows],
-                [c.patch for c in rows],
-                list(MUTABLE_SUMMARY_KEYS),
-                run_id,
-                [c.modified_by_arn for c in rows],
-                [c.modified_by_user_profile for c in rows],
-                [c.approval_description for c in rows],
-            )
+            stored = await last_modified_of(conn, [c.arn for c in rows])
+            fresh = [c for c in rows if not older(c, stored.get(c.arn))]
+            counts = await write_changes(conn, fresh, run_id, applied_by="change_feed")
             await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
-        assert record is not None
-        return WriteCounts(updated=record["updated"], changes=record["changes"])
+        return counts
 
     async def succeeded(self, target: Target) -> None:
         await self._store.scope_succeeded(changes_key(target), full=False)

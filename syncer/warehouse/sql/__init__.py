@@ -43,4 +43,5 @@ QUERIES = load_queries(
     "details.sql",
     "deployments.sql",
     "privacy.sql",
+    "events.sql",
 )

@@ -211,3 +211,10 @@ SELECT s.account_id, s.region,
        s.last_pass_finished_at, s.last_error, s.last_error_at, s.consecutive_failures
   FROM sagemaker.details_state s
  ORDER BY s.account_id, s.region;
+
+-- name: package_details_record
+-- The stored record of a package's details ($1), locked while an event merges into it.
+SELECT record::text
+  FROM sagemaker.model_package_details
+ WHERE model_package_arn = $1
+   FOR UPDATE;

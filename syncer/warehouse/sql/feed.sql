@@ -9,15 +9,21 @@
 -- replaced, so the row is what a listing would store and the next listing
 -- finds nothing to change. Rows that would not change are not touched. An
 -- approval change keeps who last modified the record and its approval note
--- as of this read ($10..$12; NULL with SYNCER_DETAILS=false).
+-- as of this read ($10..$12; NULL with SYNCER_DETAILS=false). Each live
+-- package's LastModifiedTime ($13, to the second only where $14) is recorded
+-- as the newest applied, by $15 (change_feed, event, describe), whether or not
+-- its row changed: the caller has already left out what is older
+-- (syncer/cycle/feed/state.py), and nothing older may move the row back later.
 WITH incoming AS (
     SELECT *
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                  $7::text[], $10::text[], $11::text[], $12::text[])
+                  $7::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+                  $14::boolean[])
         AS t(model_package_arn, model_package_status, model_approval_status,
              model_life_cycle_stage, model_life_cycle_stage_status,
              model_life_cycle_stage_description, patch, last_modified_by_arn,
-             last_modified_by_user_profile, approval_description)
+             last_modified_by_user_profile, approval_description, last_modified_time,
+             whole_seconds)
 ),
 changed AS (
     SELECT i.*, (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb AS raw,
@@ -39,6 +45,24 @@ changed AS (
            ) kept
      WHERE p.deleted_at IS NULL
        AND p.raw IS DISTINCT FROM (p.raw - $8::text[]) || kept.nulls || i.patch::jsonb
+),
+stamped AS (
+    INSERT INTO sagemaker.model_package_last_modified AS m (
+        model_package_arn, last_modified_time, whole_seconds, deleted, applied_by, applied_at)
+    SELECT i.model_package_arn, i.last_modified_time, i.whole_seconds, false, $15::text, now()
+      FROM incoming i
+      JOIN sagemaker.model_packages p USING (model_package_arn)
+     WHERE p.deleted_at IS NULL
+    ON CONFLICT (model_package_arn) DO UPDATE
+       SET last_modified_time = excluded.last_modified_time,
+           whole_seconds = excluded.whole_seconds,
+           deleted = false,
+           applied_by = excluded.applied_by,
+           applied_at = excluded.applied_at
+     -- Written only when it moves: a re-read of the same record writes nothing.
+     WHERE (m.last_modified_time, m.whole_seconds, m.deleted)
+           IS DISTINCT FROM (excluded.last_modified_time, excluded.whole_seconds, false)
+    RETURNING 1
 ),
 written AS (
     UPDATE sagemaker.model_packages p

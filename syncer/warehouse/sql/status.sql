@@ -38,6 +38,13 @@ SELECT run_id, mode, status, started_at, finished_at, scopes_total, scopes_faile
  ORDER BY run_id DESC
  LIMIT $1;
 
+-- name: status_event_queues
+-- The events queues and how the replica that polled each last found it (syncer status).
+SELECT queue_url, state, state_since, last_error, last_received_at, last_applied_at, checked_at,
+       extract(epoch FROM now() - checked_at)::float8 AS checked_ago
+  FROM sagemaker.event_queues
+ ORDER BY queue_url;
+
 -- name: status_quota
 -- Per account and region: the API rates allowed at the end of the last cycle.
 SELECT t.account_id, t.region,
