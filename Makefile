@@ -40,7 +40,7 @@ lint: $(BIN)/syncer
 
 ## docs: write the settings table of docs/configuration.md from syncer/settings.py
 docs: $(BIN)/syncer
-	$(BIN)/python -c 'import pathlib, syncer.settings as s; p = pathlib.Path("docs/configuration.md"); p.write_text(s.with_reference(p.read_text()))'
+	$(BIN)/python -c 'import pathlib, syncer.variables as s; p = pathlib.Path("docs/configuration.md"); p.write_text(s.with_reference(p.read_text()))'
 
 ## lock: re-pin the image's dependencies, with hashes, from pyproject.toml (see CONTRIBUTING.md)
 lock: $(BIN)/syncer

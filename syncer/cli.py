@@ -20,7 +20,8 @@ from syncer.errors import DatabaseError, SyncerError
 from syncer.logging import configure_logging, get_logger, printable, stored_error
 from syncer.models import Target
 from syncer.service import open_service, open_store, run_service, source_options, stop_on_signals
-from syncer.settings import Settings, load_settings, unknown_variables
+from syncer.settings import Settings, load_settings
+from syncer.variables import unknown_variables
 from syncer.warehouse.status import read_status
 from syncer.warehouse.tls import unverified_tls
 

@@ -7,17 +7,17 @@ reads ``AWS_DEFAULT_REGION`` but containers and most tools set ``AWS_REGION``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -50,8 +50,22 @@ _NAME_CONTAINS = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
 _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
 # An SQS queue URL: a host, the owner's account id and the queue's name.
 _QUEUE_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d+)?/\d{12}/[A-Za-z0-9_\-]{1,80}(\.fifo)?$")
-# Read from the environment by the test suite, not by the service.
-_KNOWN_ELSEWHERE = ("SYNCER_TEST_DATABASE_URL",)
+# What these settings must look like (each item of a list), and the line that
+# says so otherwise; anything else failed only at the first call that used it.
+_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "group_name_contains": (
+        _NAME_CONTAINS,
+        "letters, digits and hyphens only, at most 63 characters",
+    ),
+    "organization_role_name": (_ROLE_NAME, "not an IAM role name"),
+    "events_queue_url": (
+        _QUEUE_URL,
+        "not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+    ),
+    "regions": (_REGION_NAME, "not a region name"),
+    "organization_units": (_PARENT_ID, "not an OU id (ou-...) or root id (r-...)"),
+    "skip_accounts": (_ACCOUNT_ID, "not a 12-digit account id"),
+}
 
 CommaList = Annotated[list[str], NoDecode]
 # A secret may come from a file instead: SYNCER_<NAME>_FILE names it (a mounted
@@ -326,34 +340,24 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("group_name_contains")
-    @classmethod
-    def _name_contains(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME_CONTAINS.match(value):
-            raise ValueError(
-                f"letters, digits and hyphens only, at most 63 characters: {value[:80]!r}"
-            )
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("identities", mode="before")
+    @field_validator("identities", "database_pooler", "log_format", mode="before")
     @classmethod
-    def _lower_identities(cls, value: object) -> object:
+    def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("database_pooler", mode="before")
+    @field_validator(*_FORMS)
     @classmethod
-    def _lower_pooler(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower_format(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
+    def _in_form(cls, value: Any, info: ValidationInfo) -> Any:
+        pattern, otherwise = _FORMS[info.field_name or ""]
+        for item in value if isinstance(value, list) else [value] if value is not None else []:
+            if not pattern.match(item):
+                raise ValueError(f"{otherwise}: {item[:80]!r}")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -367,52 +371,12 @@ class Settings(BaseSettings):
             raise ValueError("port must be a number from 0 to 65535") from None
         return value
 
-    @field_validator("events_queue_url")
-    @classmethod
-    def _queue_url(cls, value: str | None) -> str | None:
-        if value is not None and not _QUEUE_URL.match(value):
-            raise ValueError(
-                "not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
-            )
-        return value
-
-    @field_validator("regions")
-    @classmethod
-    def _region_names(cls, value: list[str]) -> list[str]:
-        for region in value:
-            if not _REGION_NAME.match(region):
-                raise ValueError(f"not a region name: {region[:40]!r}")
-        return value
-
     @field_validator("role_arns")
     @classmethod
     def _role_arns(cls, value: list[str]) -> list[str]:
         for arn in value:
             if not arn.startswith("arn:") or ":role/" not in arn:
                 raise ValueError(f"not an IAM role ARN: {arn!r}")
-        return value
-
-    @field_validator("organization_role_name")
-    @classmethod
-    def _role_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_NAME.match(value):
-            raise ValueError(f"not an IAM role name: {value[:80]!r}")
-        return value
-
-    @field_validator("organization_units")
-    @classmethod
-    def _parent_ids(cls, value: list[str]) -> list[str]:
-        for parent in value:
-            if not _PARENT_ID.match(parent):
-                raise ValueError(f"not an OU id (ou-...) or root id (r-...): {parent[:80]!r}")
-        return value
-
-    @field_validator("skip_accounts")
-    @classmethod
-    def _account_ids(cls, value: list[str]) -> list[str]:
-        for account in value:
-            if not _ACCOUNT_ID.match(account):
-                raise ValueError(f"not a 12-digit account id: {account[:40]!r}")
         return value
 
     @model_validator(mode="after")
@@ -451,95 +415,6 @@ class Settings(BaseSettings):
 
     def redacted_database_url(self) -> str:
         return redact_dsn(self.database_url.get_secret_value())
-
-
-REFERENCE_BEGIN = "<!-- settings: generated by `make docs` from syncer/settings.py -->\n"
-REFERENCE_END = "<!-- settings: end -->\n"
-_SPANS = {YEAR_SECONDS: "a year", DAY_SECONDS: "a day"}
-
-
-def reference() -> str:
-    """Every setting as a row of a markdown table: the text of docs/configuration.md."""
-    rows = ["| variable | default | values | meaning |", "| --- | --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
-        cells = (f"`{ENV_PREFIX}{name.upper()}`", _default(field), _values(field))
-        rows.append(f"| {' | '.join(cells)} | {field.description} |")
-    return "\n".join(rows) + "\n"
-
-
-def with_reference(page: str) -> str:
-    """``page`` with the text between the reference markers replaced by ``reference()``."""
-    head, begin, rest = page.partition(REFERENCE_BEGIN)
-    _, end, tail = rest.partition(REFERENCE_END)
-    if not (begin and end):
-        raise ValueError("the page has no settings markers")
-    return f"{head}{begin}{reference()}{end}{tail}"
-
-
-def _default(field: FieldInfo) -> str:
-    if field.is_required():
-        return "required"
-    if field.default_factory is not None or field.default is None:
-        return "unset"
-    if isinstance(field.default, bool):
-        return f"`{str(field.default).lower()}`"
-    if isinstance(field.default, float) and field.default.is_integer():
-        return f"`{int(field.default)}`"
-    return f"`{field.default}`"
-
-
-def _values(field: FieldInfo) -> str:
-    annotation = field.annotation
-    if get_origin(annotation) is Literal:
-        return ", ".join(f"`{value}`" for value in get_args(annotation))
-    if annotation is bool:
-        return "`true`, `false`"
-    if get_origin(annotation) is list:
-        return "comma list"
-    bounds = {
-        key: getattr(meta, key)
-        for meta in field.metadata
-        for key in ("gt", "ge", "le", "min_length", "max_length")
-        if getattr(meta, key, None) is not None
-    }
-    if not bounds:
-        return "text"
-    if "min_length" in bounds and "max_length" not in bounds:
-        return f"at least {bounds['min_length']} characters"
-    if "min_length" in bounds:
-        return f"{bounds['min_length']} to {bounds['max_length']} characters"
-    low = f"{bounds['ge']}" if "ge" in bounds else f"above {bounds['gt']}" if "gt" in bounds else ""
-    if "le" not in bounds:
-        return low
-    high = _SPANS.get(bounds["le"], str(bounds["le"]))
-    return f"{low} to {high}" if "ge" in bounds else f"{low}, at most {high}"
-
-
-def known_variables() -> list[str]:
-    """Every SYNCER_* variable that something here reads."""
-    names = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
-    files = [f"{ENV_PREFIX}{name.upper()}{FILE_SUFFIX}" for name in secret_fields()]
-    return sorted([*names, *files, *_KNOWN_ELSEWHERE])
-
-
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """One line for each set SYNCER_* variable that nothing reads, with the nearest known name.
-
-    A misspelt name (SYNCER_ORGANISATION_ROLE_NAME) would otherwise be ignored
-    in silence, and the service would mirror something other than was meant.
-    """
-    known = known_variables()
-    lines = []
-    for name in sorted(environ):
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in known:
-            continue
-        # Compared without the prefix, which every name shares.
-        stems = [k.removeprefix(ENV_PREFIX) for k in known]
-        near = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), stems, n=1, cutoff=0.6)
-        hint = f"; did you mean {ENV_PREFIX}{near[0]}?" if near else ""
-        lines.append(f"{name} is not a registry-sync setting and is ignored{hint}")
-    return lines
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -29,13 +29,14 @@ from syncer.cycle.privacy import Privacy
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
 from syncer.details.store import DetailsStore
-from syncer.details.sync import Reading, details_budget, sync_details
+from syncer.details.sync import DETAILS_WINDOWS, Reading, details_budget, sync_details
 from syncer.errors import SyncerError, error_message
 from syncer.logging import get_logger, stored_error
 from syncer.models import UNVERSIONED, Scope
 from syncer.settings import Settings
 from syncer.warehouse.store import (
     CONNECTION_ERRORS,
+    Key,
     Store,
     changes_key,
     groups_key,
@@ -44,11 +45,6 @@ from syncer.warehouse.store import (
 )
 
 log = get_logger(__name__)
-
-Key = tuple[str, str, str, str]  # a sync_state row: account, region, kind, scope
-# A Search page takes longer to parse and store than to fetch: a few windows
-# hide the calls' latency, and each more costs a partly filled page.
-DETAILS_WINDOWS = 4
 
 
 @dataclass(frozen=True)

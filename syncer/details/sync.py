@@ -43,6 +43,9 @@ from syncer.windows import Interrupted, Progress, Slots, Window, list_windows, t
 log = get_logger(__name__)
 
 SECOND = timedelta(seconds=1)
+# A Search page takes longer to parse and store than to fetch: a few windows
+# hide the calls' latency, and each more costs a partly filled page.
+DETAILS_WINDOWS = 4
 
 # Share of a cycle's calls (SYNCER_MAX_REQUESTS_PER_SECOND x SYNCER_INTERVAL_SECONDS)
 # a details pass may use: 30,000 packages a cycle at the defaults.

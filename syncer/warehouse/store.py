@@ -55,23 +55,26 @@ PAGE_SIZE = 100
 MIN_WINDOW_PAGES = 5
 
 
-def scope_key(scope: Scope) -> tuple[str, str, str, str]:
+Key = tuple[str, str, str, str]  # a sync_state row: account, region, kind, scope
+
+
+def scope_key(scope: Scope) -> Key:
     """sync_state's primary key for a scope."""
     kind = "unversioned" if scope.is_unversioned else "group"
     return (scope.target.account_id, scope.target.region, kind, scope.group_name)
 
 
-def groups_key(target: Target) -> tuple[str, str, str, str]:
+def groups_key(target: Target) -> Key:
     return (target.account_id, target.region, "groups", "")
 
 
-def packages_key(target: Target) -> tuple[str, str, str, str]:
+def packages_key(target: Target) -> Key:
     """The listing of every package of a target: its watermark is where incremental
     cycles look for new packages next."""
     return (target.account_id, target.region, "packages", "")
 
 
-def changes_key(target: Target) -> tuple[str, str, str, str]:
+def changes_key(target: Target) -> Key:
     """The change feed's row: its cursor is the watermark."""
     return (target.account_id, target.region, "changes", "")
 
@@ -198,7 +201,7 @@ class Store:
             return await migrations.current_version(conn)
 
     # ------------------------------------------------------------- scopes
-    async def watermarks(self, target: Target) -> dict[tuple[str, str, str, str], datetime]:
+    async def watermarks(self, target: Target) -> dict[Key, datetime]:
         """Every scope's watermark in a target, by ``scope_key``; one query."""
         async with self.transaction() as conn:
             rows = await conn.fetch(QUERIES["get_watermarks"], target.account_id, target.region)
@@ -314,15 +317,15 @@ class Store:
             rows = await conn.fetch(QUERIES["live_among"], list(arns))
         return {r[0]: r[1] for r in rows}
 
-    async def advance_watermark(self, key: tuple[str, str, str, str], to: datetime) -> None:
+    async def advance_watermark(self, key: Key, to: datetime) -> None:
         async with self.transaction() as conn:
             await conn.execute(QUERIES["advance_watermark"], *key, to)
 
-    async def scope_succeeded(self, key: tuple[str, str, str, str], *, full: bool) -> None:
+    async def scope_succeeded(self, key: Key, *, full: bool) -> None:
         async with self.transaction() as conn:
             await conn.execute(QUERIES["scope_succeeded"], *key, full)
 
-    async def scope_failed(self, key: tuple[str, str, str, str], error: str) -> None:
+    async def scope_failed(self, key: Key, error: str) -> None:
         async with self.transaction() as conn:
             await conn.execute(QUERIES["scope_failed"], *key, error[:2000])
 

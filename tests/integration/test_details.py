@@ -17,7 +17,7 @@ import pytest
 
 from standin.sagemaker import Faults, Registry, StandIn
 from syncer.cli import _print_switched_off
-from syncer.cycle.target import DETAILS_WINDOWS
+from syncer.details.sync import DETAILS_WINDOWS
 from syncer.logging import configure_logging
 from syncer.warehouse.status import read_status
 from syncer.warehouse.store import Store

@@ -31,7 +31,8 @@ from syncer.events.metrics import EventMetrics
 from syncer.events.parse import API_CALL, DELETE_GROUP, DELETE_PACKAGE, PACKAGE_STATE_CHANGE
 from syncer.http import build_app
 from syncer.models import Target
-from syncer.settings import ENV_PREFIX, Settings, known_variables
+from syncer.settings import ENV_PREFIX, Settings
+from syncer.variables import known_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

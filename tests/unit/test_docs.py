@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from syncer.settings import REFERENCE_BEGIN, REFERENCE_END, Settings, reference, with_reference
+from syncer.settings import Settings
+from syncer.variables import REFERENCE_BEGIN, REFERENCE_END, reference, with_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -162,3 +162,20 @@ def test_every_package_is_one_the_wheel_ships() -> None:
     assert folders <= shipped, folders - shipped
     missing = [f for f in folders if not (root / f.replace(".", "/") / "__init__.py").exists()]
     assert not missing, missing
+
+
+MODULE_LINES = 450  # a module one reads in a sitting
+STORE_LINES = 300  # the store keeps the pool, transactions and listing pages only
+
+
+def test_modules_stay_small_and_the_store_keeps_to_its_job() -> None:
+    too_long = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MODULE_LINES
+    }
+    assert not too_long, too_long
+    tree = ast.parse((PACKAGE / "warehouse" / "store.py").read_text(encoding="utf-8"))
+    [store] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Store"]
+    assert store.end_lineno is not None
+    assert store.end_lineno - store.lineno + 1 < STORE_LINES

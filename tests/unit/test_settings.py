@@ -7,7 +7,8 @@ import pytest
 
 from syncer.errors import ConfigError
 from syncer.logging import mask_secrets, redact_dsn
-from syncer.settings import load_settings, unknown_variables
+from syncer.settings import load_settings
+from syncer.variables import unknown_variables
 
 DSN = "postgresql://svc:s3cret@db.example:5432/registry"
 

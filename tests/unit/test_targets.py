@@ -7,7 +7,8 @@ import pytest
 from syncer.aws.targets import Account, TargetPlan, choose_targets, target_states
 from syncer.errors import ConfigError
 from syncer.models import Target
-from syncer.settings import known_variables, load_settings, unknown_variables
+from syncer.settings import load_settings
+from syncer.variables import known_variables, unknown_variables
 
 DSN = "postgresql://svc@db.example/registry"
 LISTED = "arn:aws:iam::111111111111:role/explicit"
