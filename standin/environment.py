@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
+
+import boto3
 
 from standin.sagemaker import CREDENTIALS, REGION
 
@@ -22,3 +25,14 @@ def service_env(database_url: str, endpoint: str, **extra: str) -> dict[str, str
     )
     env.update(extra)
     return env
+
+
+def boto_client(endpoint: str, service: str = "sagemaker") -> Any:
+    """A boto3 client of a stand-in (or moto's server), with its dummy keys."""
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=CREDENTIALS[0],
+        aws_secret_access_key=CREDENTIALS[1],
+    )

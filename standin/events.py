@@ -7,6 +7,7 @@ package's record in ``detail``, its times as ISO strings to the second.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -112,3 +113,28 @@ def delete_call(
     event = envelope(registry, API_CALL, detail, [])
     event["time"] = when
     return event
+
+
+def new_queue(sqs: Any, name: str = "registry-sync-events", **attributes: str) -> str:
+    """A queue for the events: SQS's largest messages, 30 s to handle one; `attributes` override."""
+    attributes = {"MaximumMessageSize": "1048576", "VisibilityTimeout": "30", **attributes}
+    url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return url
+
+
+def send(sqs: Any, url: str, *bodies: dict[str, Any] | str) -> None:
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        sqs.send_message(QueueUrl=url, MessageBody=text)
+
+
+def queue_counts(sqs: Any, url: str) -> tuple[int, int]:
+    """Messages visible, and in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )

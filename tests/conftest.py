@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-import boto3
 import pytest
 import structlog
 
+from standin.environment import boto_client
 from standin.pgbouncer import POOLER_ENV, PgBouncer, running_pgbouncer
 from standin.postgres import admin_dsn, admin_execute, dsn_for, scratch_database
 from standin.sagemaker import CREDENTIALS, REGION, Faults, Registry, StandIn, serve_in_thread
@@ -147,16 +148,6 @@ class Backend:
         return self.standin.registry
 
 
-def boto_client(endpoint: str, service: str = "sagemaker") -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id=CREDENTIALS[0],
-        aws_secret_access_key=CREDENTIALS[1],
-    )
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
@@ -170,17 +161,24 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
+def reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+
+
 @pytest.fixture
 def moto_backend(moto_endpoint: str) -> Iterator[Backend]:
-    import urllib.request
-
-    def reset() -> None:
-        request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
-    reset()
+    reset_moto(moto_endpoint)
     yield Backend("moto", moto_endpoint, boto_client(moto_endpoint))
-    reset()
+    reset_moto(moto_endpoint)
+
+
+@pytest.fixture
+def sqs(moto_endpoint: str) -> Iterator[Any]:
+    """moto's SQS (and EventBridge), reset around the test."""
+    reset_moto(moto_endpoint)
+    yield boto_client(moto_endpoint, "sqs")
+    reset_moto(moto_endpoint)
 
 
 @pytest.fixture

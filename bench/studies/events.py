@@ -39,14 +39,14 @@ from collections import Counter
 from typing import Any
 
 import asyncpg
-import boto3
 
 from bench.database import migrated_template, scratch
 from bench.server import HISTORY_SECONDS
 from bench.service import syncer_run
-from standin.events import package_event
+from standin.environment import boto_client
+from standin.events import package_event, queue_counts
 from standin.mirror import assert_same, mirror_packages, source_packages
-from standin.sagemaker import CREDENTIALS, REGION, Registry, StandIn, serve_in_thread
+from standin.sagemaker import Registry, StandIn, serve_in_thread
 from syncer.logging import configure_logging
 
 POLL_SECONDS = 0.005
@@ -78,29 +78,9 @@ def seeded(groups: int, versions: int, clock: Clock) -> Registry:
     return registry
 
 
-def client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id=CREDENTIALS[0],
-        aws_secret_access_key=CREDENTIALS[1],
-    )
-
-
 def calls(standin: StandIn) -> Counter[str]:
     """SageMaker calls so far, by operation (STS left out)."""
     return Counter({k: v for k, v in standin.calls.items() if not k.startswith("sts:")})
-
-
-def queued(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 async def latency(
@@ -185,7 +165,7 @@ async def order(
         await asyncio.to_thread(sqs.send_message_batch, QueueUrl=url, Entries=entries)
     async with asyncio.timeout(600):
         while True:
-            if not await asyncio.to_thread(queued, sqs, url):
+            if not sum(await asyncio.to_thread(queue_counts, sqs, url)):
                 return len(events), time.perf_counter() - began
             await asyncio.sleep(0.05)
 
@@ -221,7 +201,7 @@ async def main(args: argparse.Namespace) -> None:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    sqs = client(f"http://{host}:{port}", "sqs")
+    sqs = boto_client(f"http://{host}:{port}", "sqs")
     url = sqs.create_queue(QueueName="registry-sync-events")["QueueUrl"]
     settings = {"events_queue_url": url, "interval_seconds": "300"}
     try:
@@ -238,9 +218,7 @@ async def main(args: argparse.Namespace) -> None:
                     sent, drained = await order(args, registry, clock, sqs, url, rng)
                     order_calls = calls(standin) - before
                     by = await applied(conn)
-                    assert_same(
-                        await mirror_packages(conn), source_packages(client(endpoint, "sagemaker"))
-                    )
+                    assert_same(await mirror_packages(conn), source_packages(boto_client(endpoint)))
                     runs = await conn.fetchval("SELECT count(*) FROM sagemaker.sync_runs")
                 await conn.close()
     finally:

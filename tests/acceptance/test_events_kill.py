@@ -17,26 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 from aiohttp import web
 
 from standin.environment import service_env
-from standin.events import package_event
+from standin.events import new_queue, package_event, queue_counts, send
 from standin.sagemaker import Registry, StandIn, serve_in_thread
-from tests.conftest import boto_client, sync_once
+from tests.conftest import sync_once
 
 VISIBILITY_SECONDS = 2
 LOCK_TARGET = "SELECT sagemaker.lock_scope('123456789012', 'us-east-1', 'groups', '')"
@@ -110,29 +107,6 @@ class HoldingProxy:
             thread.join(10)
 
 
-@pytest.fixture
-def sqs(moto_endpoint: str) -> Iterator[Any]:
-    def reset() -> None:
-        request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
-    reset()
-    yield boto_client(moto_endpoint, "sqs")
-    reset()
-
-
-def counts(sqs: Any, url: str) -> tuple[int, int]:
-    """Messages visible, and in flight."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
-
-
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
@@ -194,9 +168,7 @@ async def test_a_kill_between_commit_and_delete_redelivers_a_harmless_duplicate(
     database_url: str, db: asyncpg.Connection, sqs: Any, moto_endpoint: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "run.log"
-    queue = sqs.create_queue(
-        QueueName="events", Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)}
-    )["QueueUrl"]
+    queue = new_queue(sqs, "events", VisibilityTimeout=str(VISIBILITY_SECONDS))
     proxy = HoldingProxy(moto_endpoint)
     with registry_served() as (registry, endpoint), proxy.serving() as proxied:
         await sync_once(database_url, endpoint, full=True)
@@ -207,7 +179,7 @@ async def test_a_kill_between_commit_and_delete_redelivers_a_harmless_duplicate(
         process = start(env, log)
         try:
             registry.update_package(arn, approval="Approved")
-            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(package_event(registry, arn)))
+            send(sqs, queue, package_event(registry, arn))
 
             async def committed_and_held() -> bool:
                 return await approval(db, arn) == "Approved" and proxy.held.is_set()
@@ -220,13 +192,13 @@ async def test_a_kill_between_commit_and_delete_redelivers_a_harmless_duplicate(
                 process.kill()
         proxy.hold.clear()
         proxy.release()
-        assert sum(counts(sqs, queue)) == 1  # committed, not deleted
+        assert sum(queue_counts(sqs, queue)) == 1  # committed, not deleted
 
         process = start(env, log)
         try:
 
             async def drained() -> bool:
-                return counts(sqs, queue) == (0, 0)
+                return queue_counts(sqs, queue) == (0, 0)
 
             await eventually(drained, "the redelivered message applied and deleted", log)
         finally:
@@ -240,9 +212,7 @@ async def test_a_kill_between_receive_and_commit_loses_nothing(
     database_url: str, db: asyncpg.Connection, sqs: Any, moto_endpoint: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "run.log"
-    url = sqs.create_queue(
-        QueueName="events", Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)}
-    )["QueueUrl"]
+    url = new_queue(sqs, "events", VisibilityTimeout=str(VISIBILITY_SECONDS))
     with registry_served() as (registry, endpoint):
         await sync_once(database_url, endpoint, full=True)
         [arn] = list(registry.packages)
@@ -255,13 +225,11 @@ async def test_a_kill_between_receive_and_commit_loses_nothing(
             await transaction.start()
             await locker.execute(LOCK_TARGET)  # the event's transaction waits for it
             registry.update_package(arn, approval="Rejected")
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(package_event(registry, arn)))
+            send(sqs, url, package_event(registry, arn))
 
             async def waiting_for_the_lock() -> bool:
-                blocked = await db.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
-                )
-                return bool(blocked) and counts(sqs, url)[1] == 1
+                blocked = await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                return bool(blocked) and queue_counts(sqs, url)[1] == 1
 
             await eventually(waiting_for_the_lock, "the received message, waiting", log)
             process.send_signal(signal.SIGKILL)
@@ -277,7 +245,7 @@ async def test_a_kill_between_receive_and_commit_loses_nothing(
         try:
 
             async def applied() -> bool:
-                return await approval(db, arn) == "Rejected" and counts(sqs, url) == (0, 0)
+                return await approval(db, arn) == "Rejected" and queue_counts(sqs, url) == (0, 0)
 
             await eventually(applied, "the message back, applied and deleted", log)
         finally:

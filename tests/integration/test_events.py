@@ -14,7 +14,6 @@ import contextlib
 import json
 import random
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from standin.events import delete_call, iso_second, package_event
+from standin.events import delete_call, iso_second, new_queue, package_event, queue_counts, send
 from standin.mirror import assert_same, mirror_packages, source_packages
 from standin.sagemaker import CREDENTIALS, REGION, Registry, StandIn, serve_in_thread
 from syncer.cli import _events_report, _print_events, cmd_check
@@ -51,42 +50,6 @@ class Clock:
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture
-def sqs(moto_endpoint: str) -> Iterator[Any]:
-    """moto's SQS (and EventBridge), reset around the test."""
-
-    def reset() -> None:
-        request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
-    reset()
-    yield boto_client(moto_endpoint, "sqs")
-    reset()
-
-
-def new_queue(sqs: Any, name: str = "registry-sync-events", **attributes: str) -> str:
-    attributes = {"MaximumMessageSize": "1048576", "VisibilityTimeout": "30", **attributes}
-    url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    return url
-
-
-def send(sqs: Any, url: str, *bodies: dict[str, Any] | str) -> None:
-    for body in bodies:
-        text = body if isinstance(body, str) else json.dumps(body)
-        sqs.send_message(QueueUrl=url, MessageBody=text)
-
-
-def waiting(sqs: Any, url: str) -> int:
-    """Messages in the queue, visible or being handled."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 @dataclass
 class Harness:
     syncer: Syncer
@@ -102,12 +65,12 @@ class Harness:
     async def drain(self, sqs: Any, url: str, *, rounds: int = 20) -> None:
         """Receive and handle batches until the queue is empty."""
         for _ in range(rounds):
-            if not waiting(sqs, url):
+            if not sum(queue_counts(sqs, url)):
                 return
             messages = await self.consumer._queue.receive()
             await self.consumer.health.answered()
             await self.consumer.handle(messages)
-        raise AssertionError(f"{waiting(sqs, url)} messages left")
+        raise AssertionError(f"{sum(queue_counts(sqs, url))} messages left")
 
 
 @contextlib.asynccontextmanager
@@ -168,7 +131,9 @@ def seeded(server: StandIn, groups: int = 2, versions: int = 3) -> list[str]:
 
 
 async def row(db: asyncpg.Connection, arn: str) -> asyncpg.Record:
-    found = await db.fetchrow("SELECT * FROM sagemaker.model_packages WHERE model_package_arn = $1", arn)
+    found = await db.fetchrow(
+        "SELECT * FROM sagemaker.model_packages WHERE model_package_arn = $1", arn
+    )
     assert found is not None, arn
     return found
 
@@ -204,7 +169,7 @@ async def test_an_approval_event_is_applied_with_its_history_modifier_and_detail
         assert h.sample("syncer_events_received_total") == 1
         assert h.sample("syncer_events_lag_seconds_count") == 1
 
-    assert waiting(sqs, url) == 0  # deleted once committed
+    assert sum(queue_counts(sqs, url)) == 0  # deleted once committed
     assert sum(server.calls.values()) == 0  # no SageMaker call for an event
     assert (await row(db, arns[0]))["model_approval_status"] == "Approved"
     [change] = await history(db, arns[0], "model_approval_status")
@@ -302,9 +267,10 @@ async def test_duplicates_and_any_order_leave_the_latest_state(
         "Production",
     )
     # Only what moved forward was recorded: pending -> Approved, Staging -> Production.
-    assert [(c["old_value"], c["new_value"]) for c in await history(db, arns[0], "model_approval_status")] == [
-        ("PendingManualApproval", "Approved")
-    ]
+    assert [
+        (c["old_value"], c["new_value"])
+        for c in await history(db, arns[0], "model_approval_status")
+    ] == [("PendingManualApproval", "Approved")]
     assert_same(await mirror_packages(db), source_packages(boto_client(endpoint)))
 
 
@@ -351,7 +317,9 @@ async def test_a_lagging_search_index_does_not_undo_what_an_event_applied(
     clock_of(server).at(T0 + 7000)
     server.registry.update_package(arns[0], approval="Approved")
     rejected = package_event(server.registry, arns[0])
-    rejected["detail"].update(ModelApprovalStatus="Rejected", LastModifiedTime=iso_second(T0 + 7010))
+    rejected["detail"].update(
+        ModelApprovalStatus="Rejected", LastModifiedTime=iso_second(T0 + 7010)
+    )
     send(sqs, url, rejected)
     async with harness(database_url, endpoint, url) as h:
         await h.drain(sqs, url)
@@ -375,7 +343,9 @@ async def test_delete_calls_mark_packages_and_groups_deleted_as_a_reconcile_woul
     registration = package_event(registry, arns[0])  # an old event, delivered late
     registry.delete_package(arns[0])
     refused = delete_call(
-        registry, "DeleteModelPackageGroup", {"modelPackageGroupName": "model-1"},
+        registry,
+        "DeleteModelPackageGroup",
+        {"modelPackageGroupName": "model-1"},
         error="ConflictException",
     )
     for arn in arns[2:]:
@@ -423,7 +393,9 @@ async def test_a_registration_older_than_a_delete_call_does_not_bring_the_packag
     registered = package_event(registry, arn)
     clock.at(T0 + 9005)
     registry.delete_package(arn)
-    send(sqs, url, delete_call(registry, "DeleteModelPackage", {"modelPackageName": arn}), registered)
+    send(
+        sqs, url, delete_call(registry, "DeleteModelPackage", {"modelPackageName": arn}), registered
+    )
     async with harness(database_url, endpoint, url) as h:
         await h.drain(sqs, url)
         assert h.sample("syncer_events_ignored_total", reason="stale") == 1
@@ -474,7 +446,13 @@ async def test_what_cannot_be_used_is_dropped_counted_and_deleted_and_the_queue_
         await h.drain(sqs, url)
         dropped = {
             reason: h.sample("syncer_events_dropped_total", reason=reason)
-            for reason in ("malformed", "unknown_detail_type", "foreign_target", "not_mirrored", "too_large")
+            for reason in (
+                "malformed",
+                "unknown_detail_type",
+                "foreign_target",
+                "not_mirrored",
+                "too_large",
+            )
         }
         assert dropped == {
             "malformed": 3,
@@ -484,7 +462,7 @@ async def test_what_cannot_be_used_is_dropped_counted_and_deleted_and_the_queue_
             "too_large": 1,
         }
         assert h.sample("syncer_events_applied_total", kind="changed") == 1
-    assert waiting(sqs, url) == 0
+    assert sum(queue_counts(sqs, url)) == 0
     assert (await row(db, arns[0]))["model_approval_status"] == "Approved"
 
 
@@ -504,9 +482,9 @@ async def test_an_eventbridge_rule_delivers_events_that_are_applied(
     arns = seeded(server, groups=1, versions=1)
     await sync_once(database_url, endpoint, full=True)
     url = new_queue(sqs)
-    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     events = boto_client(moto_endpoint, "events")
     pattern = {"source": ["aws.sagemaker"], "detail-type": [PACKAGE_STATE_CHANGE_TYPE]}
     events.put_rule(Name="registry-sync-events", EventPattern=json.dumps(pattern))
@@ -526,7 +504,7 @@ async def test_an_eventbridge_rule_delivers_events_that_are_applied(
         ]
     )
     assert put["FailedEntryCount"] == 0
-    assert waiting(sqs, url) == 1  # the rule's pattern let one through
+    assert sum(queue_counts(sqs, url)) == 1  # the rule's pattern let one through
     async with harness(database_url, endpoint, url) as h:
         await h.drain(sqs, url)
     assert (await row(db, arns[0]))["model_approval_status"] == "Rejected"
@@ -648,9 +626,9 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_queue(
     arns = seeded(server, groups=1, versions=1)
     await sync_once(database_url, endpoint, full=True)
     dead = new_queue(sqs, "registry-sync-events-dead-letters")
-    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})
     url = new_queue(sqs, RedrivePolicy=redrive)
     monkeypatch.setattr("syncer.events.consumer.REDELIVER_FIRST_SECONDS", 1)
@@ -665,13 +643,13 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_queue(
             )
             async with harness(database_url, endpoint, url, statement_timeout_seconds=1) as h:
                 running = asyncio.create_task(h.consumer.run(), name="events")
-                await until(lambda: waiting(sqs, dead) == 1, within=60)
+                await until(lambda: sum(queue_counts(sqs, dead)) == 1, within=60)
                 h.stop.set()
                 await asyncio.wait_for(running, 5)
                 assert h.sample("syncer_events_failed_total") == 2
     finally:
         await locker.close()
-    assert waiting(sqs, url) == 0
+    assert sum(queue_counts(sqs, url)) == 0
     assert (await row(db, arns[0]))["model_approval_status"] == "PendingManualApproval"
 
 
@@ -728,7 +706,9 @@ async def test_without_governance_details_an_event_records_no_identity(
     await sync_once(database_url, endpoint, full=True, details=False)
     url = new_queue(sqs)
     clock_of(server).at(T0 + 13_000)
-    server.registry.update_package(arns[0], approval="Approved", by="alice", approval_description="ok")
+    server.registry.update_package(
+        arns[0], approval="Approved", by="alice", approval_description="ok"
+    )
     send(sqs, url, package_event(server.registry, arns[0], modifier=True))
     async with harness(database_url, endpoint, url, details=False) as h:
         await h.drain(sqs, url)
