@@ -46,6 +46,16 @@ SEARCH_PACKAGES: dict[str, Any] = {"Resource": "ModelPackage", "SortBy": "LastMo
 SEARCH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
+class Owned(Protocol):
+    """A parsed record: it names its ARN."""
+
+    @property
+    def arn(self) -> str: ...
+
+
+R = TypeVar("R", bound=Owned)
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
@@ -58,6 +68,10 @@ class Page(Generic[T]):
     # The items as received, where a caller reads more of them (the change
     # feed's records also carry governance details).
     received: list[dict[str, Any]] = field(default_factory=list)
+
+    def arns(self: Page[R]) -> list[str]:
+        """Every item's ARN, parsed or skipped: what a sweep must leave alone."""
+        return [item.arn for item in self.items] + self.skipped_arns
 
 
 class RegistrySource:
@@ -82,7 +96,7 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_package_groups", "ModelPackageGroupSummaryList", params
         ):
-            yield parse_all(items, parse_group, "ModelPackageGroupArn", self.target, last)
+            yield parse_all(items, parse_group, GROUP_ARN, self.target, last)
 
     async def list_packages(
         self, group_name: str | None, created_after: datetime | None
@@ -109,7 +123,7 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_packages", "ModelPackageSummaryList", params
         ):
-            yield parse_all(items, parse, "ModelPackageArn", self.target, last)
+            yield parse_all(items, parse, PACKAGE_ARN, self.target, last)
 
     async def list_account_packages(
         self,
@@ -133,14 +147,15 @@ class RegistrySource:
         async for items, last in self._pages(
             "list_model_packages", "ModelPackageSummaryList", params
         ):
-            yield parse_all(items, parse_package, "ModelPackageArn", self.target, last)
+            yield parse_all(items, parse_package, PACKAGE_ARN, self.target, last)
 
     async def latest_change(self) -> datetime | None:
         """When the target's most recently modified package changed (None: it has no package)."""
         request = dict(SEARCH_PACKAGES, SortOrder="Descending", MaxResults=1)
         response = await _translate("search", self._client.search(**request))
         # The newest of what came back, should a server ignore the sort or the limit.
-        page = parse_all(response.get("Results") or [], parse_package_change, "", self.target)
+        results = response.get("Results") or []
+        page = parse_all(results, parse_package_change, SEARCHED_PACKAGE_ARN, self.target)
         return max((c.last_modified for c in page.items), default=None)
 
     async def describe_package(self, arn: str) -> dict[str, Any]:
@@ -170,7 +185,7 @@ class RegistrySource:
             },
         )
         async for items, last in self._pages("search", "Results", params, required=False):
-            page = parse_all(items, parse_package_change, "", self.target, last)
+            page = parse_all(items, parse_package_change, SEARCHED_PACKAGE_ARN, self.target, last)
             yield replace(page, received=items)
 
     async def search_records(
@@ -294,28 +309,26 @@ def _creation_filter(operator: str, moment: datetime) -> dict[str, str]:
 # Skipped items are reported once per page: a count, and the first few with their reasons.
 SKIPPED_EXAMPLES = 5
 
-
-class Owned(Protocol):
-    """A parsed record: it names its ARN."""
-
-    @property
-    def arn(self) -> str: ...
-
-
-R = TypeVar("R", bound=Owned)
+# Where an item's ARN is: in a listing's summary, and in a Search result.
+GROUP_ARN = ("ModelPackageGroupArn",)
+PACKAGE_ARN = ("ModelPackageArn",)
+SEARCHED_GROUP_ARN = ("ModelPackageGroup", "ModelPackageGroupArn")
+SEARCHED_PACKAGE_ARN = ("ModelPackage", "ModelPackageArn")
 
 
 def parse_all(
     items: Iterable[Any],
     parse: Callable[[dict[str, Any]], R],
-    key: str,
+    key: tuple[str, ...],
     target: Target,
     last: bool = True,
 ) -> Page[R]:
     """Each item parsed, or skipped with its reason: one log line per page names the
     first few. An item whose ARN is of another account or region than the target's
     that returned it is skipped too: a listing, the change feed and the details store
-    what they read under the target they read it from, and nothing else."""
+    what they read under the target they read it from, and nothing else. ``key`` is
+    the path to an item's ARN, by which a skipped item is still named (and counted
+    as seen, so that no sweep marks it gone)."""
     parsed: list[R] = []
     skipped_arns: list[str] = []
     examples: list[tuple[str | None, str]] = []
@@ -329,12 +342,11 @@ def parse_all(
             parsed.append(record)
         except InvalidRecord as exc:
             skipped += 1
-            arn = item.get(key) if isinstance(item, dict) else None
+            arn = _at(item, key)
             if isinstance(arn, str) and arn:
                 skipped_arns.append(clean_text(arn))
             if len(examples) < SKIPPED_EXAMPLES:
-                shown = arn or _searched_arn(item)
-                examples.append((str(shown)[:200] if shown else None, str(exc)))
+                examples.append((str(arn)[:200] if arn else None, str(exc)))
     if skipped:
         log.warning(
             "source.items_skipped",
@@ -358,10 +370,11 @@ def _check_owner(arn: str, target: Target) -> None:
         )
 
 
-def _searched_arn(item: Any) -> Any:
-    """The ARN of a Search result ({"ModelPackage": {...}}), to name it in the log."""
-    record = item.get("ModelPackage") if isinstance(item, dict) else None
-    return record.get("ModelPackageArn") if isinstance(record, dict) else None
+def _at(item: Any, path: tuple[str, ...]) -> Any:
+    """The value at a path of keys through nested objects (None where one is missing)."""
+    for key in path:
+        item = item.get(key) if isinstance(item, dict) else None
+    return item
 
 
 async def _translate(method: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:

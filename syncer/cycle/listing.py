@@ -83,8 +83,7 @@ async def sync_scope(
         if stop.is_set():
             raise Stopped(str(scope))
         if seen is not None:
-            seen.extend(p.arn for p in page.items)
-            seen.extend(page.skipped_arns)
+            seen.extend(page.arns())
         # The last page also sweeps and records the scope, in the same round trip.
         counts = await store.store_page(
             scope,
@@ -197,8 +196,7 @@ async def sync_account(
     async def write(_: Window, page: Page[PackageSummary]) -> None:
         if stop.is_set():
             raise Stopped(f"{target}/(packages)")
-        result.seen.update(p.arn for p in page.items)
-        result.seen.update(page.skipped_arns)
+        result.seen.update(page.arns())
         counts = await store.write_package_page([p for p in page.items if reach.covers(p)], run_id)
         result.pages += 1
         result.listed += len(page.items) + page.skipped

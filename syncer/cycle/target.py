@@ -255,8 +255,7 @@ class TargetCycle:
                     totals.groups_listed += len(page.items) + page.skipped
                     totals.items_skipped += page.skipped
                     totals.groups_changed += await store.store_groups(target, page.items)
-                    seen.extend(g.arn for g in page.items)
-                    seen.extend(page.skipped_arns)
+                    seen.extend(page.arns())
             gone: list[str] = []
             packages = 0
             if plan.sweeps_groups:

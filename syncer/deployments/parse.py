@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from syncer.details.parse import _dict, _dicts, _str, _tags, _without_withheld
+from syncer.details.parse import _dict, _dicts, _model_data_url, _tags, _without_withheld
 from syncer.models import (
     InvalidRecord,
     _arn,
@@ -31,6 +31,10 @@ from syncer.models import (
     _text,
     parse_timestamp,
 )
+
+# Where a Search result's ARN is.
+MODEL_ARN = ("Model", "Model", "ModelArn")
+ENDPOINT_ARN = ("Endpoint", "EndpointArn")
 
 # An endpoint's ARN and a model's share an index entry (endpoint_models), which
 # holds about 2.7 kB: each may take half of it (real ones are far shorter).
@@ -142,22 +146,6 @@ def parse_endpoint(result: dict[str, Any]) -> EndpointRecord:
     )
 
 
-def model_arn_of(result: Any) -> str | None:
-    """The ARN in a Search result of a model, parseable or not: a complete read
-    must not mark a model deleted because its record could not be stored."""
-    dashboard = result.get("Model") if isinstance(result, dict) else None
-    model = dashboard.get("Model") if isinstance(dashboard, dict) else None
-    arn = model.get("ModelArn") if isinstance(model, dict) else None
-    return arn if isinstance(arn, str) and arn else None
-
-
-def endpoint_arn_of(result: Any) -> str | None:
-    """As model_arn_of, for a Search result of an endpoint."""
-    item = result.get("Endpoint") if isinstance(result, dict) else None
-    arn = item.get("EndpointArn") if isinstance(item, dict) else None
-    return arn if isinstance(arn, str) and arn else None
-
-
 def _linked_arn(item: dict[str, Any], key: str) -> tuple[str, str, str]:
     arn, region, account_id = _arn(item, key)
     _indexed_text(item, key, MAX_LINKED_ARN)
@@ -165,14 +153,11 @@ def _linked_arn(item: dict[str, Any], key: str) -> tuple[str, str, str]:
 
 
 def _container(position: int, item: dict[str, Any]) -> Container:
-    url = item.get("ModelDataUrl")
-    if url is None:
-        url = _dict(_dict(item.get("ModelDataSource")).get("S3DataSource")).get("S3Uri")
     return Container(
         position=position,
         hostname=_text(item, "ContainerHostname"),
         image=_text(item, "Image"),
-        model_data_url=None if url is None else _str(url),
+        model_data_url=_model_data_url(item),
         mode=_text(item, "Mode"),
         model_package_name=_indexed_text(item, "ModelPackageName", MAX_LINKED_ARN),
         inference_specification_name=_text(item, "InferenceSpecificationName"),

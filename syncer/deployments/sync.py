@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from syncer.aws.registry import RegistrySource, parse_all, whole_seconds
+from syncer.aws.registry import Page, RegistrySource, parse_all, whole_seconds
 from syncer.deployments.parse import (
+    ENDPOINT_ARN,
+    MODEL_ARN,
     EndpointRecord,
-    endpoint_arn_of,
-    model_arn_of,
     parse_endpoint,
     parse_model,
 )
@@ -155,8 +155,8 @@ async def _read_all(
         if stop.is_set():
             return
         read, _ = await _store_endpoints(source, store, result, items)
-        endpoints.extend(a for i in items if (a := endpoint_arn_of(i)) is not None)
-        cursor = _newest(cursor, read)
+        endpoints.extend(read.arns())
+        cursor = _newest(cursor, read.items)
         beat()
     models = [arn async for arn in _store_models(source, store, result, MODELS, stop, beat)]
     if stop.is_set():
@@ -189,7 +189,7 @@ async def _read_changes(
             return
         read, recent = await _store_endpoints(source, store, result, items)
         changed.update(recent)
-        cursor = _newest(cursor, read)
+        cursor = _newest(cursor, read.items)
         beat()
     for names in _batches(sorted(changed)):
         serving = dict(MODELS, SearchExpression={"NestedFilters": [_serving(names)]})
@@ -206,15 +206,15 @@ async def _store_endpoints(
     store: DeploymentsStore,
     result: DeploymentsResult,
     items: list[dict[str, Any]],
-) -> tuple[list[EndpointRecord], dict[str, str]]:
-    """A page of endpoints; the records, and those that changed lately (name -> ARN)."""
-    page = parse_all(items, parse_endpoint, "", source.target)
+) -> tuple[Page[EndpointRecord], dict[str, str]]:
+    """A page of endpoints, and those that changed lately (name -> ARN)."""
+    page = parse_all(items, parse_endpoint, ENDPOINT_ARN, source.target)
     result.calls += 1
     result.endpoints_read += len(items)
     result.skipped += page.skipped
     written, recent = await store.store_endpoints(page.items, result.lookback_seconds)
     result.written.add(written)
-    return page.items, recent
+    return page, recent
 
 
 async def _store_models(
@@ -230,15 +230,14 @@ async def _store_models(
     async for items, _ in source.search_pages(request):
         if stop.is_set():
             return
-        page = parse_all(items, parse_model, "", source.target)
+        page = parse_all(items, parse_model, MODEL_ARN, source.target)
         result.calls += 1
         result.models_read += len(items)
         result.skipped += page.skipped
         result.written.add(await store.store_models(page.items))
         beat()
-        for item in items:
-            if (arn := model_arn_of(item)) is not None:
-                yield arn
+        for arn in page.arns():
+            yield arn
 
 
 def _serving(names: list[str]) -> dict[str, Any]:

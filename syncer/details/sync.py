@@ -28,7 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from syncer.aws.registry import RegistrySource, parse_all
+from syncer.aws.registry import (
+    SEARCHED_GROUP_ARN,
+    SEARCHED_PACKAGE_ARN,
+    RegistrySource,
+    parse_all,
+)
 from syncer.details.parse import (
     group_in_scope,
     in_scope,
@@ -161,7 +166,7 @@ async def sync_details(
         async for items, _ in source.search_records("ModelPackageGroup"):
             if reading.stop.is_set():
                 return result
-            groups = parse_all(items, parse_group_details, "ModelPackageGroupArn", target)
+            groups = parse_all(items, parse_group_details, SEARCHED_GROUP_ARN, target)
             result.pages += 1
             result.skipped += groups.skipped
             wanted_groups = [g for g in groups.items if group_in_scope(g.name, name_contains)]
@@ -234,7 +239,7 @@ async def read_pass(
             before = min(window.end or started, started - scope.lookback)
             if await store.live_between(target, window.start or EPOCH, before):
                 raise RangesIgnored
-        parsed = parse_all(items, parse_package_details, "ModelPackageArn", target, last)
+        parsed = parse_all(items, parse_package_details, SEARCHED_PACKAGE_ARN, target, last)
         wanted = [
             d for d in parsed.items if in_scope(d, scope.name_contains, scope.include_unversioned)
         ]
@@ -296,7 +301,7 @@ async def store_feed_details(
     include_unversioned: bool,
 ) -> int:
     """The details of a change-feed page's records (read anyway: no extra call)."""
-    page = parse_all(received, parse_package_details, "ModelPackageArn", target)
+    page = parse_all(received, parse_package_details, SEARCHED_PACKAGE_ARN, target)
     return await store.store_packages(
         [d for d in page.items if in_scope(d, name_contains, include_unversioned)]
     )

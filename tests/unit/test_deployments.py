@@ -8,16 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncer.deployments.parse import (
-    endpoint_arn_of,
-    model_arn_of,
-    parse_endpoint,
-    parse_model,
-)
+from syncer.aws.registry import parse_all
+from syncer.deployments.parse import ENDPOINT_ARN, MODEL_ARN, parse_endpoint, parse_model
 from syncer.deployments.store import DeploymentsState
 from syncer.deployments.sync import FILTER_VALUE_LIMIT, _batches, plan_deployments
 from syncer.details.parse import parse_package_details
-from syncer.models import EPOCH, InvalidRecord
+from syncer.models import EPOCH, InvalidRecord, Target
 
 PREFIX = "arn:aws:sagemaker:us-east-1:123456789012"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -141,13 +137,27 @@ def test_a_model_record_that_cannot_be_stored_is_refused_with_a_reason(
 
 
 def test_the_arn_of_any_record_is_found_so_that_no_sweep_marks_it_gone() -> None:
-    assert model_arn_of(dashboard({"CreationTime": None})) == f"{PREFIX}:model/churn-v3"
-    assert model_arn_of({"Model": {"Model": {}}}) is None
-    assert model_arn_of("junk") is None
-    assert endpoint_arn_of({"Endpoint": {"EndpointArn": f"{PREFIX}:endpoint/e"}}) == (
-        f"{PREFIX}:endpoint/e"
+    target = Target("123456789012", "us-east-1")
+    models = parse_all(
+        [
+            dashboard({"ModelArn": f"{PREFIX}:model/nul\x00-v1"}),  # stored without the NUL
+            dashboard({"ModelArn": f"{PREFIX}:model/late", "CreationTime": None}),
+            {"Model": {"Model": {}}},
+            "junk",
+        ],
+        parse_model,
+        MODEL_ARN,
+        target,
     )
-    assert endpoint_arn_of({"Endpoint": None}) is None
+    assert models.skipped == 3
+    assert models.arns() == [f"{PREFIX}:model/nul-v1", f"{PREFIX}:model/late"]
+    endpoints = parse_all(
+        [{"Endpoint": {"EndpointArn": f"{PREFIX}:endpoint/e"}}, {"Endpoint": None}],
+        parse_endpoint,
+        ENDPOINT_ARN,
+        target,
+    )
+    assert (endpoints.skipped, endpoints.arns()) == (2, [f"{PREFIX}:endpoint/e"])
 
 
 def test_an_endpoint_record_becomes_an_endpoint() -> None:
