@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import Enum
 
 import asyncpg
@@ -43,7 +42,13 @@ from syncer.models import (
     modified_order,
 )
 from syncer.warehouse.sql import QUERIES
-from syncer.warehouse.store import Store, groups_key, package_columns, scope_key
+from syncer.warehouse.store import (
+    Store,
+    groups_key,
+    package_columns,
+    scope_key,
+    sweep_gone_groups,
+)
 
 
 class Decision(Enum):
@@ -205,18 +210,7 @@ class EventApplier:
                     QUERIES["event_delete_group"], call.account_id, call.region, call.name, call.at
                 )
             ]
-            for name in gone:
-                await conn.execute(QUERIES["scope_lock"], *scope_key(Scope(target, name)))
-                await conn.fetchval(
-                    QUERIES["sweep_packages"],
-                    call.account_id,
-                    call.region,
-                    name,
-                    [],
-                    datetime.max.replace(tzinfo=UTC),
-                    None,
-                )
-                await conn.execute(QUERIES["forget_watermark"], call.account_id, call.region, name)
+            await sweep_gone_groups(conn, target, gone, None)
         return applied("deleted") if gone else ignored("not_in_mirror")
 
 

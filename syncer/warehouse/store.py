@@ -370,7 +370,6 @@ class Store:
 
         Returns the deleted group names and the number of packages marked deleted.
         """
-        packages_deleted = 0
         async with self.transaction() as conn:
             await conn.execute(QUERIES["scope_lock"], *groups_key(target))
             gone = [
@@ -383,24 +382,32 @@ class Store:
                     name_filter or "",
                 )
             ]
-            for name in gone:
-                await conn.execute(QUERIES["scope_lock"], *scope_key(Scope(target, name)))
-                packages_deleted += int(
-                    await conn.fetchval(
-                        QUERIES["sweep_packages"],
-                        target.account_id,
-                        target.region,
-                        name,
-                        [],
-                        datetime.max.replace(tzinfo=UTC),
-                        run_id,
-                    )
-                )
-                await conn.execute(
-                    QUERIES["forget_watermark"], target.account_id, target.region, name
-                )
+            packages_deleted = await sweep_gone_groups(conn, target, gone, run_id)
             await conn.execute(QUERIES["scope_succeeded"], *groups_key(target), True)
         return gone, packages_deleted
+
+
+async def sweep_gone_groups(
+    conn: asyncpg.Connection, target: Target, names: Sequence[str], run_id: int | None
+) -> int:
+    """Each gone group's live packages marked deleted and its watermark forgotten, under
+    its scope's lock; returns the number of packages marked deleted."""
+    deleted = 0
+    for name in names:
+        await conn.execute(QUERIES["scope_lock"], *scope_key(Scope(target, name)))
+        deleted += int(
+            await conn.fetchval(
+                QUERIES["sweep_packages"],
+                target.account_id,
+                target.region,
+                name,
+                [],
+                datetime.max.replace(tzinfo=UTC),
+                run_id,
+            )
+        )
+        await conn.execute(QUERIES["forget_watermark"], target.account_id, target.region, name)
+    return deleted
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

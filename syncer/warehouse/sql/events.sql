@@ -28,9 +28,11 @@ SELECT EXISTS (
        AND deleted_at IS NULL);
 
 -- name: insert_event_package
--- A package the mirror lacks, from its event, as a listing stores a package it
--- sees first (store_listing_page): the row, a created change with its approval
--- status, and the stage it entered with. Its scope's watermark does not move:
+-- A package the mirror lacks, from its event, as sagemaker.upsert_packages stores
+-- a package a listing sees first: the row, a created change with its approval
+-- status, and the stage it entered with. Not that function: should a listing
+-- store the row meanwhile, this does nothing, where it would write a second
+-- created change. Its scope's watermark does not move:
 -- the listing still has to find what was created before it. $1-$15 the summary
 -- as columns.
 WITH written AS (
