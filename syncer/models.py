@@ -289,6 +289,20 @@ def parse_package(item: dict[str, Any], listed_group: str | None = None) -> Pack
     )
 
 
+def in_scope(group_name: str | None, name_contains: str | None, include_unversioned: bool) -> bool:
+    """Whether the mirror lists such a package (SYNCER_GROUP_NAME_CONTAINS,
+    SYNCER_INCLUDE_UNVERSIONED): what Search, the account-wide listing and the
+    events return beyond that is left out."""
+    if group_name is None:
+        return include_unversioned
+    return group_in_scope(group_name, name_contains)
+
+
+def group_in_scope(name: str | None, name_contains: str | None) -> bool:
+    """Whether a group is one the mirror lists (SYNCER_GROUP_NAME_CONTAINS)."""
+    return not name_contains or (name is not None and name_contains in name)
+
+
 @dataclass(frozen=True, slots=True)
 class PackageChange:
     """A package's mutable fields as Search reports them, and when it last changed.

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from syncer.aws.registry import Page, RegistrySource
 from syncer.cycle.plan import Found
 from syncer.logging import get_logger
-from syncer.models import ONE_MILLISECOND, PackageSummary, Scope, Target
+from syncer.models import ONE_MILLISECOND, PackageSummary, Scope, Target, in_scope
 from syncer.warehouse.store import Store
 from syncer.windows import Progress, Slots, Window, list_windows
 
@@ -121,9 +121,7 @@ class Reach:
     unversioned: bool
 
     def covers(self, package: PackageSummary) -> bool:
-        if package.group_name is None:
-            return self.unversioned
-        return not self.name_contains or self.name_contains in package.group_name
+        return in_scope(package.group_name, self.name_contains, self.unversioned)
 
 
 @dataclass

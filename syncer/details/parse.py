@@ -163,20 +163,6 @@ def parse_group_details(result: dict[str, Any]) -> GroupDetails:
     )
 
 
-def in_scope(details: PackageDetails, name_contains: str | None, include_unversioned: bool) -> bool:
-    """Whether the package belongs to what the mirror lists (SYNCER_GROUP_NAME_CONTAINS,
-    SYNCER_INCLUDE_UNVERSIONED, as the listings apply them): Search returns every
-    package of the account."""
-    if details.group_name is None:
-        return include_unversioned
-    return group_in_scope(details.group_name, name_contains)
-
-
-def group_in_scope(name: str | None, name_contains: str | None) -> bool:
-    """Whether a group is one the mirror lists (SYNCER_GROUP_NAME_CONTAINS)."""
-    return not name_contains or (name is not None and name_contains in name)
-
-
 def _without_withheld(item: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
     """The record and its JSON text without the withheld keys; copied and encoded
     again only when one occurs."""

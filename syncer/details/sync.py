@@ -34,15 +34,17 @@ from syncer.aws.registry import (
     RegistrySource,
     parse_all,
 )
-from syncer.details.parse import (
-    group_in_scope,
-    in_scope,
-    parse_group_details,
-    parse_package_details,
-)
+from syncer.details.parse import parse_group_details, parse_package_details
 from syncer.details.store import DetailsState, DetailsStore
 from syncer.logging import get_logger
-from syncer.models import EPOCH, InvalidRecord, Target, parse_timestamp
+from syncer.models import (
+    EPOCH,
+    InvalidRecord,
+    Target,
+    group_in_scope,
+    in_scope,
+    parse_timestamp,
+)
 from syncer.windows import Interrupted, Progress, Slots, Window, list_windows, tiled
 
 log = get_logger(__name__)
@@ -241,7 +243,9 @@ async def read_pass(
                 raise RangesIgnored
         parsed = parse_all(items, parse_package_details, SEARCHED_PACKAGE_ARN, target, last)
         wanted = [
-            d for d in parsed.items if in_scope(d, scope.name_contains, scope.include_unversioned)
+            d
+            for d in parsed.items
+            if in_scope(d.group_name, scope.name_contains, scope.include_unversioned)
         ]
         result.pages += 1
         result.records += len(items)
@@ -303,5 +307,5 @@ async def store_feed_details(
     """The details of a change-feed page's records (read anyway: no extra call)."""
     page = parse_all(received, parse_package_details, SEARCHED_PACKAGE_ARN, target)
     return await store.store_packages(
-        [d for d in page.items if in_scope(d, name_contains, include_unversioned)]
+        [d for d in page.items if in_scope(d.group_name, name_contains, include_unversioned)]
     )

@@ -36,8 +36,9 @@ from syncer.errors import SourceError, SyncerError, error_message
 from syncer.events.apply import TIE, EventApplier, Outcome
 from syncer.events.health import QueueHealth
 from syncer.events.metrics import EventMetrics
-from syncer.events.parse import DeleteCall, Dropped, Event, in_scope, package_event, parse_message
+from syncer.events.parse import DeleteCall, Dropped, Event, package_event, parse_message
 from syncer.logging import get_logger
+from syncer.models import in_scope
 from syncer.settings import Settings
 from syncer.warehouse.store import CONNECTION_ERRORS, Store
 

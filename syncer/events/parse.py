@@ -219,12 +219,3 @@ def _time(envelope: dict[str, Any]) -> datetime | None:
         return parse_timestamp(envelope["time"]) if envelope.get("time") else None
     except InvalidRecord:
         return None
-
-
-def in_scope(group_name: str | None, name_contains: str | None, include_unversioned: bool) -> bool:
-    """Whether the mirror lists such a package, as the listings decide it: a group
-    whose name contains SYNCER_GROUP_NAME_CONTAINS, or an unversioned package
-    with SYNCER_INCLUDE_UNVERSIONED."""
-    if group_name is None:
-        return include_unversioned
-    return not name_contains or name_contains in group_name

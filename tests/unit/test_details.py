@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncer.details.parse import in_scope, parse_group_details, parse_package_details
+from syncer.details.parse import parse_group_details, parse_package_details
 from syncer.details.store import DetailsState
 from syncer.details.sync import details_budget, plan_details
-from syncer.models import InvalidRecord, parse_package_change
+from syncer.models import InvalidRecord, in_scope, parse_package_change
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -97,10 +97,11 @@ def test_group_details_and_the_mirrors_scope() -> None:
     unversioned = parse_package_details(
         {"ModelPackage": {"ModelPackageArn": ARN, "ModelPackageName": "u", "CreationTime": 1}}
     )
-    assert in_scope(versioned, None, True) and in_scope(versioned, "chu", True)
-    assert not in_scope(versioned, "fraud", True)
-    assert in_scope(unversioned, None, True)
-    assert not in_scope(unversioned, None, False) and in_scope(unversioned, "chu", True)
+    versioned_group, unversioned_group = versioned.group_name, unversioned.group_name
+    assert in_scope(versioned_group, None, True) and in_scope(versioned_group, "chu", True)
+    assert not in_scope(versioned_group, "fraud", True)
+    assert in_scope(unversioned_group, None, True)
+    assert not in_scope(unversioned_group, None, False) and in_scope(unversioned_group, "chu", True)
 
 
 def test_a_feed_change_carries_who_and_why() -> None:

@@ -20,10 +20,9 @@ from syncer.events.parse import (
     DeleteCall,
     Dropped,
     PackageEvent,
-    in_scope,
     parse_message,
 )
-from syncer.models import Order, PackageChange, modified_order, whole_seconds
+from syncer.models import Order, PackageChange, in_scope, modified_order, whole_seconds
 from syncer.settings import load_settings
 
 T = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
