@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from syncer.aws.registry import Page, RegistrySource
-from syncer.cycle.plan import Found
+from syncer.cycle.plan import Found, earlier
 from syncer.logging import get_logger
 from syncer.models import ONE_MILLISECOND, PackageSummary, Scope, Target, in_scope
-from syncer.warehouse.store import Store
+from syncer.warehouse.store import Store, WriteCounts
 from syncer.windows import Progress, Slots, Window, list_windows
 
 log = get_logger(__name__)
@@ -47,15 +48,20 @@ class ScopeResult:
     pages: int = 0
     complete_listing: bool = False
 
+    def add_page(self, page: Page[Any], counts: WriteCounts) -> None:
+        """One stored page: what it listed, and what writing it changed."""
+        self.pages += 1
+        self.listed += len(page.items) + page.skipped
+        self.skipped += page.skipped
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.changes += counts.changes
+        self.deleted += counts.deleted
+
 
 def listing_lower_bound(watermark: datetime | None, lookback: timedelta) -> datetime | None:
     """``CreationTimeAfter`` for an incremental listing (None: list everything)."""
-    if watermark is None:
-        return None
-    try:
-        return watermark - lookback - ONE_MILLISECOND
-    except OverflowError:  # a watermark within the lookback of year 1: there is no bound
-        return None
+    return earlier(watermark, lookback + ONE_MILLISECOND)
 
 
 async def sync_scope(
@@ -93,13 +99,7 @@ async def sync_scope(
             seen_arns=seen if page.last else None,
             absent_before=absent_before,
         )
-        result.pages += 1
-        result.listed += len(page.items) + page.skipped
-        result.skipped += page.skipped
-        result.inserted += counts.inserted
-        result.updated += counts.updated
-        result.changes += counts.changes
-        result.deleted += counts.deleted
+        result.add_page(page, counts)
     log.debug(
         "sync.scope_done",
         scope=str(scope),
@@ -122,11 +122,6 @@ class Reach:
 
     def covers(self, package: PackageSummary) -> bool:
         return in_scope(package.group_name, self.name_contains, self.unversioned)
-
-
-@dataclass
-class AccountResult(ScopeResult):
-    seen: set[str] = field(default_factory=set)  # every ARN listed, skipped ones too
 
 
 @dataclass(frozen=True)
@@ -182,26 +177,22 @@ async def sync_account(
     parallel: int,
     now: Callable[[], datetime],
     stop: asyncio.Event,
-) -> AccountResult:
+) -> ScopeResult:
     """List every package of the target by ``windows`` and store them; once every
     window has completed, mark what the listing did not contain deleted."""
     target = source.target
     # The list API is eventually consistent: a package created moments before
     # the listing may be missing from it without being gone.
     absent_before = now() - lookback
-    result = AccountResult(complete_listing=True)
+    result = ScopeResult(complete_listing=True)
+    seen: set[str] = set()  # every ARN listed, skipped ones too
 
     async def write(_: Window, page: Page[PackageSummary]) -> None:
         if stop.is_set():
             raise Stopped(f"{target}/(packages)")
-        result.seen.update(page.arns())
+        seen.update(page.arns())
         counts = await store.write_package_page([p for p in page.items if reach.covers(p)], run_id)
-        result.pages += 1
-        result.listed += len(page.items) + page.skipped
-        result.skipped += page.skipped
-        result.inserted += counts.inserted
-        result.updated += counts.updated
-        result.changes += counts.changes
+        result.add_page(page, counts)
 
     listing = AccountListing(source, reach, slots, parallel, now)
     # Windows of whole pages, from what the mirror knows, are listed as they
@@ -211,7 +202,7 @@ async def sync_account(
         raise Stopped(f"{target}/(packages)")
     result.deleted = await store.close_package_listing(
         target,
-        sorted(result.seen),
+        sorted(seen),
         absent_before=absent_before,
         name_filter=reach.name_contains,
         unversioned=reach.unversioned,

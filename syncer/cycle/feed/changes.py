@@ -146,11 +146,7 @@ async def sync_changes(
         else:
             changes = [replace(c, **ANONYMOUS) for c in changes]
         counts = await state.apply(target, changes, run_id)
-        result.pages += 1
-        result.listed += len(page.items) + page.skipped
-        result.skipped += page.skipped
-        result.updated += counts.updated
-        result.changes += counts.changes
+        result.add_page(page, counts)
     log.debug(
         "sync.changes_done",
         target=str(target),

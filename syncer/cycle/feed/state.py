@@ -28,8 +28,7 @@ class FeedState:
         return value if isinstance(value, datetime) else None
 
     async def start(self, target: Target, cursor: datetime) -> None:
-        async with self._store.transaction() as conn:
-            await conn.execute(QUERIES["advance_watermark"], *changes_key(target), cursor)
+        await self._store.advance_watermark(changes_key(target), cursor)
 
     async def apply(
         self, target: Target, changes: Sequence[PackageChange], run_id: int
