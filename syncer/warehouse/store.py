@@ -180,6 +180,18 @@ class Store:
                 raise
             raise self._pooler_missing(exc) from exc
 
+    async def _alone(self, query: str, *args: Any) -> asyncpg.Record:
+        """One statement on its own, which is its own transaction: a page function
+        that sets its own settings (migration 0013). Errors as ``transaction``'s."""
+        try:
+            record = await self._pool.fetchrow(QUERIES[query], *args)
+        except PREPARED_STATEMENT_ERRORS as exc:
+            if self._pooler != "none":
+                raise
+            raise self._pooler_missing(exc) from exc
+        assert record is not None
+        return record
+
     def _pooler_missing(self, exc: Exception) -> DatabaseError:
         """A prepared-statement error without a pooler configured: the error naming
         the setting, said once in the log as well."""
@@ -234,22 +246,16 @@ class Store:
             return WriteCounts()
         if seen_arns is not None and absent_before is None:
             raise ValueError("a sweep needs absent_before")
-        try:
-            record = await self._pool.fetchrow(
-                QUERIES["store_listing_page"],
-                *scope_key(scope),
-                *package_columns(rows),
-                run_id,
-                last,
-                list(seen_arns) if seen_arns is not None else None,
-                absent_before,
-                self._lock_timeout_ms,
-            )
-        except PREPARED_STATEMENT_ERRORS as exc:
-            if self._pooler != "none":
-                raise
-            raise self._pooler_missing(exc) from exc
-        assert record is not None
+        record = await self._alone(
+            "store_listing_page",
+            *scope_key(scope),
+            *package_columns(rows),
+            run_id,
+            last,
+            list(seen_arns) if seen_arns is not None else None,
+            absent_before,
+            self._lock_timeout_ms,
+        )
         return WriteCounts(*record)
 
     async def write_package_page(
@@ -263,10 +269,9 @@ class Store:
         rows = sorted({p.arn: p for p in packages}.values(), key=lambda p: p.arn)
         if not rows:
             return WriteCounts()
-        record = await self._pool.fetchrow(
-            QUERIES["write_package_page"], *package_columns(rows), run_id, self._lock_timeout_ms
+        record = await self._alone(
+            "write_package_page", *package_columns(rows), run_id, self._lock_timeout_ms
         )
-        assert record is not None
         return WriteCounts(record["inserted"], record["updated"], record["changes"])
 
     async def close_package_listing(
@@ -282,19 +287,18 @@ class Store:
         """After a complete account-wide listing: mark what it did not contain deleted
         (created before ``absent_before``, within the name filter) and record every
         scope it covered. Returns how many packages were marked deleted."""
-        return int(
-            await self._pool.fetchval(
-                QUERIES["close_package_listing"],
-                target.account_id,
-                target.region,
-                list(seen_arns),
-                absent_before,
-                name_filter or "",
-                unversioned,
-                run_id,
-                self._lock_timeout_ms,
-            )
+        record = await self._alone(
+            "close_package_listing",
+            target.account_id,
+            target.region,
+            list(seen_arns),
+            absent_before,
+            name_filter or "",
+            unversioned,
+            run_id,
+            self._lock_timeout_ms,
         )
+        return int(record[0])
 
     async def window_edges(self, target: Target, windows: int) -> list[datetime]:
         """Creation times that split the target's live packages, as the mirror knows
