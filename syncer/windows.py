@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from syncer.models import EPOCH
-from syncer.tasks import first_error
 
 P = TypeVar("P")
 
@@ -159,3 +158,9 @@ async def list_windows(
     except BaseExceptionGroup as group:
         raise first_error(group)  # noqa: B904 - the error itself, with its own cause
     return listed
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a TaskGroup's group (of nested ones too), to raise as itself."""
+    error = group.exceptions[0]
+    return first_error(error) if isinstance(error, BaseExceptionGroup) else error

@@ -91,7 +91,7 @@ class RegistrySource:
         params: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Ascending"}
         if name_contains:
             params["NameContains"] = name_contains
-        if created_after is not None:  # a directed cycle: only groups new since then
+        if created_after is not None:  # an incremental cycle: only groups new since then
             params["CreationTimeAfter"] = created_after
         async for items, last in self._pages(
             "list_model_package_groups", "ModelPackageGroupSummaryList", params

@@ -5,7 +5,7 @@ Two modes per target (account x region):
 - ``full``, a reconcile: the complete group listing with its sweep, then every
   package of the target (ListModelPackages with a type and no group, about
   packages/100 calls) in creation-time windows listed side by side
-  (syncer/cycle/windows.py), then what that complete listing did not contain
+  (syncer/windows.py), then what that complete listing did not contain
   is marked deleted and every scope is recorded.
 - ``incremental``: the groups created since the newest one the mirror knows,
   and every package created since the packages cursor, both a lookback
@@ -27,7 +27,6 @@ from syncer.windows import Window, tiled
 
 FULL = "full"
 INCREMENTAL = "incremental"
-MODES = (FULL, INCREMENTAL)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ details, status) run their SQL through ``Store.transaction()``, which carries
 the service's settings.
 
 Each page is written in one transaction that also advances the scope's
-watermark, under a transaction-level advisory lock on the scope, so a crash
+watermark, under the scope's lock (its sync_state row), so a crash
 between pages loses nothing and two writers never interleave on one scope.
 A listing page is one round trip (sagemaker.write_listing_page, migrations
 0003 and 0013), its last page included, which also sweeps and records the
@@ -357,15 +357,6 @@ class Store:
                 [g.raw for g in rows],
             )
         return int(changed)
-
-    async def live_groups(self, target: Target) -> dict[str, set[str]]:
-        """The ARNs of the target's live groups, by name (two only while one replaces another)."""
-        groups: dict[str, set[str]] = {}
-        async with self.transaction() as conn:
-            rows = await conn.fetch(QUERIES["live_groups"], target.account_id, target.region)
-        for name, arn in rows:
-            groups.setdefault(name, set()).add(arn)
-        return groups
 
     async def sweep_groups(
         self, target: Target, seen_arns: Sequence[str], name_filter: str | None, run_id: int

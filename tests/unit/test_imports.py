@@ -2,7 +2,7 @@
 even through imports made inside a function (cli -> demo -> service, never back),
 and the layers on disk hold: the shell (cli, service, http, demo) over cycle/,
 over details/, over aws/ and warehouse/ (which never import each other), over
-the base modules (settings, logging, errors, models, tasks)."""
+the base modules (settings, variables, logging, errors, models, windows)."""
 
 from __future__ import annotations
 

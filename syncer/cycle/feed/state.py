@@ -16,7 +16,7 @@ from syncer.warehouse.store import Store, WriteCounts, changes_key, groups_key
 
 
 class FeedState:
-    """The feed's rows: its cursor, the changes it applies, its trust and availability."""
+    """The feed's rows: its cursor and the changes it applies."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -66,11 +66,6 @@ written AS (
 )
 SELECT count(*) FROM written;
 
--- name: live_groups
-SELECT model_package_group_name, model_package_group_arn
-  FROM sagemaker.model_package_groups
- WHERE account_id = $1 AND region = $2 AND deleted_at IS NULL;
-
 -- name: sweep_groups
 -- After a complete group listing of an account/region: groups it did not
 -- contain are gone. Only groups the name filter ($4, '' for none) covers.
