@@ -45,6 +45,8 @@ _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 # id of an organizational unit or of the organization's root.
 _ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+# An ARN (of any partition) that names a role: "arn:" first, ":role/" somewhere.
+_ROLE_ARN = re.compile(r"(?s)(?=arn:).*:role/")
 # What SageMaker's NameContains accepts; anything else fails every listing.
 _NAME_CONTAINS = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
 _PARENT_ID = re.compile(r"^(?:ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
@@ -58,6 +60,7 @@ _FORMS: dict[str, tuple[re.Pattern[str], str]] = {
         "letters, digits and hyphens only, at most 63 characters",
     ),
     "organization_role_name": (_ROLE_NAME, "not an IAM role name"),
+    "role_arns": (_ROLE_ARN, "not an IAM role ARN"),
     "events_queue_url": (
         _QUEUE_URL,
         "not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
@@ -369,14 +372,6 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises for a port that is not a number in 0..65535
         except ValueError:
             raise ValueError("port must be a number from 0 to 65535") from None
-        return value
-
-    @field_validator("role_arns")
-    @classmethod
-    def _role_arns(cls, value: list[str]) -> list[str]:
-        for arn in value:
-            if not arn.startswith("arn:") or ":role/" not in arn:
-                raise ValueError(f"not an IAM role ARN: {arn!r}")
         return value
 
     @model_validator(mode="after")
