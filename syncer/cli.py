@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from syncer.aws.clients import ApiStats, SourcePool
-from syncer.aws.queue import open_queue
 from syncer.aws.registry import RegistrySource
 from syncer.aws.targets import TargetPlan, Targets, target_states
 from syncer.cycle.loop import run_until_stopped
 from syncer.errors import DatabaseError, SyncerError
+from syncer.events.consumer import open_configured_queue
 from syncer.logging import configure_logging, get_logger, printable, stored_error
 from syncer.models import Target
 from syncer.service import open_service, open_store, run_service, source_options, stop_on_signals
@@ -138,11 +138,7 @@ async def _check_queue(settings: Settings) -> int:
     url = settings.events_queue_url
     assert url is not None
     try:
-        async with open_queue(
-            url,
-            default_region=settings.region_list(os.environ)[0],
-            max_attempts=settings.max_attempts,
-        ) as queue:
+        async with open_configured_queue(settings) as queue:
             await queue.check()
     except SyncerError as exc:
         error = stored_error(str(exc), limit=CLI_ERROR_CHARS)

@@ -126,14 +126,15 @@ async def run_service(
                     await stack.enter_async_context(serve_http(app, listener))
                     host, port = listener.getsockname()[:2]
                     log.info("http.listening", host=host, port=port)
-                await run_until_stopped(asyncio.ensure_future(asyncio.gather(*work)), stop)
+                await run_until_stopped(asyncio.gather(*work), stop)
     log.info("service.stopped")
     return 0
 
 
-def events_beside(
+@contextlib.asynccontextmanager
+async def events_beside(
     settings: Settings, service: Service, stop: asyncio.Event, source_extra: dict[str, Any]
-) -> contextlib.AbstractAsyncContextManager[EventConsumer]:
+) -> AsyncIterator[EventConsumer]:
     """The events consumer, wired to the loop: the targets it accepts events for are
     the loop's, and the loop's interval follows the queue's health."""
     syncer = service.syncer
@@ -141,25 +142,17 @@ def events_beside(
     def sources() -> dict[tuple[str, str], RegistrySource]:
         return {(s.target.account_id, s.target.region): s for s in syncer.sources}
 
-    metrics = EventMetrics(service.metrics.registry)
-    opened = open_events(
+    async with open_events(
         settings,
         service.store,
-        metrics,
+        EventMetrics(service.metrics.registry),
         sources=sources,
         stop=stop,
         on_health_change=syncer.cadence_changed.set,
-        default_region=settings.region_list(os.environ)[0],
         static_credentials=source_extra.get("static_credentials"),
-    )
-
-    @contextlib.asynccontextmanager
-    async def wired() -> AsyncIterator[EventConsumer]:
-        async with opened as consumer:
-            syncer.events_healthy = lambda: consumer.health.healthy
-            try:
-                yield consumer
-            finally:
-                syncer.events_healthy = None
-
-    return wired()
+    ) as consumer:
+        syncer.events_healthy = lambda: consumer.health.healthy
+        try:
+            yield consumer
+        finally:
+            syncer.events_healthy = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -241,6 +242,21 @@ class EventConsumer:
             log.info("events.retry_not_set", message_id=message.message_id, error=str(error))
 
 
+def open_configured_queue(
+    settings: Settings, static_credentials: tuple[str, str] | None = None
+) -> contextlib.AbstractAsyncContextManager[EventQueue]:
+    """A client for SYNCER_EVENTS_QUEUE_URL (in the first region, should the URL
+    name none), as the consumer and `syncer check` open it."""
+    url = settings.events_queue_url
+    assert url is not None
+    return open_queue(
+        url,
+        default_region=settings.region_list(os.environ)[0],
+        max_attempts=settings.max_attempts,
+        static_credentials=static_credentials,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_events(
     settings: Settings,
@@ -250,19 +266,11 @@ async def open_events(
     sources: Sources,
     stop: asyncio.Event,
     on_health_change: Callable[[], None],
-    default_region: str,
     static_credentials: tuple[str, str] | None = None,
 ) -> AsyncIterator[EventConsumer]:
     """The consumer of SYNCER_EVENTS_QUEUE_URL, its client open for the block."""
-    url = settings.events_queue_url
-    assert url is not None
-    async with open_queue(
-        url,
-        default_region=default_region,
-        max_attempts=settings.max_attempts,
-        static_credentials=static_credentials,
-    ) as queue:
-        health = QueueHealth(url, store, metrics, on_change=on_health_change)
+    async with open_configured_queue(settings, static_credentials) as queue:
+        health = QueueHealth(queue.url, store, metrics, on_change=on_health_change)
         identities = Identities.from_settings(settings)
         yield EventConsumer(
             queue,

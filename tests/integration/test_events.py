@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from standin.events import delete_call, iso_second, new_queue, package_event, queue_counts, send
 from standin.mirror import assert_same, mirror_packages, source_packages
-from standin.sagemaker import CREDENTIALS, REGION, Registry, StandIn, serve_in_thread
+from standin.sagemaker import CREDENTIALS, Registry, StandIn, serve_in_thread
 from syncer.cli import _events_report, _print_events, cmd_check
 from syncer.cycle.loop import Syncer
 from syncer.events.consumer import EventConsumer, open_events
@@ -97,7 +97,6 @@ async def harness(
             sources=sources,
             stop=stop,
             on_health_change=syncer.cadence_changed.set,
-            default_region=REGION,
             static_credentials=CREDENTIALS,
         ) as consumer:
             syncer.events_healthy = lambda: consumer.health.healthy
