@@ -12,15 +12,17 @@ syncer/warehouse/sql/cycle.sql.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from syncer.cycle.metrics import Metrics
-from syncer.errors import SourceError
+from syncer.errors import SourceError, SyncerError, error_message
 from syncer.logging import get_logger, stored_error
 from syncer.models import Target
 from syncer.warehouse.sql import QUERIES
-from syncer.warehouse.store import Store
+from syncer.warehouse.store import CONNECTION_ERRORS, Store
 
 log = get_logger(__name__)
 
@@ -119,3 +121,43 @@ class Availability:
                 feature=self.feature,
                 off_since=off_since.isoformat(),
             )
+
+
+async def run_optional(
+    available: Availability,
+    target: Target,
+    *,
+    full: bool,
+    read: Callable[[], Awaitable[bool]],
+    record_failure: Callable[[str], Awaitable[None]],
+    beat: Callable[[], None],
+) -> None:
+    """An optional read (the details, the deployments) of one target, which never
+    raises into the cycle: skipped while switched off; ``read`` returning True
+    (it completed) switches it on; a refusal switches it off; any other failure
+    is logged as ``<feature>.failed`` and recorded for `syncer status`."""
+    try:
+        if await available.usable(target, full=full) and await read():
+            await available.worked(target)
+    except Exception as exc:
+        message = error_message(exc)
+        try:
+            if (code := refusal(exc)) is not None:
+                await available.refused(target, code, message)
+                return
+            known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
+            log.warning(
+                f"{available.feature}.failed",
+                target=str(target),
+                error=message,
+                exc_info=None if known else exc,
+            )
+            await record_failure(stored_error(message))
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
+            log.warning(
+                f"{available.feature}.failure_not_recorded",
+                target=str(target),
+                error=error_message(db_exc),
+            )
+    finally:
+        beat()

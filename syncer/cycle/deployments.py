@@ -12,31 +12,28 @@ deployments_state, and the next cycle tries again.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from syncer.aws.registry import RegistrySource
-from syncer.cycle.availability import Availability, refusal
-from syncer.cycle.metrics import Metrics
+from syncer.cycle.availability import Availability, run_optional
 from syncer.deployments.store import DeploymentsStore
 from syncer.deployments.sync import sync_deployments
-from syncer.errors import SyncerError, error_message
-from syncer.logging import get_logger, stored_error
+from syncer.errors import error_message
+from syncer.logging import get_logger
 from syncer.models import Target
-from syncer.warehouse.store import CONNECTION_ERRORS, Store
+from syncer.warehouse.store import CONNECTION_ERRORS
 
 log = get_logger(__name__)
-
-FEATURE = "deployments"
-EFFECT = "which model versions the endpoints run is not updated until it is back"
 
 
 async def sync_target_deployments(
     source: RegistrySource,
-    store: Store,
-    metrics: Metrics,
+    deployments: DeploymentsStore,
+    available: Availability,
     *,
     full: bool,
     lookback: timedelta,
@@ -47,12 +44,8 @@ async def sync_target_deployments(
     """The target's deployments reads in this cycle (a reconcile reads them in full)."""
     if stop.is_set():
         return
-    target = source.target
-    availability = Availability(FEATURE, store, metrics, now, effect=EFFECT)
-    deployments = DeploymentsStore(store)
-    try:
-        if not await availability.usable(target, full=full):
-            return
+
+    async def read() -> bool:
         result = await sync_deployments(
             source,
             deployments,
@@ -62,45 +55,23 @@ async def sync_target_deployments(
             stop=stop,
             beat=beat,
         )
-        if result.complete:
-            await availability.worked(target)
-    except Exception as exc:
-        await _failed(availability, deployments, source, exc)
-    finally:
-        beat()
+        return result.complete
+
+    await run_optional(
+        available,
+        source.target,
+        full=full,
+        read=read,
+        record_failure=functools.partial(deployments.failed, source.target),
+        beat=beat,
+    )
 
 
-async def _failed(
-    availability: Availability,
-    deployments: DeploymentsStore,
-    source: RegistrySource,
-    exc: Exception,
-) -> None:
-    """A refusal switches deployments off; anything else is logged and kept for `syncer status`."""
-    target, message = source.target, error_message(exc)
-    try:
-        if (code := refusal(exc)) is not None:
-            await availability.refused(target, code, message)
-            return
-        known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
-        log.warning(
-            "deployments.failed",
-            target=str(target),
-            error=message,
-            exc_info=None if known else exc,
-        )
-        await deployments.failed(target, stored_error(message))
-    except (*CONNECTION_ERRORS, asyncpg.PostgresError) as db_exc:
-        log.warning(
-            "deployments.failure_not_recorded", target=str(target), error=error_message(db_exc)
-        )
-
-
-async def resolve_model_packages(store: Store, target: Target) -> None:
+async def resolve_model_packages(deployments: DeploymentsStore, target: Target) -> None:
     """After the cycle's listings: containers that name a package those listings
     just stored (registered and deployed within one interval) link to it now."""
     try:
-        resolved = await DeploymentsStore(store).resolve(target)
+        resolved = await deployments.resolve(target)
     except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
         log.warning("deployments.not_resolved", target=str(target), error=error_message(exc))
         return

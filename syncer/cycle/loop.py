@@ -37,6 +37,7 @@ from syncer.cycle.progress import Progress
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult, Runs
 from syncer.cycle.target import Services, TargetCycle
+from syncer.deployments.store import DeploymentsStore
 from syncer.details.identities import Identities
 from syncer.details.store import DetailsStore
 from syncer.errors import SyncerError, error_message
@@ -118,6 +119,14 @@ class Syncer:
                 self._metrics,
                 now,
                 effect="governance details are not read (what is stored stays)",
+            ),
+            deployments=DeploymentsStore(store),
+            deployments_on=Availability(
+                "deployments",
+                store,
+                self._metrics,
+                now,
+                effect="which model versions the endpoints run is not updated until it is back",
             ),
             privacy=Privacy(store, settings),
         )

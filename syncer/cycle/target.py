@@ -9,7 +9,7 @@ cycle, so one account, group or feed cannot stop the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -18,7 +18,7 @@ import asyncpg
 
 from syncer.aws.limits import TargetSlots
 from syncer.aws.registry import RegistrySource
-from syncer.cycle.availability import Availability, refusal
+from syncer.cycle.availability import Availability, run_optional
 from syncer.cycle.deployments import resolve_model_packages, sync_target_deployments
 from syncer.cycle.feed.changes import ChangeFeed
 from syncer.cycle.feed.state import FeedState
@@ -28,6 +28,7 @@ from syncer.cycle.plan import Inputs, Plan, named_scopes, plan_cycle
 from syncer.cycle.privacy import Privacy
 from syncer.cycle.rates import RateRecorder
 from syncer.cycle.runs import CycleResult
+from syncer.deployments.store import DeploymentsStore
 from syncer.details.store import DetailsStore
 from syncer.details.sync import DETAILS_WINDOWS, Reading, details_budget, sync_details
 from syncer.errors import SyncerError, error_message
@@ -62,6 +63,8 @@ class Services:
     rates: RateRecorder
     details: DetailsStore
     details_on: Availability  # the details' Search, switched off where it is refused
+    deployments: DeploymentsStore
+    deployments_on: Availability  # as details_on, for models' and endpoints' Search
     privacy: Privacy  # what the mirror may hold, enforced at each reconcile
 
 
@@ -127,8 +130,8 @@ class TargetCycle:
                 tasks.create_task(
                     sync_target_deployments(
                         self._source,
-                        self._store,
-                        self._s.metrics,
+                        self._s.deployments,
+                        self._s.deployments_on,
                         full=plan.full,
                         lookback=self._lookback,
                         now=self._s.now,
@@ -142,7 +145,7 @@ class TargetCycle:
             else:
                 await self._incremental(plan, watermarks)
         if settings.deployments:  # the packages just listed: models that name them link
-            await resolve_model_packages(store, target)
+            await resolve_model_packages(self._s.deployments, target)
         await self._record_rates()
         return plan
 
@@ -356,19 +359,13 @@ class TargetCycle:
         self._s.metrics.scopes.labels("succeeded").inc()
 
     async def _sync_details(self, full: bool) -> None:
-        """The target's governance-details reads (syncer/details/sync.py), after the feed.
-
-        SageMaker refusing their Search switches them off for the target for a
-        while, as the change feed is (one warning, `syncer status`); another
-        failure is logged and recorded in details_state. Either leaves the
-        details as they were and the cycle's outcome alone.
-        """
+        """The target's governance-details reads (syncer/details/sync.py), after the
+        feed: an optional read (``run_optional``), its failures in details_state."""
         if self._stopping:
             return
-        s, available = self._settings, self._s.details_on
-        try:
-            if not await available.usable(self._target, full=full):
-                return
+        s = self._settings
+
+        async def read() -> bool:
             # Its windows take slots as the listings' do; the rate cap applies to
             # its calls as to every call.
             await sync_details(
@@ -387,25 +384,16 @@ class TargetCycle:
                 name_contains=s.group_name_contains,
                 include_unversioned=s.include_unversioned,
             )
-            await available.worked(self._target)
-        except Exception as exc:
-            message = error_message(exc)
-            code = refusal(exc)
-            if code is not None:
-                with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
-                    await available.refused(self._target, code, message)
-                return
-            known = isinstance(exc, SyncerError | asyncpg.PostgresError | OSError)
-            log.warning(
-                "details.failed",
-                target=str(self._target),
-                error=message,
-                exc_info=None if known else exc,
-            )
-            with contextlib.suppress(*CONNECTION_ERRORS, asyncpg.PostgresError):
-                await self._s.details.failed(self._target, stored_error(message))
-        finally:
-            self._s.beat()
+            return True
+
+        await run_optional(
+            self._s.details_on,
+            self._target,
+            full=full,
+            read=read,
+            record_failure=functools.partial(self._s.details.failed, self._target),
+            beat=self._s.beat,
+        )
 
     async def _record_rates(self) -> None:
         """The target's allowed rates and throttles, for `syncer status`."""

@@ -402,3 +402,27 @@ async def test_denied_on_models_only_switches_off_and_back_on_at_the_reconcile(
         == 0
     )
     assert await db.fetchval("SELECT count(*) FROM sagemaker.deployed_model_packages") == 5
+
+
+async def test_a_failure_that_is_no_refusal_is_kept_in_deployments_state_and_switches_nothing_off(
+    standin_backend: Backend, database_url: str, db: asyncpg.Connection
+) -> None:
+    standin = standin_backend.standin
+    assert standin is not None
+    deployed(standin_backend.registry)
+    standin.faults = Faults(deny_operations={"Search:Endpoint"}, deny_code="ResourceLimitExceeded")
+    with capture_logs() as logs:
+        first = await sync_once(database_url, standin_backend.endpoint)
+    assert first.status == "succeeded", first.errors
+    [failed] = [e for e in logs if e["event"] == "deployments.failed"]
+    assert "ResourceLimitExceeded" in failed["error"]
+    error = await db.fetchval("SELECT last_error FROM sagemaker.deployments_state")
+    assert "ResourceLimitExceeded" in error
+    assert await db.fetchval("SELECT count(*) FROM sagemaker.feature_availability") == 0
+    assert await db.fetchval("SELECT count(*) FROM sagemaker.endpoints") == 0
+
+    standin.faults = Faults()
+    again = await sync_once(database_url, standin_backend.endpoint, full=True)
+    assert again.status == "succeeded"
+    assert await db.fetchval("SELECT last_error FROM sagemaker.deployments_state") is None
+    assert await db.fetchval("SELECT count(*) FROM sagemaker.deployed_model_packages") == 5
