@@ -83,12 +83,12 @@ class Privacy:
         async with self._store.transaction() as conn:
             stripped = await conn.fetchval(QUERIES["strip_identity_records"], *where)
             if identities.mode == "drop":
-                rewritten = await conn.fetchval(QUERIES["replace_identities"], *where, [], [], True)
+                rewritten = await conn.fetchval(QUERIES["drop_identities"], *where)
             else:
                 raw = [r[0] for r in await conn.fetch(QUERIES["stored_identities"], *where)]
                 hashed = [identities.value(v) for v in raw]
                 rewritten = (
-                    await conn.fetchval(QUERIES["replace_identities"], *where, raw, hashed, False)
+                    await conn.fetchval(QUERIES["replace_identities"], *where, raw, hashed)
                     if raw
                     else 0
                 )

@@ -55,60 +55,81 @@ SELECT DISTINCT v
 
 -- name: replace_identities
 -- Each identity of an account and region found in $3 replaced by its
--- counterpart in $4 (its hash); $5: every identity dropped instead.
--- Returns the rows rewritten.
+-- counterpart in $4 (its hash). Returns the rows rewritten.
 WITH m AS (
     SELECT * FROM unnest($3::text[], $4::text[]) AS m(raw, stored)
 ),
 packages AS (
     UPDATE sagemaker.model_package_details d
-       SET created_by_arn = CASE WHEN $5 THEN NULL ELSE coalesce(
-               (SELECT m.stored FROM m WHERE m.raw = d.created_by_arn), d.created_by_arn) END,
-           created_by_user_profile = CASE WHEN $5 THEN NULL ELSE coalesce(
+       SET created_by_arn = coalesce(
+               (SELECT m.stored FROM m WHERE m.raw = d.created_by_arn), d.created_by_arn),
+           created_by_user_profile = coalesce(
                (SELECT m.stored FROM m WHERE m.raw = d.created_by_user_profile),
-               d.created_by_user_profile) END,
-           last_modified_by_arn = CASE WHEN $5 THEN NULL ELSE coalesce(
+               d.created_by_user_profile),
+           last_modified_by_arn = coalesce(
                (SELECT m.stored FROM m WHERE m.raw = d.last_modified_by_arn),
-               d.last_modified_by_arn) END,
-           last_modified_by_user_profile = CASE WHEN $5 THEN NULL ELSE coalesce(
+               d.last_modified_by_arn),
+           last_modified_by_user_profile = coalesce(
                (SELECT m.stored FROM m WHERE m.raw = d.last_modified_by_user_profile),
-               d.last_modified_by_user_profile) END
+               d.last_modified_by_user_profile)
      WHERE split_part(d.model_package_arn, ':', 5) = $1
        AND split_part(d.model_package_arn, ':', 4) = $2
-       AND CASE WHEN $5
-                THEN num_nonnulls(d.created_by_arn, d.created_by_user_profile,
-                                  d.last_modified_by_arn, d.last_modified_by_user_profile) > 0
-                ELSE ARRAY[d.created_by_arn, d.created_by_user_profile, d.last_modified_by_arn,
-                           d.last_modified_by_user_profile] && $3::text[] END
+       AND ARRAY[d.created_by_arn, d.created_by_user_profile, d.last_modified_by_arn,
+                 d.last_modified_by_user_profile] && $3::text[]
     RETURNING 1
 ),
 groups AS (
     UPDATE sagemaker.model_package_group_details g
-       SET created_by_arn = CASE WHEN $5 THEN NULL ELSE coalesce(
-               (SELECT m.stored FROM m WHERE m.raw = g.created_by_arn), g.created_by_arn) END,
-           created_by_user_profile = CASE WHEN $5 THEN NULL ELSE coalesce(
+       SET created_by_arn = coalesce(
+               (SELECT m.stored FROM m WHERE m.raw = g.created_by_arn), g.created_by_arn),
+           created_by_user_profile = coalesce(
                (SELECT m.stored FROM m WHERE m.raw = g.created_by_user_profile),
-               g.created_by_user_profile) END
+               g.created_by_user_profile)
      WHERE split_part(g.model_package_group_arn, ':', 5) = $1
        AND split_part(g.model_package_group_arn, ':', 4) = $2
-       AND CASE WHEN $5
-                THEN num_nonnulls(g.created_by_arn, g.created_by_user_profile) > 0
-                ELSE ARRAY[g.created_by_arn, g.created_by_user_profile] && $3::text[] END
+       AND ARRAY[g.created_by_arn, g.created_by_user_profile] && $3::text[]
     RETURNING 1
 ),
 changes AS (
     UPDATE sagemaker.model_package_changes c
-       SET last_modified_by_arn = CASE WHEN $5 THEN NULL ELSE coalesce(
+       SET last_modified_by_arn = coalesce(
                (SELECT m.stored FROM m WHERE m.raw = c.last_modified_by_arn),
-               c.last_modified_by_arn) END,
-           last_modified_by_user_profile = CASE WHEN $5 THEN NULL ELSE coalesce(
+               c.last_modified_by_arn),
+           last_modified_by_user_profile = coalesce(
                (SELECT m.stored FROM m WHERE m.raw = c.last_modified_by_user_profile),
-               c.last_modified_by_user_profile) END
+               c.last_modified_by_user_profile)
      WHERE c.account_id = $1 AND c.region = $2
-       AND CASE WHEN $5
-                THEN num_nonnulls(c.last_modified_by_arn, c.last_modified_by_user_profile) > 0
-                ELSE ARRAY[c.last_modified_by_arn, c.last_modified_by_user_profile]
-                     && $3::text[] END
+       AND ARRAY[c.last_modified_by_arn, c.last_modified_by_user_profile] && $3::text[]
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM packages) + (SELECT count(*) FROM groups)
+       + (SELECT count(*) FROM changes);
+
+-- name: drop_identities
+-- Every identity of an account and region dropped. Returns the rows rewritten.
+WITH packages AS (
+    UPDATE sagemaker.model_package_details d
+       SET created_by_arn = NULL, created_by_user_profile = NULL,
+           last_modified_by_arn = NULL, last_modified_by_user_profile = NULL
+     WHERE split_part(d.model_package_arn, ':', 5) = $1
+       AND split_part(d.model_package_arn, ':', 4) = $2
+       AND num_nonnulls(d.created_by_arn, d.created_by_user_profile,
+                        d.last_modified_by_arn, d.last_modified_by_user_profile) > 0
+    RETURNING 1
+),
+groups AS (
+    UPDATE sagemaker.model_package_group_details g
+       SET created_by_arn = NULL, created_by_user_profile = NULL
+     WHERE split_part(g.model_package_group_arn, ':', 5) = $1
+       AND split_part(g.model_package_group_arn, ':', 4) = $2
+       AND num_nonnulls(g.created_by_arn, g.created_by_user_profile) > 0
+    RETURNING 1
+),
+changes AS (
+    UPDATE sagemaker.model_package_changes c
+       SET last_modified_by_arn = NULL, last_modified_by_user_profile = NULL
+     WHERE c.account_id = $1 AND c.region = $2
+       AND num_nonnulls(c.last_modified_by_arn, c.last_modified_by_user_profile) > 0
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM packages) + (SELECT count(*) FROM groups)
