@@ -29,6 +29,7 @@ from syncer.models import (
     _require,
     _required_text,
     _text,
+    bounded,
     parse_timestamp,
 )
 
@@ -98,6 +99,7 @@ def parse_model(result: dict[str, Any]) -> ModelRecord:
     if not isinstance(dashboard, dict):
         raise InvalidRecord("search result has no Model object")
     dashboard, record = _without_withheld(*_cleaned(dashboard))
+    bounded(record)
     model = dashboard.get("Model")
     if not isinstance(model, dict):
         raise InvalidRecord("ModelDashboardModel has no Model object")
@@ -128,6 +130,7 @@ def parse_endpoint(result: dict[str, Any]) -> EndpointRecord:
     if not isinstance(item, dict):
         raise InvalidRecord("search result has no Endpoint object")
     item, record = _cleaned(item)
+    bounded(record)
     arn, region, account_id = _linked_arn(item, "EndpointArn")
     _indexed_text(item, "EndpointName")
     modified = item.get("LastModifiedTime")

@@ -13,7 +13,7 @@ from syncer.deployments.parse import ENDPOINT_ARN, MODEL_ARN, parse_endpoint, pa
 from syncer.deployments.store import DeploymentsState
 from syncer.deployments.sync import FILTER_VALUE_LIMIT, _batches, plan_deployments
 from syncer.details.parse import parse_package_details
-from syncer.models import EPOCH, InvalidRecord, Target
+from syncer.models import EPOCH, MAX_RECORD_BYTES, InvalidRecord, Oversized, Target
 
 PREFIX = "arn:aws:sagemaker:us-east-1:123456789012"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -186,6 +186,16 @@ def test_an_endpoint_record_becomes_an_endpoint() -> None:
     assert endpoint.tags == "{}"
     with pytest.raises(InvalidRecord, match="missing EndpointName"):
         parse_endpoint({"Endpoint": {"EndpointArn": f"{PREFIX}:endpoint/x", "CreationTime": 1}})
+
+
+def test_model_and_endpoint_records_over_the_size_cap_are_refused_as_every_record_is() -> None:
+    huge = "x" * (MAX_RECORD_BYTES + 1)
+    with pytest.raises(Oversized, match="over the 262144-byte limit"):
+        parse_model(dashboard({"ExecutionRoleArn": huge}))
+    endpoint = {"EndpointArn": f"{PREFIX}:endpoint/e", "EndpointName": "e", "CreationTime": 1}
+    with pytest.raises(Oversized, match="over the 262144-byte limit"):
+        parse_endpoint({"Endpoint": {**endpoint, "FailureReason": huge}})
+    assert parse_endpoint({"Endpoint": endpoint}).name == "e"
 
 
 def test_plan_reads_everything_first_and_at_each_reconcile_else_the_changed_endpoints() -> None:
